@@ -1,0 +1,52 @@
+"""CuPy on the first CUDA GPU, through array-api-compat's wrapper."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Backend, BackendUnavailable, require_module
+
+
+class CupyBackend(Backend):
+    id = "cupy"
+    library = "cupy"
+    is_gpu = True
+
+    def _namespace(self):
+        self.cupy = require_module("cupy", backend_id=self.id, extra="cupy", pip_name="cupy")
+        try:
+            count = self.cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDARuntimeError when there is no driver or no GPU
+            raise BackendUnavailable(
+                f"backend 'cupy' needs a CUDA GPU, but CUDA reports none here ({exc})"
+            ) from exc
+        if count == 0:
+            raise BackendUnavailable("backend 'cupy' needs a CUDA GPU, but CUDA reports none here")
+        import array_api_compat.cupy as xp
+
+        return xp
+
+    def _device(self):
+        return self.cupy.cuda.Device(0)
+
+    def versions(self) -> dict[str, str]:
+        out = super().versions()
+        out.setdefault("cupy", self.cupy.__version__)
+        return out
+
+    def device_name(self) -> str:
+        props = self.cupy.cuda.runtime.getDeviceProperties(0)
+        name = props["name"]
+        return f"cuda ({name.decode() if isinstance(name, bytes) else name})"
+
+    def asarray(self, host, dtype: str | None = None):
+        host = np.asarray(host)
+        dtype = dtype or host.dtype.name
+        with self.device:
+            return self.xp.asarray(host, dtype=self.dtype(dtype))
+
+    def to_numpy(self, x) -> np.ndarray:
+        return self.cupy.asnumpy(x)
+
+    def synchronize(self, result=None) -> None:
+        self.device.synchronize()

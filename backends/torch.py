@@ -1,0 +1,69 @@
+"""PyTorch on the CPU (`torch`) or on a CUDA GPU (`torch:cuda`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Backend, BackendUnavailable, require_module
+
+
+class TorchBackend(Backend):
+    library = "torch"
+    has_autograd = True
+
+    def __init__(self, device: str = "cpu") -> None:
+        self._device_kind = device
+        self.id = "torch" if device == "cpu" else f"torch:{device}"
+        self.is_gpu = device != "cpu"
+        super().__init__()
+
+    def _namespace(self):
+        self.torch = require_module("torch", backend_id=self.id, extra="torch")
+        import array_api_compat.torch as xp
+
+        return xp
+
+    def _device(self):
+        torch = self.torch
+        if self._device_kind == "cuda" and not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            raise BackendUnavailable(
+                f"backend {self.id!r} needs a CUDA GPU, but torch.cuda.is_available() is False "
+                f"here (torch {torch.__version__}, {build}). Use SPEC_BACKEND=torch for the CPU."
+            )
+        return torch.device(self._device_kind)
+
+    def device_name(self) -> str:
+        if self._device_kind == "cuda":
+            return f"cuda ({self.torch.cuda.get_device_name(self.device)})"
+        return "cpu"
+
+    def asarray(self, host, dtype: str | None = None):
+        host = np.asarray(host)
+        dtype = dtype or host.dtype.name
+        # torch.asarray(numpy) would share memory with the host array: copy, so the test's
+        # host data and the backend's input are independent (inputs must never be modified).
+        return self.torch.tensor(host, dtype=self.dtype(dtype), device=self.device)
+
+    def to_numpy(self, x) -> np.ndarray:
+        return x.detach().cpu().numpy()
+
+    def synchronize(self, result=None) -> None:
+        if self._device_kind == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    def compile(self, fn):
+        return self.torch.compile(fn)
+
+    def vjp(self, fn, primals, cotangent):
+        torch = self.torch
+        leaves = [p.detach().clone().requires_grad_(True) for p in primals]
+        with torch.enable_grad():
+            out = fn(*leaves)
+            grads = torch.autograd.grad(out, leaves, grad_outputs=cotangent, allow_unused=True)
+        return tuple(torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads))
+
+    def prepare_for_conformance(self) -> None:
+        self.torch.backends.cuda.matmul.allow_tf32 = False
+        self.torch.backends.cudnn.allow_tf32 = False
+        self.torch.set_float32_matmul_precision("highest")

@@ -1,0 +1,120 @@
+"""Tier D machinery: three independent derivatives of an equation.
+
+Every check is a vector-Jacobian product: for an equation f, a cotangent c of f's output
+shape, and one array argument x, the reference is ∂⟨c, f(…, x, …)⟩/∂x, computed
+(a) symbolically: the spec's own code traced on SymPy, differentiated by SymPy, and the
+    derivative lambdified into the backend's namespace and evaluated there;
+(b) by autograd, on backends that have it;
+(c) by central differences in float64, on the backend.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+
+from . import symbolic
+from .helpers import to_backend
+
+
+def central_difference(backend, fn, args, argnum: int, cotangent, kwargs=None) -> np.ndarray:
+    """∂⟨c, fn(args)⟩/∂args[argnum] by central differences in float64 on `backend`."""
+    kwargs = kwargs or {}
+    args = [np.array(a, dtype=np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+            else a for a in args]
+    x = args[argnum]
+    cot = np.asarray(cotangent, dtype=np.float64)
+
+    def value(xv):
+        call = list(args)
+        call[argnum] = xv
+        out = fn(*[to_backend(backend, a) for a in call], **kwargs)
+        return float(np.sum(backend.to_numpy(out) * cot))
+
+    grad = np.zeros_like(x)
+    eps3 = np.finfo(np.float64).eps ** (1 / 3)
+    for idx in np.ndindex(x.shape):
+        h = eps3 * max(1.0, abs(float(x[idx])))
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        grad[idx] = (value(up) - value(down)) / (up[idx] - down[idx])
+    return grad
+
+
+def autograd(backend, fn, args, argnum: int, cotangent, kwargs=None) -> np.ndarray:
+    kwargs = kwargs or {}
+    call = [to_backend(backend, a) for a in args]
+    float_positions = [i for i, a in enumerate(args)
+                       if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    others = dict(enumerate(call))
+
+    def f(*floats):
+        full = dict(others)
+        full.update(zip(float_positions, floats))
+        return fn(*[full[i] for i in range(len(call))], **kwargs)
+
+    cot = to_backend(backend, np.asarray(cotangent, dtype=args[argnum].dtype))
+    grads = backend.vjp(f, [call[i] for i in float_positions], cot)
+    return backend.to_numpy(grads[float_positions.index(argnum)])
+
+
+def _lambdify_modules(xp):
+    def heaviside(x, h0=0.5):
+        return xp.where(x > 0, 1.0, xp.where(x < 0, 0.0, h0))
+
+    def maximum(*args):
+        return functools.reduce(xp.maximum, args)
+
+    def minimum(*args):
+        return functools.reduce(xp.minimum, args)
+
+    return [{"exp": xp.exp, "log": xp.log, "sqrt": xp.sqrt, "tanh": xp.tanh,
+             "Max": maximum, "Min": minimum, "Heaviside": heaviside, "Abs": xp.abs,
+             "pi": np.pi, "E": np.e}, "math"]
+
+
+@functools.cache
+def _symbolic_vjp(fn, arg_spec: tuple, argnum: int, kwargs_items: tuple, backend_id: str):
+    """Trace fn on symbols, differentiate ⟨c, f⟩ with respect to argument argnum, lambdify."""
+    import backends
+
+    xp = backends.get(backend_id).xp
+    args, variables = [], []
+    for i, (kind, shape, payload) in enumerate(arg_spec):
+        if kind == "float":
+            a = symbolic.symbols(f"a{i}", shape, **dict(payload))
+            variables += symbolic.flat(a)
+        else:
+            a = symbolic.ints(np.asarray(payload, dtype=np.int64).reshape(shape).tolist())
+        args.append(a)
+    out = symbolic.exprs(fn(*args, **dict(kwargs_items))).reshape(-1)
+    cot = sp.symbols(f"c0:{out.size}", real=True)
+    loss = sp.Add(*[c * e for c, e in zip(cot, out)])
+    target = symbolic.flat(args[argnum])
+    grads = [sp.diff(loss, t) for t in target]
+    return sp.lambdify([*variables, *cot], grads, modules=_lambdify_modules(xp))
+
+
+def sympy_lambdified(backend, fn, args, argnum, cotangent, kwargs=None, assumptions=None):
+    """∂⟨c, fn⟩/∂x from SymPy's derivative of the traced code, evaluated on `backend`."""
+    kwargs = kwargs or {}
+    spec_items = []
+    values = []
+    for a in args:
+        a = np.asarray(a)
+        if a.dtype.kind == "f":
+            spec_items.append(("float", a.shape, tuple(sorted((assumptions or {}).items()))))
+            values += list(a.reshape(-1))
+        else:
+            spec_items.append(("int", a.shape, tuple(a.reshape(-1).tolist())))
+    f = _symbolic_vjp(fn, tuple(spec_items), argnum, tuple(sorted(kwargs.items())), backend.id)
+    xp = backend.xp
+    nums = [backend.asarray(np.float64(v)) for v in values]
+    nums += [backend.asarray(np.float64(c)) for c in np.asarray(cotangent).reshape(-1)]
+    grads = f(*nums)
+    flat = [float(backend.to_numpy(xp.asarray(g)) if not isinstance(g, (int, float)) else g)
+            for g in grads]
+    return np.asarray(flat, dtype=np.float64).reshape(np.shape(args[argnum]))

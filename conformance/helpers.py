@@ -1,0 +1,43 @@
+"""Small helpers shared by the test modules: moving inputs, comparing outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import backends
+
+from . import tolerances
+
+_host = None
+
+
+def host():
+    """The NumPy backend, used to build host inputs from the registry records."""
+    global _host
+    if _host is None:
+        _host = backends.get("numpy")
+    return _host
+
+
+def to_backend(backend, obj):
+    """Move a host NumPy array to `backend`; leave anything else (lists, numbers) alone."""
+    if isinstance(obj, np.ndarray):
+        return backend.asarray(obj, dtype=obj.dtype.name)
+    return obj
+
+
+def build(builder, dtype: str):
+    """Call a registry input builder on the host (NumPy) for `dtype`."""
+    h = host()
+    return builder(h.xp, h.dtype(dtype) if dtype else None, h.device)
+
+
+def assert_close(backend, actual, expected, dtype: str, *, kind="values", tol=None, what=""):
+    """Compare a backend result with a host expectation within the dtype's tolerance."""
+    tol = tol or (tolerances.values(dtype) if kind == "values" else tolerances.grads(dtype))
+    got = backend.to_numpy(actual) if not isinstance(actual, np.ndarray) else actual
+    np.testing.assert_allclose(
+        np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64),
+        rtol=tol.rtol, atol=tol.atol, equal_nan=True,
+        err_msg=f"{what} on {backend.id} ({dtype})",
+    )

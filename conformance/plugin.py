@@ -1,0 +1,85 @@
+"""The pytest plugin of the conformance suite (loaded through the `pytest11` entry point).
+
+It adds `--backend` (overriding `SPEC_BACKEND`), selects and prepares the backends (failing
+fast on an unknown id, a missing library or a missing GPU), parametrises every test that asks
+for `backend` over them, registers the Hypothesis profiles, prints the selection in the report
+header, and tags each test report with the equations and tier it covers.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import backends
+
+from . import settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ai-math-spec", "AI Math Spec conformance")
+    group.addoption(
+        "--backend",
+        default=None,
+        help=f"backend id(s), comma-separated: {', '.join(backends.IDS)}, or a dotted module "
+        f"name (overrides ${backends.ENV_VAR}; default numpy)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "spec(*equations, tier): the equations and the conformance tier (S, P, D, R, X, E) "
+        "a test covers",
+    )
+    settings.load_hypothesis_profile()
+    value = config.getoption("--backend") or os.environ.get(backends.ENV_VAR)
+    try:
+        selected = backends.selected(value)
+    except (ValueError, backends.BackendUnavailable) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for backend in selected:
+        backend.prepare_for_conformance()
+    config.stash[settings.BACKENDS] = selected
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"spec backends: {b.describe()}" for b in config.stash[settings.BACKENDS]]
+    lines.append(f"hypothesis profile: {settings.profile_name()}")
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        selected = metafunc.config.stash[settings.BACKENDS]
+        metafunc.parametrize("backend", selected, ids=[b.id for b in selected], scope="session")
+    if "dtype" in metafunc.fixturenames:
+        metafunc.parametrize("dtype", settings.FLOAT_DTYPES, scope="session")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("spec")
+        if marker is None:
+            continue
+        item.user_properties.append(("spec_equations", tuple(marker.args)))
+        item.user_properties.append(("spec_tier", marker.kwargs.get("tier", "")))
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec else None
+        item.user_properties.append(("spec_backend", backend.id if backend else None))
+
+
+@pytest.fixture(scope="session")
+def xp(backend):
+    """The Array API namespace of the backend under test."""
+    return backend.xp
+
+
+@pytest.fixture(autouse=True)
+def _dtype_supported(request):
+    if "dtype" in request.fixturenames and "backend" in request.fixturenames:
+        backend = request.getfixturevalue("backend")
+        dtype = request.getfixturevalue("dtype")
+        if dtype not in backend.float_dtypes:
+            pytest.skip(f"backend {backend.id} has no {dtype}")

@@ -1,0 +1,45 @@
+"""Suite-wide settings: Hypothesis profiles, the dtypes under test, the stash keys."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+#: the floating dtypes every equation is checked in (where the backend has them)
+FLOAT_DTYPES = ("float32", "float64")
+
+BACKENDS = pytest.StashKey[list]()
+
+PROFILE_VAR = "HYPOTHESIS_PROFILE"
+DEFAULT_PROFILE = "dev"
+_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture,
+           HealthCheck.differing_executors]
+
+settings.register_profile(
+    # CI: few examples, derandomised so a run is reproducible and never flaky
+    "ci", max_examples=20, deadline=None, derandomize=True, suppress_health_check=_HEALTH,
+    print_blob=True,
+)
+settings.register_profile(
+    "dev", max_examples=60, deadline=None, suppress_health_check=_HEALTH, print_blob=True,
+)
+settings.register_profile(
+    "thorough", max_examples=10_000, deadline=None, suppress_health_check=_HEALTH,
+    print_blob=True,
+)
+
+
+def profile_name() -> str:
+    return os.environ.get(PROFILE_VAR, DEFAULT_PROFILE)
+
+
+def load_hypothesis_profile() -> None:
+    name = profile_name()
+    try:
+        settings.load_profile(name)
+    except Exception:  # hypothesis raises InvalidArgument for an unknown profile
+        raise pytest.UsageError(
+            f"unknown Hypothesis profile {name!r} in ${PROFILE_VAR}; use ci, dev or thorough"
+        ) from None

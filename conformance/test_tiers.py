@@ -1,0 +1,127 @@
+"""Tiers X, E and R for every registered equation, driven by its registry record.
+
+X: the record's sample and reference inputs give the same outputs on the backend under test
+as on NumPy (on NumPy itself: as on array-api-strict), and the inputs are left untouched.
+E: every declared bad input raises the declared exception with the declared message, and
+arrays from two libraries are refused. R: the outputs are within the equation's ulp budget
+of the mpmath oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import backends
+import spec
+from conformance import oracles, tolerances
+from conformance.helpers import assert_close, build, host, to_backend
+
+CATALOGUE = spec.catalogue()
+
+
+def _params(tier: str):
+    return [pytest.param(name, marks=pytest.mark.spec(name, tier=tier), id=name)
+            for name, rec in CATALOGUE.items() if tier in rec.tiers]
+
+
+def _cases(rec, dtype):
+    cases = build(rec.sample_inputs, dtype)
+    if rec.reference_inputs is not None:
+        cases += build(rec.reference_inputs, dtype)
+    return cases
+
+
+def _reference_backend(backend):
+    if backend.id != "numpy":
+        return host()
+    try:
+        return backends.get("array_api_strict")
+    except backends.BackendUnavailable as exc:
+        pytest.skip(f"tier X on numpy compares with array_api_strict: {exc}")
+
+
+def _skip_or_run(rec, backend, tier, case):
+    limit = rec.limit(backend.id, tier, case.note)
+    return None if limit is None else f"{limit.reason} ({limit.link})"
+
+
+@pytest.mark.parametrize("name", _params("X"))
+def test_cross_backend(backend, dtype, name):
+    rec = CATALOGUE[name]
+    reference = _reference_backend(backend)
+    excused = []
+    for case in _cases(rec, dtype):
+        if reason := _skip_or_run(rec, backend, "X", case):
+            excused.append(f"{case.note}: {reason}")
+            continue
+        host_args = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a
+                     for a in case.args]
+        args = [to_backend(backend, a) for a in case.args]
+        got = rec.func(*args, **case.kwargs)
+        want = rec.func(*[to_backend(reference, a) for a in case.args], **case.kwargs)
+        assert_close(backend, got, reference.to_numpy(want), dtype, what=f"{name} [{case.note}]")
+        assert tuple(got.shape) == tuple(want.shape), f"{name} [{case.note}] shape"
+        for original, passed in zip(host_args, args):
+            if isinstance(original, np.ndarray):
+                np.testing.assert_array_equal(backend.to_numpy(passed), original,
+                                              err_msg=f"{name} modified its input")
+    if excused:
+        pytest.skip("; ".join(excused))
+
+
+@pytest.mark.parametrize("name", _params("E"))
+def test_error_inputs(backend, dtype, name):
+    rec = CATALOGUE[name]
+    cases = build(rec.error_inputs, dtype)
+    assert len(cases) >= 3, f"{name} declares only {len(cases)} error inputs"
+    for case in cases:
+        args = [to_backend(backend, a) for a in case.args]
+        with pytest.raises(case.exc, match=case.match) as info:
+            rec.func(*args, **case.kwargs)
+        assert type(info.value) is case.exc, f"{name} [{case.note}] raised {info.value!r}"
+
+
+def _array_arity(rec, dtype):
+    sample = build(rec.sample_inputs, dtype)[0]
+    return sample, [i for i, a in enumerate(sample.args) if isinstance(a, np.ndarray)]
+
+
+@pytest.mark.parametrize("name", _params("E"))
+def test_mixed_libraries_refused(backend, name):
+    rec = CATALOGUE[name]
+    sample, positions = _array_arity(rec, "float64")
+    if len(positions) < 2:
+        pytest.skip(f"{name} takes one array: nothing to mix")
+    if backend.is_symbolic:
+        pytest.skip("the symbolic backend is not a numeric library to mix")
+    other = host() if backend.id != "numpy" else _reference_backend(backend)
+    args = [to_backend(backend, a) for a in sample.args]
+    args[positions[-1]] = to_backend(other, sample.args[positions[-1]])
+    with pytest.raises(TypeError, match="arrays from two libraries"):
+        rec.func(*args, **sample.kwargs)
+
+
+@pytest.mark.parametrize("name", _params("R"))
+def test_reference_accuracy(backend, dtype, name):
+    rec = CATALOGUE[name]
+    oracle = oracles.ORACLES[name]
+    budget = tolerances.ULP_BUDGET[name][dtype]
+    excused = []
+    for case in _cases(rec, dtype):
+        if reason := _skip_or_run(rec, backend, "R", case):
+            excused.append(f"{case.note}: {reason}")
+            continue
+        got = backend.to_numpy(rec.func(*[to_backend(backend, a) for a in case.args],
+                                        **case.kwargs))
+        want = oracle(*case.args, **case.kwargs)
+        floor = oracles.scale_floor(name, want, case.args, case.kwargs)
+        err = oracles.ulp_error(got, want, np.dtype(dtype), floor=floor)
+        worst = float(np.max(err)) if err.size else 0.0
+        assert worst <= budget, (
+            f"{name} [{case.note}] on {backend.id} {dtype}: {worst:.1f} ulp > budget {budget}"
+            f"\n got  {got!r}\n want {want!r}"
+        )
+    if excused:
+        pytest.skip("; ".join(excused))
+

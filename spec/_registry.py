@@ -1,0 +1,229 @@
+"""The equation registry: one record per equation (the OpInfo idea).
+
+Each public equation is an ordinary function decorated with `@equation(...)`; the decorator
+returns the function unchanged (so compilers and autograd see plain code) and files a record
+holding what a reader, the conformance suite, the report and the docs need: the formula in
+LaTeX, the source articles, errata, the identities to prove and in which tiers, the dtypes,
+sample inputs, error inputs (with the exact exception and message) and known backend limits.
+
+Input builders take `(xp, dtype, device)` and build arrays from Python literals with
+`xp.asarray`, so the records themselves use nothing but the standard. Random inputs are the
+conformance suite's business (Hypothesis), oracles too (mpmath): see `conformance/`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: the conformance tiers, in report order
+TIERS = {
+    "S": "symbolic: the spec's own code run on SymPy expressions, identity proven exactly",
+    "P": "properties: Hypothesis-drawn inputs on the chosen backend, within per-dtype tolerances",
+    "D": "derivatives: against the SymPy derivative, autograd, and float64 central differences",
+    "R": "reference accuracy: error in ulps against mpmath at 50 digits, and extreme inputs",
+    "X": "cross-backend: the same host inputs give the same outputs on every backend",
+    "E": "error inputs: bad input raises the declared exception and message, on every backend",
+}
+
+#: chapters in the order of EQUATIONS.md
+CHAPTERS = {
+    "linalg": "1. Linear algebra",
+    "probability": "2. Probability and information",
+    "activations": "3. Activations",
+    "losses": "4. Losses",
+    "layers": "5. Layers and networks",
+    "optim": "6. Optimisation",
+    "normalization": "7. Normalisation",
+    "embeddings": "8. Embeddings and positions",
+    "attention": "9. Attention",
+    "transformer": "10. Transformer",
+    "decoding": "11. Language modelling and decoding",
+    "alignment": "12. Alignment and reinforcement learning",
+    "diffusion": "13. Generative models",
+    "scaling": "14. Scaling and training at scale",
+}
+
+#: the article files in ../shared/seeds, by the short number used in records
+SEEDS = {
+    "000": "000_e745e11a50f6bde6.txt",
+    "001": "001_057df19037ed6dee.txt",
+    "002": "002_a2521b76ef329dd3.txt",
+    "003": "003_204fc400090a1f3e.txt",
+    "004": "004_d164119f9e4fc5b2.txt",
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A promise the math makes, and the tiers in which the suite proves it."""
+
+    key: str
+    statement: str
+    tiers: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One call: positional arrays, keyword options, and what makes it interesting."""
+
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    """A bad call and the exception it must raise (type and a regex of its message)."""
+
+    args: tuple
+    kwargs: dict
+    exc: type[Exception]
+    match: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A documented limit of one backend for one equation (with its upstream link)."""
+
+    backend: str
+    reason: str
+    link: str
+    tiers: str = "SPDRXE"
+    #: the note of the one input it concerns ("" = every input)
+    note: str = ""
+
+    def applies(self, backend_id: str, tier: str, note: str) -> bool:
+        return (self.backend == backend_id and tier in self.tiers
+                and (not self.note or self.note == note))
+
+
+InputBuilder = Callable[[Any, Any, Any], list]
+
+
+@dataclass
+class Equation:
+    """The record of one equation."""
+
+    name: str
+    func: Callable
+    chapter: str
+    latex: str
+    seeds: tuple[str, ...]
+    tiers: str
+    identities: tuple[Identity, ...]
+    errata: tuple[str, ...] = ()
+    oracle: str | None = None
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    limits: tuple[Limit, ...] = ()
+    sample_inputs: InputBuilder | None = None
+    reference_inputs: InputBuilder | None = None
+    error_inputs: InputBuilder | None = None
+
+    @property
+    def module(self) -> str:
+        return self.func.__module__
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}{inspect.signature(self.func)}"
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(self.func) or "").split("\n", 1)[0]
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.func) or ""
+
+    def limit(self, backend_id: str, tier: str, note: str = "") -> Limit | None:
+        """The documented limit that excuses this backend/tier/input, if any."""
+        return next((x for x in self.limits if x.applies(backend_id, tier, note)), None)
+
+    def identities_in(self, tier: str) -> tuple[Identity, ...]:
+        return tuple(i for i in self.identities if tier in i.tiers)
+
+
+_REGISTRY: dict[str, Equation] = {}
+
+
+def equation(
+    *,
+    chapter: str,
+    latex: str,
+    seeds: tuple[str, ...],
+    identities: tuple[Identity, ...] = (),
+    tiers: str = "SPDRXE",
+    errata: tuple[str, ...] = (),
+    oracle: str | None = None,
+    dtypes: tuple[str, ...] = ("float32", "float64"),
+    limits: tuple[Limit, ...] = (),
+) -> Callable[[Callable], Callable]:
+    """File the decorated function in the registry and return it unchanged."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"unknown chapter {chapter!r}; chapters: {', '.join(CHAPTERS)}")
+    bad = set(tiers) - set(TIERS)
+    if bad:
+        raise ValueError(f"unknown tiers {sorted(bad)}; tiers are {''.join(TIERS)}")
+    for ident in identities:
+        if set(ident.tiers) - set(tiers):
+            raise ValueError(f"identity {ident.key!r} names tiers outside {tiers!r}")
+
+    def register(func: Callable) -> Callable:
+        name = func.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"equation {name!r} is registered twice")
+        _REGISTRY[name] = Equation(
+            name=name,
+            func=func,
+            chapter=chapter,
+            latex=latex,
+            seeds=seeds,
+            tiers=tiers,
+            identities=identities,
+            errata=errata,
+            oracle=oracle,
+            dtypes=dtypes,
+            limits=limits,
+        )
+        return func
+
+    return register
+
+
+def _attach(attr: str, func: Callable) -> Callable[[InputBuilder], InputBuilder]:
+    def attach(builder: InputBuilder) -> InputBuilder:
+        record = _REGISTRY[func.__name__]
+        if getattr(record, attr) is not None:
+            raise ValueError(f"{func.__name__} already has {attr}")
+        setattr(record, attr, builder)
+        return builder
+
+    return attach
+
+
+def samples(func: Callable):
+    """Decorator: `builder(xp, dtype, device) -> list[Sample]`, small typical calls."""
+    return _attach("sample_inputs", func)
+
+
+def references(func: Callable):
+    """Decorator: `builder(xp, dtype, device) -> list[Sample]`, extreme and edge-case calls."""
+    return _attach("reference_inputs", func)
+
+
+def errors(func: Callable):
+    """Decorator: `builder(xp, dtype, device) -> list[ErrorCase]`, bad calls."""
+    return _attach("error_inputs", func)
+
+
+def catalogue(chapter: str | None = None) -> dict[str, Equation]:
+    """Every registered equation's record, by name, in catalogue order."""
+    from . import _chapters  # noqa: F401  (importing the chapters fills the registry)
+
+    order = list(CHAPTERS)
+    records = sorted(_REGISTRY.values(), key=lambda r: order.index(r.chapter))
+    return {r.name: r for r in records if chapter is None or r.chapter == chapter}
