@@ -117,7 +117,8 @@ class Backend:
 
     def describe(self) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in self.versions().items())
-        return f"{self.id} on {self.device_name()} ({versions}; dtypes {', '.join(self.float_dtypes)})"
+        dtypes = ", ".join(self.float_dtypes)
+        return f"{self.id} on {self.device_name()} ({versions}; dtypes {dtypes})"
 
     def __repr__(self) -> str:
         return f"<Backend {self.id}>"

@@ -26,7 +26,8 @@ class TorchBackend(Backend):
     def _device(self):
         torch = self.torch
         if self._device_kind == "cuda" and not torch.cuda.is_available():
-            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            cuda = torch.version.cuda
+            build = "a CPU-only build" if cuda is None else f"CUDA {cuda}"
             raise BackendUnavailable(
                 f"backend {self.id!r} needs a CUDA GPU, but torch.cuda.is_available() is False "
                 f"here (torch {torch.__version__}, {build}). Use SPEC_BACKEND=torch for the CPU."

@@ -63,7 +63,8 @@ def autograd(backend, fn, args, argnum: int, cotangent, kwargs=None) -> np.ndarr
 
 def _lambdify_modules(xp):
     def heaviside(x, h0=0.5):
-        return xp.where(x > 0, 1.0, xp.where(x < 0, 0.0, h0))
+        return xp.where(x > 0, xp.ones_like(x),
+                        xp.where(x < 0, xp.zeros_like(x), xp.full_like(x, h0)))
 
     def maximum(*args):
         return functools.reduce(xp.maximum, args)

@@ -35,7 +35,8 @@ def build(builder, dtype: str):
 def assert_close(backend, actual, expected, dtype: str, *, kind="values", tol=None, what=""):
     """Compare a backend result with a host expectation within the dtype's tolerance."""
     tol = tol or (tolerances.values(dtype) if kind == "values" else tolerances.grads(dtype))
-    got = backend.to_numpy(actual) if not isinstance(actual, np.ndarray) else actual
+    on_host = isinstance(actual, (np.ndarray, np.generic, float, int))
+    got = actual if on_host else backend.to_numpy(actual)
     np.testing.assert_allclose(
         np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64),
         rtol=tol.rtol, atol=tol.atol, equal_nan=True,

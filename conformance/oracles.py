@@ -533,13 +533,21 @@ def scale_floor(name: str, reference, args, kwargs) -> np.ndarray | float:
     """
     reference = np.asarray(reference, dtype=np.float64)
     axis = kwargs.get("axis", -1)
-    if name in ("softmax", "softmax_vjp", "softmax_cross_entropy_grad", "bayes_posterior"):
+    if name in ("softmax", "bayes_posterior"):
         # normwise over the slice: exp's condition number |z_i − max| makes a tiny entry's
         # relative error unbounded, so it is judged relative to the slice's largest entry.
         return _slice_max(reference, _axis(reference.ndim, axis))
-    if name == "softmax_jacobian":
-        # normwise over each n × n matrix (the axis was moved last): as softmax, entries s_i·s_j.
-        return _slice_max(reference, (-2, -1))
+    if name in ("softmax_jacobian", "softmax_vjp", "softmax_cross_entropy_grad"):
+        # differences of O(s_max) terms (s − s², s_y − 1, g − ⟨g, s⟩): judged relative to the
+        # size of the terms, not of the difference, which cancels when one logit dominates.
+        s = ORACLES["softmax"](args[0], axis=axis)
+        s_max = _slice_max(s, _axis(s.ndim, axis))
+        if name == "softmax_jacobian":
+            return np.moveaxis(s_max, _axis(s.ndim, axis), -1)[..., None]
+        if name == "softmax_vjp":
+            g = np.abs(np.asarray(args[1], dtype=np.float64))
+            return s_max * _slice_max(g, _axis(g.ndim, axis))
+        return np.maximum(s_max, 1.0)  # the one-hot term has size 1
     if name in ("log_softmax", "logsumexp", "softmax_cross_entropy", "entropy",
                 "cross_entropy", "kl_divergence"):
         # log-domain: an absolute error of a log is the relative error of the probability.

@@ -153,5 +153,5 @@ def check_values(xp, x, bad, message: str) -> None:
 
 def nonnegative(xp, x, name: str) -> None:
     """ValueError if x holds a negative number (NaN passes: it propagates as the math says)."""
-    check_values(xp, x, lambda a: a < 0, f"{name} must be non-negative (a probability or a weight); "
-                 "it holds negative values")
+    message = f"{name} must be non-negative (a probability or a weight); it holds negative values"
+    check_values(xp, x, lambda a: a < 0, message)

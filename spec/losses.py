@@ -175,3 +175,14 @@ def softmax_cross_entropy_grad(logits, labels, /, *, axis=-1, reduction="none"):
 
 samples(softmax_cross_entropy_grad)(_ce_samples)
 errors(softmax_cross_entropy_grad)(_ce_errors)
+
+
+@references(softmax_cross_entropy_grad)
+def _(xp, dtype, device):
+    return [
+        Sample((xp.asarray([[50.0, 0.0, 0.0]], dtype=dtype, device=device),
+                xp.asarray([0], dtype=xp.int64, device=device)), {},
+               "one dominant logit on the label: s_y − 1 cancels"),
+        Sample((xp.asarray([[1e4, -1e4, 0.0]], dtype=dtype, device=device),
+                xp.asarray([2], dtype=xp.int64, device=device)), {}, "±1e4 logits"),
+    ]

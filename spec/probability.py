@@ -284,6 +284,11 @@ def _(xp, dtype, device):
     ]
 
 
+@references(softmax_jacobian)
+def _(xp, dtype, device):
+    return [Sample((_a(xp, [50.0, 0.0, 0.0], dtype, device),), {}, "one dominant logit")]
+
+
 @errors(softmax_jacobian)
 def _(xp, dtype, device):
     return _common_errors(xp, dtype, device)
@@ -320,6 +325,13 @@ def softmax_vjp(z, g, /, *, axis=-1):
 def _(xp, dtype, device):
     return [Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device), _a(xp, [0.5, -1.0, 2.0], dtype,
                                                                    device)), {}, "vector")]
+
+
+@references(softmax_vjp)
+def _(xp, dtype, device):
+    return [Sample((_a(xp, [50.0, 0.0, 0.0], dtype, device), _a(xp, [1.0, 2.0, 3.0], dtype,
+                                                                    device)), {},
+                   "one dominant logit: g − ⟨g, s⟩ cancels")]
 
 
 @errors(softmax_vjp)

@@ -1,0 +1,84 @@
+"""`python -m conformance`: run the conformance suite on chosen backends and write the report.
+
+    python -m conformance                          # numpy (or $SPEC_BACKEND), profile dev
+    python -m conformance --backend numpy,torch,jax --report out/ --profile ci
+    python -m conformance --backend torch -- -k softmax -x      # extra pytest arguments
+
+Prints the Markdown matrix (equation × tier per backend) and writes report.json, report.md
+and one <backend>.json/.md per backend into --report (default ./conformance-report).
+The exit status is non-zero if any test failed, or if any equation lacks a test in a tier
+that applies to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import backends
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m conformance",
+        description="Prove the identities of the AI Math Spec on one or more array backends.",
+    )
+    p.add_argument("--backend", default=None,
+                   help=f"backend id(s), comma-separated (default: ${backends.ENV_VAR} or "
+                   f"numpy). Ids: {', '.join(backends.IDS)}, or a dotted module name.")
+    p.add_argument("--report", default="conformance-report", type=Path,
+                   help="directory for report.json / report.md (default: %(default)s)")
+    p.add_argument("--profile", default=None, choices=("ci", "dev", "thorough"),
+                   help="Hypothesis profile (default: $HYPOTHESIS_PROFILE or dev)")
+    p.add_argument("--quiet", action="store_true", help="do not print the Markdown report")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after `--`")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    value = args.backend if args.backend is not None else os.environ.get(backends.ENV_VAR)
+    try:
+        selected = backends.selected(value)
+    except (ValueError, backends.BackendUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.profile:
+        os.environ["HYPOTHESIS_PROFILE"] = args.profile
+
+    import pytest
+
+    from . import report as report_mod
+    from . import settings
+
+    collector = report_mod.Collector()
+    suite = Path(__file__).resolve().parent
+    ids = ",".join(b.id for b in selected)
+    start = time.perf_counter()
+    exit_code = pytest.main(
+        [str(suite), "--backend", ids, "-q", "-p", "no:cacheprovider",
+         "-W", "ignore::RuntimeWarning", *args.pytest_args],
+        plugins=[collector],
+    )
+    elapsed = time.perf_counter() - start
+    rep = report_mod.build(collector.records, selected, exit_code=int(exit_code),
+                           profile=settings.profile_name())
+    rep["wall_time_s"] = round(elapsed, 1)
+    written = report_mod.write(rep, args.report)
+    if not args.quiet:
+        print()
+        print(report_mod.markdown(rep))
+    print(f"report written: {', '.join(str(p) for p in written[:2])} (+{len(written) - 2} "
+          f"per-backend files); {elapsed:.0f} s")
+    if report_mod.has_gaps(rep):
+        print("error: some equation has no test in a tier that applies to it (⚠️ cells)",
+              file=sys.stderr)
+        return 1
+    return int(exit_code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The conformance report: a matrix of equation × tier per backend, as JSON and Markdown.
+
+A pytest plugin (`Collector`) records every test's outcome with the equations, tier and
+backend its `spec` marker and parametrisation name; `build` folds them into cells; `markdown`
+renders them. Tier S does not depend on the backend (it runs the code symbolically), so its
+results appear under every backend.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import spec
+from spec._registry import TIERS
+
+MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭", "missing": "⚠️", "n/a": "—"}
+
+
+class Collector:
+    """A pytest plugin that keeps one record per test."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self._seen: dict[str, dict] = {}
+
+    def pytest_runtest_logreport(self, report) -> None:
+        props = dict(report.user_properties)
+        if "spec_tier" not in props:
+            return
+        outcome = report.outcome
+        if report.when == "call" or outcome != "passed":
+            record = self._seen.get(report.nodeid)
+            if record is None:
+                record = {
+                    "nodeid": report.nodeid,
+                    "equations": list(props["spec_equations"]),
+                    "tier": props["spec_tier"],
+                    "backend": props.get("spec_backend"),
+                    "outcome": outcome,
+                    "message": "",
+                }
+                self._seen[report.nodeid] = record
+                self.records.append(record)
+            if outcome == "failed":
+                record["outcome"] = "failed"
+                record["message"] = _short(report.longreprtext)
+            elif outcome == "skipped" and record["outcome"] != "failed":
+                record["outcome"] = "skipped"
+                longrepr = report.longrepr
+                reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+                record["message"] = reason.removeprefix("Skipped: ")
+
+
+def _short(text: str, limit: int = 600) -> str:
+    lines = [line for line in text.splitlines() if line.startswith("E ")]
+    text = "\n".join(lines) or text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def build(records: list[dict], backend_list: list, *, exit_code: int, profile: str) -> dict:
+    catalogue = spec.catalogue()
+    cells: dict = {}
+    for backend in backend_list:
+        grid: dict = {}
+        for name, rec in catalogue.items():
+            row = {}
+            for tier in TIERS:
+                if tier not in rec.tiers:
+                    row[tier] = {"status": "n/a"}
+                    continue
+                mine = [r for r in records if name in r["equations"] and r["tier"] == tier
+                        and r["backend"] in (backend.id, None)]
+                counts = defaultdict(int)
+                for r in mine:
+                    counts[r["outcome"]] += 1
+                reasons = sorted({r["message"] for r in mine if r["outcome"] != "passed"
+                                  and r["message"]})
+                if counts["failed"]:
+                    status = "failed"
+                elif counts["passed"]:
+                    status = "passed"
+                elif counts["skipped"]:
+                    status = "skipped"
+                else:
+                    status = "missing"
+                row[tier] = {"status": status, **{k: counts[k] for k in
+                                                 ("passed", "failed", "skipped")},
+                             "reasons": reasons}
+            grid[name] = row
+        cells[backend.id] = grid
+    totals = defaultdict(int)
+    for r in records:
+        totals[r["outcome"]] += 1
+    per_tier = {t: defaultdict(int) for t in TIERS}
+    for r in records:
+        per_tier[r["tier"]][r["outcome"]] += 1
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hypothesis_profile": profile,
+        "exit_code": exit_code,
+        "backends": [
+            {"id": b.id, "device": b.device_name(), "versions": b.versions(),
+             "float_dtypes": list(b.float_dtypes)} for b in backend_list
+        ],
+        "totals": dict(totals),
+        "tests_per_tier": {t: dict(c) for t, c in per_tier.items()},
+        "matrix": cells,
+        "failures": [r for r in records if r["outcome"] == "failed"],
+    }
+
+
+def has_gaps(report: dict) -> bool:
+    return any(cell["status"] == "missing" for grid in report["matrix"].values()
+               for row in grid.values() for cell in row.values())
+
+
+def markdown(report: dict, backend_ids: list[str] | None = None) -> str:
+    ids = backend_ids or [b["id"] for b in report["backends"]]
+    totals = report["totals"]
+    out = [
+        "# Conformance report",
+        "",
+        f"Created {report['created']} · Python {report['python']} · {report['platform']} · "
+        f"Hypothesis profile `{report['hypothesis_profile']}`",
+        "",
+        f"Tests: {totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed, "
+        f"{totals.get('skipped', 0)} skipped (all backends of this run).",
+        "",
+        "Tiers: " + "; ".join(f"**{t}** {d.split(':')[0]}" for t, d in TIERS.items()) + ".",
+        f"Cells: {MARK['passed']} passed (number of tests) · {MARK['failed']} failed · "
+        f"{MARK['skipped']} skipped (reason below) · {MARK['missing']} no test · "
+        f"{MARK['n/a']} tier does not apply.",
+        "",
+    ]
+    catalogue = spec.catalogue()
+    for info in report["backends"]:
+        if info["id"] not in ids:
+            continue
+        versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+        out += [f"## `{info['id']}` on {info['device']}", "", f"{versions}; dtypes "
+                f"{', '.join(info['float_dtypes'])}", ""]
+        out.append("| equation | chapter | " + " | ".join(TIERS) + " |")
+        out.append("|---|---|" + "---|" * len(TIERS))
+        notes: list[str] = []
+        for name, row in report["matrix"][info["id"]].items():
+            cells = []
+            for tier in TIERS:
+                cell = row[tier]
+                status = cell["status"]
+                text = MARK[status]
+                if status in ("passed", "failed"):
+                    text += f" {cell['passed'] + cell['failed']}"
+                for reason in cell.get("reasons", []):
+                    if reason not in notes:
+                        notes.append(reason)
+                    text += f" [{notes.index(reason) + 1}]"
+                cells.append(text)
+            chapter = catalogue[name].chapter if name in catalogue else ""
+            out.append(f"| `{name}` | {chapter} | " + " | ".join(cells) + " |")
+        if notes:
+            out += ["", "Notes:", ""]
+            out += [f"{i}. {n.splitlines()[0] if n else ''}" for i, n in enumerate(notes, 1)]
+        out.append("")
+    failures = [f for f in report["failures"] if f["backend"] in (*ids, None)]
+    if failures:
+        out += ["## Failures", ""]
+        for f in failures:
+            out += [f"- `{f['nodeid']}`", "", "  ```", *("  " + line for line in
+                                                        f["message"].splitlines()), "  ```"]
+    return "\n".join(out) + "\n"
+
+
+def file_stem(backend_id: str) -> str:
+    """`torch:cuda` → `torch-cuda`: a file name for one backend's report."""
+    return backend_id.replace(":", "-").replace("/", "-")
+
+
+def write(report: dict, directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    (directory / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    (directory / "report.md").write_text(markdown(report))
+    written += [directory / "report.json", directory / "report.md"]
+    for info in report["backends"]:
+        stem = file_stem(info["id"])
+        single = dict(report, backends=[info], matrix={info["id"]: report["matrix"][info["id"]]},
+                      failures=[f for f in report["failures"] if f["backend"] in (info["id"],
+                                                                                    None)])
+        (directory / f"{stem}.json").write_text(json.dumps(single, indent=1, ensure_ascii=False))
+        (directory / f"{stem}.md").write_text(markdown(single))
+        written += [directory / f"{stem}.json", directory / f"{stem}.md"]
+    return written
