@@ -82,7 +82,8 @@ class Backend:
         host = np.asarray(host)
         if dtype is None:
             dtype = host.dtype.name
-        return self.xp.asarray(host, dtype=self.dtype(dtype), device=self.device)
+        # copy: the caller's host array and the backend's input must stay independent
+        return self.xp.asarray(host, dtype=self.dtype(dtype), device=self.device, copy=True)
 
     def to_numpy(self, x) -> np.ndarray:
         """Bring a backend array back to the host as a NumPy array."""
