@@ -119,3 +119,40 @@ def sympy_lambdified(backend, fn, args, argnum, cotangent, kwargs=None, assumpti
     flat = [float(backend.to_numpy(xp.asarray(g)) if not isinstance(g, (int, float)) else g)
             for g in grads]
     return np.asarray(flat, dtype=np.float64).reshape(np.shape(args[argnum]))
+
+
+def check_agreement(backend, name, fn, args, argnum, kwargs=None, closed=None, assumptions=None,
+                    *, seed=0):
+    """Tier D in one call: for a random cotangent c, ∂⟨c, fn(args)⟩/∂args[argnum] from SymPy
+    (traced code, lambdified to the backend) agrees with float64 central differences; autograd
+    (where the backend has it) agrees with SymPy; and so does `closed(xp, backend_args, c)`,
+    the spec's own closed-form derivative, when given.
+
+    `args` are host NumPy arrays (float arrays are differentiable inputs, integer ones are
+    held fixed); `assumptions` are SymPy assumptions for the traced symbols (positive=True
+    where the equation needs positive inputs).
+    """
+    import pytest
+
+    from .tolerances import FINITE_DIFFERENCE, grads
+
+    if "float64" not in backend.float_dtypes:
+        pytest.skip(f"backend {backend.id} has no float64 for central differences")
+    kwargs = kwargs or {}
+    out_shape = np.shape(backend.to_numpy(fn(*[to_backend(backend, a) for a in args], **kwargs)))
+    cot = np.random.default_rng(seed + 99).normal(size=out_shape)
+    fd = central_difference(backend, fn, args, argnum, cot, kwargs)
+    sym = sympy_lambdified(backend, fn, args, argnum, cot, kwargs, assumptions)
+    np.testing.assert_allclose(sym, fd, rtol=FINITE_DIFFERENCE.rtol, atol=FINITE_DIFFERENCE.atol,
+                               err_msg=f"{name}: SymPy vs central differences")
+    tol = grads("float64")
+    if backend.has_autograd:
+        auto = autograd(backend, fn, args, argnum, cot, kwargs)
+        np.testing.assert_allclose(auto, sym, rtol=tol.rtol, atol=tol.atol,
+                                   err_msg=f"{name}: autograd vs SymPy")
+    if closed is not None:
+        got = closed(backend.xp, [to_backend(backend, a) for a in args],
+                     to_backend(backend, np.asarray(cot)))
+        got = np.asarray(backend.to_numpy(got), dtype=np.float64)
+        np.testing.assert_allclose(got, sym, rtol=tol.rtol, atol=tol.atol,
+                                   err_msg=f"{name}: closed form vs SymPy")

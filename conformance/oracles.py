@@ -526,11 +526,34 @@ def _slice_max(reference: np.ndarray, axes) -> np.ndarray:
     return np.max(a, axis=axes, keepdims=True)
 
 
+#: chapter oracle modules (conformance/oracles_<chapter>.py): each defines `ORACLES` and
+#: `FLOORS` (name → function(reference, args, kwargs) giving the floor, as `scale_floor`)
+CHAPTER_MODULES = ("oracles_linalg", "oracles_activations", "oracles_losses", "oracles_layers",
+                   "oracles_optim")
+FLOORS: dict[str, Callable] = {}
+
+
+def _load_chapters() -> None:
+    import importlib
+
+    for module_name in CHAPTER_MODULES:
+        try:
+            module = importlib.import_module(f"{__package__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{module_name}":
+                raise
+            continue
+        ORACLES.update(module.ORACLES)
+        FLOORS.update(getattr(module, "FLOORS", {}))
+
+
 def scale_floor(name: str, reference, args, kwargs) -> np.ndarray | float:
     """The `floor` of :func:`ulp_error` for equation `name`, broadcastable to `reference`.
 
     `args` and `kwargs` are the call's arguments (the oracle's and the spec's).
     """
+    if name in FLOORS:
+        return FLOORS[name](np.asarray(reference, dtype=np.float64), args, kwargs)
     reference = np.asarray(reference, dtype=np.float64)
     axis = kwargs.get("axis", -1)
     if name in ("softmax", "bayes_posterior"):
@@ -559,3 +582,6 @@ def scale_floor(name: str, reference, args, kwargs) -> np.ndarray | float:
         # normwise at the peak 1/(σ√(2π)): far in the tail the relative condition number is ~u².
         return 1.0 / (float(kwargs.get("std", 1.0)) * math.sqrt(2.0 * math.pi))
     raise KeyError(f"no scale floor for {name!r}")
+
+
+_load_chapters()

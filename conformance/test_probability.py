@@ -19,7 +19,7 @@ import spec
 from conformance import derivatives, symbolic
 from conformance import strategies as cst
 from conformance.helpers import assert_close, to_backend
-from conformance.tolerances import FINITE_DIFFERENCE, grads, values
+from conformance.tolerances import grads, values
 
 SIZES = [1, 2, 3, 4]
 
@@ -529,23 +529,6 @@ def _make_args(makers, seed):
 def test_derivatives_agree(backend, name, seed):
     """SymPy (traced code, lambdified to the backend), autograd and central differences agree,
     and so does the closed form the spec provides."""
-    if "float64" not in backend.float_dtypes:
-        pytest.skip(f"backend {backend.id} has no float64 for central differences")
     fn, makers, argnum, kwargs, closed, assumptions = DERIVATIVES[name]
-    args = _make_args(makers, seed)
-    out_shape = np.shape(backend.to_numpy(fn(*_on(backend, *args), **kwargs)))
-    cot = np.random.default_rng(seed + 99).normal(size=out_shape)
-    fd = derivatives.central_difference(backend, fn, args, argnum, cot, kwargs)
-    sym = derivatives.sympy_lambdified(backend, fn, args, argnum, cot, kwargs, assumptions)
-    np.testing.assert_allclose(sym, fd, rtol=FINITE_DIFFERENCE.rtol, atol=FINITE_DIFFERENCE.atol,
-                               err_msg=f"{name}: SymPy vs central differences")
-    tol = grads("float64")
-    if backend.has_autograd:
-        auto = derivatives.autograd(backend, fn, args, argnum, cot, kwargs)
-        np.testing.assert_allclose(auto, sym, rtol=tol.rtol, atol=tol.atol,
-                                   err_msg=f"{name}: autograd vs SymPy")
-    if closed is not None:
-        xp = backend.xp
-        got = closed(xp, _on(backend, *args), to_backend(backend, np.asarray(cot)))
-        np.testing.assert_allclose(_np(backend, got), sym, rtol=tol.rtol, atol=tol.atol,
-                                   err_msg=f"{name}: closed form vs SymPy")
+    derivatives.check_agreement(backend, name, fn, _make_args(makers, seed), argnum, kwargs,
+                                closed, assumptions, seed=seed)

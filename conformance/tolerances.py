@@ -59,6 +59,27 @@ ULP_BUDGET = {
 }
 
 
+
+
+def _load_chapters() -> None:
+    """Chapters keep their ulp budgets beside their oracles (conformance/oracles_<chapter>.py)."""
+    import importlib
+
+    from .oracles import CHAPTER_MODULES
+
+    for module_name in CHAPTER_MODULES:
+        try:
+            module = importlib.import_module(f"{__package__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{module_name}":
+                raise
+            continue
+        ULP_BUDGET.update(getattr(module, "ULP_BUDGET", {}))
+
+
+_load_chapters()
+
+
 def values(dtype: str) -> Tol:
     return VALUES[dtype]
 

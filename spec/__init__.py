@@ -11,43 +11,17 @@ same code runs on NumPy, CuPy, PyTorch, JAX, Dask and array-api-strict::
 identities and the inputs the conformance suite uses.
 """
 
+from . import _chapters
 from ._registry import CHAPTERS, SEEDS, TIERS, Equation, catalogue
 from ._validate import value_checks
-from .losses import softmax_cross_entropy, softmax_cross_entropy_grad
-from .probability import (
-    bayes_posterior,
-    cross_entropy,
-    entropy,
-    kl_divergence,
-    log_softmax,
-    logsumexp,
-    normal_pdf,
-    perplexity,
-    softmax,
-    softmax_jacobian,
-    softmax_vjp,
-)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CHAPTERS",
-    "SEEDS",
-    "TIERS",
-    "Equation",
-    "bayes_posterior",
-    "catalogue",
-    "cross_entropy",
-    "entropy",
-    "kl_divergence",
-    "log_softmax",
-    "logsumexp",
-    "normal_pdf",
-    "perplexity",
-    "softmax",
-    "softmax_cross_entropy",
-    "softmax_cross_entropy_grad",
-    "softmax_jacobian",
-    "softmax_vjp",
-    "value_checks",
-]
+_EQUATIONS: list[str] = []
+for _module in _chapters.MODULES:
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
+        _EQUATIONS.append(_name)
+
+__all__ = ["CHAPTERS", "SEEDS", "TIERS", "Equation", "catalogue", "value_checks",
+           *sorted(_EQUATIONS)]

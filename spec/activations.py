@@ -1,0 +1,5 @@
+r"""Activations (§3 of EQUATIONS.md)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+r"""Layers and networks (§5 of EQUATIONS.md)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+r"""Linear algebra (§1 of EQUATIONS.md)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

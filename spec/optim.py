@@ -1,0 +1,5 @@
+r"""Optimisation (§6 of EQUATIONS.md)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
