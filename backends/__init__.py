@@ -25,6 +25,7 @@ __all__ = [
     "Backend",
     "BackendUnavailable",
     "available",
+    "file_stem",
     "get",
     "parse",
     "selected",
@@ -161,3 +162,8 @@ def available() -> dict[str, str | None]:
         except BackendUnavailable as exc:
             out[backend_id] = str(exc)
     return out
+
+
+def file_stem(backend_id: str) -> str:
+    """A file name for one backend's results: `torch:cuda` → `torch-cuda`."""
+    return backend_id.replace(":", "-").replace("/", "-")

@@ -15,6 +15,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import backends
 import spec
 from spec._registry import TIERS
 
@@ -177,11 +178,6 @@ def markdown(report: dict, backend_ids: list[str] | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def file_stem(backend_id: str) -> str:
-    """`torch:cuda` → `torch-cuda`: a file name for one backend's report."""
-    return backend_id.replace(":", "-").replace("/", "-")
-
-
 def write(report: dict, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -189,7 +185,7 @@ def write(report: dict, directory: Path) -> list[Path]:
     (directory / "report.md").write_text(markdown(report))
     written += [directory / "report.json", directory / "report.md"]
     for info in report["backends"]:
-        stem = file_stem(info["id"])
+        stem = backends.file_stem(info["id"])
         single = dict(report, backends=[info], matrix={info["id"]: report["matrix"][info["id"]]},
                       failures=[f for f in report["failures"] if f["backend"] in (info["id"],
                                                                                     None)])

@@ -1,0 +1,35 @@
+"""The worked examples run, briefly, and learn (the full runs' figures are in docs/results)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+
+
+def _load(name: str):
+    spec_ = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("backend_id", ["numpy", "torch"])
+def test_train_mlp_digits_learns(backend_id, tmp_path):
+    pytest.importorskip("sklearn", reason="the digits example needs scikit-learn")
+    pytest.importorskip("matplotlib", reason="the digits example plots with matplotlib")
+    if backend_id == "torch":
+        pytest.importorskip("torch", reason="the torch run needs torch")
+    example = _load("train_mlp_digits")
+    code = example.main(["--backend", backend_id, "--epochs", "3", "--hidden", "32",
+                         "--out", str(tmp_path), "--require", "0", "--no-progress"])
+    assert code == 0
+    result = json.loads((tmp_path / f"mlp_digits_{backend_id}.json").read_text())
+    losses = result["history"]["loss"]
+    assert losses[-1] < losses[0] < 2.5  # log 10 ≈ 2.30 at initialisation, then falling
+    assert result["final_test_accuracy"] > 0.5  # 10 classes: chance is 0.1
+    assert (tmp_path / f"mlp_digits_{backend_id}.png").stat().st_size > 10_000
