@@ -20,9 +20,16 @@ def host():
 
 
 def to_backend(backend, obj):
-    """Move a host NumPy array to `backend`; leave anything else (lists, numbers) alone."""
+    """Move host NumPy arrays to `backend`, also inside lists, tuples (named ones too) and
+    dicts of parameters; leave anything else (numbers, strings, lists of numbers) alone."""
     if isinstance(obj, np.ndarray):
         return backend.asarray(obj, dtype=obj.dtype.name)
+    if isinstance(obj, dict):
+        return {k: to_backend(backend, v) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(to_backend(backend, v) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_backend(backend, v) for v in obj)
     return obj
 
 

@@ -41,6 +41,26 @@ def _reference_backend(backend):
         pytest.skip(f"tier X on numpy compares with array_api_strict: {exc}")
 
 
+def _leaves(out) -> list:
+    """The arrays (and plain numbers/strings) of a result, in order: equations may return a
+    tuple (an update and its new state), a list of pairs (gradients), or a mapping."""
+    if isinstance(out, dict):
+        return [x for key in sorted(out) for x in _leaves(out[key])]
+    if isinstance(out, (list, tuple)):
+        return [x for item in out for x in _leaves(item)]
+    return [out]
+
+
+def _is_number(x) -> bool:
+    """A plain Python result (a count, a label), as opposed to an array or a NumPy scalar."""
+    return (isinstance(x, (bool, int, float, str)) and not isinstance(x, np.generic)) or x is None
+
+
+def _kwargs_on(backend, kwargs):
+    """Array-valued keyword options travel to the backend like the positional arrays."""
+    return {k: to_backend(backend, value) for k, value in kwargs.items()}
+
+
 def _skip_or_run(rec, backend, tier, case):
     limit = rec.limit(backend.id, tier, case.note)
     return None if limit is None else f"{limit.reason} ({limit.link})"
@@ -58,10 +78,17 @@ def test_cross_backend(backend, dtype, name):
         host_args = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a
                      for a in case.args]
         args = [to_backend(backend, a) for a in case.args]
-        got = rec.func(*args, **case.kwargs)
-        want = rec.func(*[to_backend(reference, a) for a in case.args], **case.kwargs)
-        assert_close(backend, got, reference.to_numpy(want), dtype, what=f"{name} [{case.note}]")
-        assert tuple(got.shape) == tuple(want.shape), f"{name} [{case.note}] shape"
+        got = rec.func(*args, **_kwargs_on(backend, case.kwargs))
+        want = rec.func(*[to_backend(reference, a) for a in case.args],
+                        **_kwargs_on(reference, case.kwargs))
+        got_leaves, want_leaves = _leaves(got), _leaves(want)
+        assert len(got_leaves) == len(want_leaves), f"{name} [{case.note}] output structure"
+        for g, w in zip(got_leaves, want_leaves):
+            if _is_number(g):
+                assert g == w, f"{name} [{case.note}]: {g!r} != {w!r}"
+                continue
+            assert_close(backend, g, reference.to_numpy(w), dtype, what=f"{name} [{case.note}]")
+            assert tuple(g.shape) == tuple(w.shape), f"{name} [{case.note}] shape"
         for original, passed in zip(host_args, args):
             if isinstance(original, np.ndarray):
                 np.testing.assert_array_equal(backend.to_numpy(passed), original,
@@ -78,7 +105,7 @@ def test_error_inputs(backend, dtype, name):
     for case in cases:
         args = [to_backend(backend, a) for a in case.args]
         with pytest.raises(case.exc, match=case.match) as info:
-            rec.func(*args, **case.kwargs)
+            rec.func(*args, **_kwargs_on(backend, case.kwargs))
         assert type(info.value) is case.exc, f"{name} [{case.note}] raised {info.value!r}"
 
 
@@ -116,7 +143,7 @@ def test_reference_accuracy(backend, dtype, name):
             excused.append(f"{case.note}: {reason}")
             continue
         got = backend.to_numpy(rec.func(*[to_backend(backend, a) for a in case.args],
-                                        **case.kwargs))
+                                        **_kwargs_on(backend, case.kwargs)))
         want = oracle(*case.args, **case.kwargs)
         floor = oracles.scale_floor(name, want, case.args, case.kwargs)
         err = oracles.ulp_error(got, want, np.dtype(dtype), floor=floor)

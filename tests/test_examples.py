@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,18 @@ def test_train_mlp_digits_learns(backend_id, tmp_path):
     assert losses[-1] < losses[0] < 2.5  # log 10 ≈ 2.30 at initialisation, then falling
     assert result["final_test_accuracy"] > 0.5  # 10 classes: chance is 0.1
     assert (tmp_path / f"mlp_digits_{backend_id}.png").stat().st_size > 10_000
+
+
+def test_tiny_gpt_trains_and_its_cached_generation_matches(tmp_path):
+    pytest.importorskip("torch", reason="tiny_gpt trains with torch autograd")
+    pytest.importorskip("matplotlib", reason="tiny_gpt plots with matplotlib")
+    example = _load("tiny_gpt")
+    example.main(["--backend", "torch", "--steps", "30", "--eval-every", "15", "--batch", "8",
+                  "--context", "16", "--d-model", "32", "--heads", "2", "--chars", "20000",
+                  "--sample-chars", "12", "--out", str(tmp_path), "--no-progress"])
+    result = json.loads((tmp_path / "tiny_gpt_torch.json").read_text())
+    assert result["cached_generation_equals_full_recompute"] is True
+    val = result["history"]["val_loss"]
+    # from ≈ log V at initialisation towards the unigram entropy within 30 steps
+    assert val[-1] < val[0] and val[-1] < math.log(result["vocab"])
+    assert len(result["sample"]) >= 12

@@ -32,7 +32,7 @@ def _close(got, want, rtol=RTOL):
 
 # ---------------------------------------------------------------------------------------------
 def test_registry_has_the_thirteen_equations():
-    assert set(ORACLES) == NAMES
+    assert NAMES <= set(ORACLES)  # chapter oracle modules add the other chapters' oracles
     assert all(callable(f) for f in ORACLES.values())
 
 

@@ -1,0 +1,200 @@
+r"""Tier R oracles for §12, alignment: the exact losses, objectives and returns.
+
+Nothing from ``spec`` is imported. Inputs are converted exactly to mpmath (50 significant
+digits); softplus(x) = log(1 + eˣ) is evaluated directly (mpmath's exponent range is unbounded,
+so e^{2000} neither overflows nor underflows); options given as Python floats (β, γ, ε) are
+taken at their exact double values; only the final value is rounded, correctly, to float64.
+Reductions follow the spec: "mean" (default), "sum" or "none", over the broadcast shape.
+
+``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure,
+``ULP_BUDGET`` to its budget per dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import mpmath
+import numpy as np
+
+DPS = 50
+
+
+def _base():
+    from . import oracles  # imported when called: conformance.oracles loads this module
+
+    return oracles
+
+
+def _mp(x) -> mpmath.mpf:
+    return _base()._mp(x)
+
+
+def _f64(x) -> float:
+    return _base()._f64(x)
+
+
+def _at_dps(fn: Callable) -> Callable:
+    def wrapper(*args, **kwargs):
+        with mpmath.workdps(DPS):
+            return fn(*args, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _terms(fn, *arrays) -> dict:
+    """fn applied to the exact elements of the broadcast arrays: {index: mpf}."""
+    arrays = np.broadcast_arrays(*[np.asarray(a) for a in arrays])
+    out = {}
+    for idx in np.ndindex(arrays[0].shape):
+        vals = [_mp(a[idx]) for a in arrays]
+        out[idx] = mpmath.nan if any(mpmath.isnan(x) for x in vals) else fn(*vals)
+    return out, arrays[0].shape
+
+
+def _reduced(terms: dict, shape, reduction: str):
+    if reduction == "none":
+        out = np.empty(shape, dtype=np.float64)
+        for idx, x in terms.items():
+            out[idx] = _f64(x)
+        return out
+    total = mpmath.fsum(terms.values())
+    if reduction == "sum":
+        return np.asarray(_f64(total))
+    return np.asarray(_f64(total / len(terms)) if terms else math.nan)
+
+
+def _softplus(x):
+    return mpmath.log1p(mpmath.exp(x))
+
+
+@_at_dps
+def reward_model_loss(r_chosen, r_rejected, /, *, reduction="mean"):
+    terms, shape = _terms(lambda w, l: _softplus(l - w), r_chosen, r_rejected)
+    return _reduced(terms, shape, reduction)
+
+
+@_at_dps
+def kl_penalized_reward(reward, logp, logp_ref, /, *, beta):
+    b = _mp(beta)
+    terms, shape = _terms(lambda r, lp, lq: r - b * (lp - lq), reward, logp, logp_ref)
+    return _reduced(terms, shape, "none")
+
+
+def _ppo_term(eps):
+    low, high = 1 - eps, 1 + eps
+
+    def term(new, old, adv):
+        r = mpmath.exp(new - old)
+        return min(r * adv, min(max(r, low), high) * adv)
+
+    return term
+
+
+@_at_dps
+def ppo_clip_objective(logp_new, logp_old, advantages, /, *, clip_eps=0.2, reduction="mean"):
+    terms, shape = _terms(_ppo_term(_mp(clip_eps)), logp_new, logp_old, advantages)
+    return _reduced(terms, shape, reduction)
+
+
+@_at_dps
+def dpo_loss(logp_chosen, logp_rejected, ref_chosen, ref_rejected, /, *, beta,
+             reduction="mean"):
+    b = _mp(beta)
+    terms, shape = _terms(lambda lw, ll, rw, rl: _softplus(-b * ((lw - rw) - (ll - rl))),
+                          logp_chosen, logp_rejected, ref_chosen, ref_rejected)
+    return _reduced(terms, shape, reduction)
+
+
+def _returns_to_go(row: list, gamma) -> list:
+    n = len(row)
+    return [mpmath.fsum(gamma ** (k - t) * row[k] for k in range(t, n)) for t in range(n)]
+
+
+@_at_dps
+def discounted_return(rewards, /, *, gamma):
+    r = np.asarray(rewards)
+    g = _mp(gamma)
+    out = np.empty(r.shape, dtype=np.float64)
+    for idx in np.ndindex(r.shape[:-1]):
+        row = [_mp(x) for x in r[idx]]
+        out[idx] = [_f64(x) for x in _returns_to_go(row, g)]
+    return out
+
+
+ORACLES: dict[str, Callable] = {
+    f.__name__: f for f in (reward_model_loss, kl_penalized_reward, ppo_clip_objective,
+                            dpo_loss, discounted_return)
+}
+
+
+def _relative(reference, args, kwargs):
+    return 0.0
+
+
+def _kl_scale(reference, args, kwargs):
+    """max(|r|, β|log π − log π_ref|): the sizes of the two terms that may cancel."""
+    r, lp, lq = (np.asarray(a, dtype=np.float64) for a in args)
+    return np.maximum(np.abs(r), abs(float(kwargs["beta"])) * np.abs(lp - lq))
+
+
+def _ppo_scale(reference, args, kwargs):
+    """Σ|term| or mean |term| (or |term| for "none"): terms of either sign may cancel."""
+    new, old, adv = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
+    eps = float(kwargs.get("clip_eps", 0.2))
+    r = np.exp(new - old)
+    mags = np.abs(np.minimum(r * adv, np.clip(r, 1 - eps, 1 + eps) * adv))
+    reduction = kwargs.get("reduction", "mean")
+    if reduction == "none":
+        return mags
+    return float(np.sum(mags) if reduction == "sum" else np.mean(mags))
+
+
+def _return_scale(reference, args, kwargs):
+    """Σ_{k≥t} γ^{k−t}|r_k|: the returns-to-go of |r|, the size of what is summed."""
+    r = np.abs(np.asarray(args[0], dtype=np.float64))
+    gamma = float(kwargs["gamma"])
+    out = np.empty_like(r)
+    g = np.zeros(r.shape[:-1])
+    for t in range(r.shape[-1] - 1, -1, -1):
+        g = r[..., t] + gamma * g
+        out[..., t] = g
+    return out
+
+
+FLOORS: dict[str, Callable] = {
+    # softplus ≥ 0 and the reductions sum non-negative terms: relative to the value itself
+    "reward_model_loss": _relative,
+    "dpo_loss": _relative,
+    # r − β(log π − log π_ref) cancels when r ≈ βΔ: normwise at the larger term
+    "kl_penalized_reward": _kl_scale,
+    # the surrogate terms have either sign: normwise at the magnitudes summed
+    "ppo_clip_objective": _ppo_scale,
+    # rewards of either sign: normwise at the discounted sum of |r|
+    "discounted_return": _return_scale,
+}
+
+#: budgets from the operation counts, in ulps of the result (at the floor's scale). Options
+#: given as Python floats (β, γ, ε, 1 ± ε) are rounded to float32 in float32 runs: ≤ ½ ulp
+#: relative each, counted below. The records' margins and log-ratio differences are exact
+#: (Sterbenz or representable) in both dtypes.
+#: - reward_model_loss: exp 1 + log1p 1 + the add ½ + a mean of ≤ 3 terms (2 adds and a
+#:   division, 1.5): ≤ 4;
+#: - kl_penalized_reward: the difference ½, β (½) and the product ½, the subtraction ½: ≤ 2,
+#:   budget 4;
+#: - ppo_clip_objective: exp 1, the clip bounds ½, the products ½, a mean of ≤ 4 terms 2: ≤ 4,
+#:   budget 6;
+#: - dpo_loss: β·m (β ½ + product ½) through softplus's condition number ≤ 1 for |βm| ≤ 1,
+#:   exp 1 + log1p 1 + add ½, a mean of ≤ 2 terms 1: ≤ 4.5, budget 6;
+#: - discounted_return: T − 1 multiply-adds (2 roundings each) on T ≤ 16 rewards, and in
+#:   float32 γ rounded (γᵏ carries k·½ ulp): ≤ 30 (float64), ≤ 37.5 (float32).
+ULP_BUDGET = {
+    "reward_model_loss": {"float32": 4, "float64": 4},
+    "kl_penalized_reward": {"float32": 4, "float64": 4},
+    "ppo_clip_objective": {"float32": 6, "float64": 6},
+    "dpo_loss": {"float32": 6, "float64": 6},
+    "discounted_return": {"float32": 38, "float64": 30},
+}

@@ -1,0 +1,167 @@
+r"""Tier R oracles for §11, decoding: exact arithmetic on the exact input values.
+
+Nothing from ``spec`` is imported. Every input element is converted exactly to mpmath (50
+significant digits, where the sums and quotients of ≤ 16 float64 numbers are exact or nearly),
+the decisions (which tokens are kept, which index a uniform selects) are taken in exact
+arithmetic, and only the final values are rounded, correctly, to float64.
+
+Conventions, matching the spec's docstrings: filters work along the last axis; ties are broken
+towards the lower index; a row holding NaN gives NaN; the nucleus is the smallest prefix of the
+tokens sorted by probability whose mass reaches p·Σ P (p = 1 keeps every token); a draw is the
+first index whose cumulative mass exceeds u·Σ P, never a zero-probability token.
+
+``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure,
+``ULP_BUDGET`` to its budget per dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import mpmath
+import numpy as np
+
+DPS = 50
+
+
+def _base():
+    from . import oracles  # imported when called: conformance.oracles loads this module
+
+    return oracles
+
+
+def _mp(x) -> mpmath.mpf:
+    return _base()._mp(x)
+
+
+def _f64(x) -> float:
+    return _base()._f64(x)
+
+
+def _at_dps(fn: Callable) -> Callable:
+    def wrapper(*args, **kwargs):
+        with mpmath.workdps(DPS):
+            return fn(*args, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _rows(probs):
+    probs = np.asarray(probs)
+    if probs.ndim < 1 or probs.shape[-1] == 0:
+        raise ValueError("probs must have a non-empty last axis")
+    return probs
+
+
+def _order(row: list) -> list[int]:
+    """Indices sorted by probability, largest first, the lower index first among ties."""
+    return sorted(range(len(row)), key=lambda i: (-row[i], i))
+
+
+def _renormalised(row: list, keep: set[int]) -> list[float]:
+    total = mpmath.fsum(row[i] for i in keep)
+    return [_f64(row[i] / total) if i in keep else 0.0 for i in range(len(row))]
+
+
+def _filter(probs, choose) -> np.ndarray:
+    probs = _rows(probs)
+    out = np.empty(probs.shape, dtype=np.float64)
+    for idx in np.ndindex(probs.shape[:-1]):
+        row = [_mp(x) for x in probs[idx]]
+        if any(mpmath.isnan(x) for x in row):
+            out[idx] = math.nan
+            continue
+        if any(x < 0 for x in row) or not any(x > 0 for x in row):
+            raise ValueError("each row must be non-negative with some mass")
+        out[idx] = _renormalised(row, choose(row))
+    return out
+
+
+@_at_dps
+def temperature_scale(logits, /, *, temperature):
+    z = np.asarray(logits)
+    t = _mp(temperature)
+    if not t > 0 or not mpmath.isfinite(t):
+        raise ValueError("temperature must be positive and finite")
+    out = np.empty(z.shape, dtype=np.float64)
+    for idx in np.ndindex(z.shape):
+        out[idx] = _f64(_mp(z[idx]) / t)
+    return out
+
+
+@_at_dps
+def top_k_filter(probs, /, *, k):
+    return _filter(probs, lambda row: set(_order(row)[:k]))
+
+
+@_at_dps
+def top_p_filter(probs, /, *, p):
+    target = _mp(p)
+
+    def nucleus(row):
+        order = _order(row)
+        if target >= 1:
+            return set(order)
+        goal = target * mpmath.fsum(row)
+        kept, mass = set(), mpmath.mpf(0)
+        for i in order:  # the smallest prefix whose mass reaches p·Σ P
+            kept.add(i)
+            mass += row[i]
+            if mass >= goal:
+                break
+        return kept
+
+    return _filter(probs, nucleus)
+
+
+@_at_dps
+def sample(probs, u, /):
+    probs, u = _rows(probs), np.asarray(u)
+    shape = np.broadcast_shapes(probs.shape[:-1], u.shape)
+    rows = np.broadcast_to(probs, (*shape, probs.shape[-1]))
+    draws = np.broadcast_to(u, shape)
+    out = np.empty(shape, dtype=np.float64)
+    for idx in np.ndindex(shape):
+        row = [_mp(x) for x in rows[idx]]
+        target = _mp(draws[idx]) * mpmath.fsum(row)
+        cdf, chosen = mpmath.mpf(0), None
+        for i, x in enumerate(row):
+            cdf += x
+            if cdf > target:
+                chosen = i
+                break
+        if chosen is None:  # u·Σ P reached the total: the last token with positive mass
+            chosen = max(i for i, x in enumerate(row) if x > 0)
+        out[idx] = float(chosen)
+    return out
+
+
+ORACLES: dict[str, Callable] = {
+    f.__name__: f for f in (temperature_scale, top_k_filter, top_p_filter, sample)
+}
+
+
+def _relative(reference, args, kwargs):
+    return 0.0
+
+
+#: each value is judged relative to itself: the quotients z/T and P_i/Σ_kept P of non-negative
+#: terms never cancel, and an index must be exact (any other index is an infinite error).
+FLOORS: dict[str, Callable] = {name: _relative for name in ORACLES}
+
+#: budgets from the operation counts, in ulps of the result:
+#: - temperature_scale: T is rounded to the dtype (≤ ½ ulp) and one division (≤ ½ ulp); a
+#:   library may multiply by a rounded 1/T instead (one more ½ ulp): ≤ 1.5, budget 2;
+#: - top_k_filter, top_p_filter: the records' rows have ≤ 4 entries, so the kept mass is ≤ 3
+#:   roundings (≤ 1.5 ulp relative, non-negative terms) and the quotient one more: ≤ 2,
+#:   budget 4; which tokens are kept is decided away from rounding ties in every record;
+#: - sample: an index is exact or wrong, budget 0.
+ULP_BUDGET = {
+    "temperature_scale": {"float32": 2, "float64": 2},
+    "top_k_filter": {"float32": 4, "float64": 4},
+    "top_p_filter": {"float32": 4, "float64": 4},
+    "sample": {"float32": 0, "float64": 0},
+}

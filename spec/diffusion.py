@@ -1,0 +1,568 @@
+r"""Generative models: the Gaussian diffusion (DDPM) forward process and its reverse mean.
+
+Time is 1-based as in Ho et al. (2020): the schedule β₁ … β_T is the array ``betas`` with
+``betas[t-1] = β_t``; αₜ = 1 − βₜ, ᾱₜ = Π_{s≤t} αₛ and ᾱ₀ = 1. The noise ε is an argument
+(randomness is explicit), so every function is deterministic.
+
+A schedule value (``beta_t``, ``alpha_bar_t``) is a Python number or an array of the inputs'
+library and dtype broadcastable against them (one value per example, say). ``betas`` is a 1-D
+array of the inputs' library or a sequence of Python numbers.
+
+Accuracy: ᾱₜ is a cumulative product (``xp.cumulative_prod``, 2024.12; where a library lacks
+it, exp of the cumulative sum of log1p(−β)), relative error ≤ t ulp; 1 − ᾱₜ, which cancels
+catastrophically as 1 − Π(1 − βₛ) when β is small (t = 1, β = 10⁻⁴ loses 4 of float32's 7
+digits), is computed as −expm1(Σ log1p(−βₛ)), also relative error ≈ t ulp.
+
+Source: 004 (the forward process q(xₜ | xₜ₋₁) and the learned reverse p_θ(xₜ₋₁ | xₜ));
+the formulas are those of Ho et al. (2020), "Denoising Diffusion Probabilistic Models".
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+from . import _validate as v
+from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+
+__all__ = [
+    "alpha_bar",
+    "ddpm_posterior_mean",
+    "ddpm_reverse_mean",
+    "diffusion_forward_step",
+    "diffusion_marginal",
+    "linear_beta_schedule",
+]
+
+
+def _a(xp, values, dtype, device):
+    return xp.asarray(values, dtype=dtype, device=device)
+
+
+def _pair(names: str, x, y):
+    """Two arrays of one library and floating dtype with the same shape."""
+    first, second = names.split(" and ")
+    xp = v.namespace(**{first: x, second: y})
+    v.floating(xp, x, first)
+    v.floating(xp, y, second)
+    v.same_dtype(x, y, names)
+    v.same_shape(x, y, names)
+    return xp
+
+
+def _schedule_value(xp, value, name: str, like):
+    """A coefficient in [0, 1]: a Python number, or an array broadcastable against `like`."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number or an array, got {value!r}")
+    if isinstance(value, (int, float)):
+        if not 0 <= value <= 1:  # NaN fails too
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        return float(value)
+    try:
+        v.namespace(**{name: value, "x": like})
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a real number or an array of the inputs' library "
+                        f"({exc})") from None
+    v.floating(xp, value, name)
+    v.same_dtype(like, value, f"{name} and the inputs")
+    shape = v.broadcastable(like, value, f"the inputs and {name}")
+    if shape != tuple(like.shape):
+        raise ValueError(f"{name} of shape {tuple(value.shape)} must broadcast to the inputs' "
+                         f"shape {tuple(like.shape)}")
+    v.check_values(xp, value, lambda b: (b < 0) | (b > 1),
+                   f"{name} must be in [0, 1]; some values are outside")
+    return value
+
+
+def _sqrt(xp, a):
+    return math.sqrt(a) if isinstance(a, float) else xp.sqrt(a)
+
+
+def _cumulative_prod(xp, a):
+    """Π along the last axis: the 2024.12 cumulative_prod, else exp(Σ log a) (a > 0)."""
+    if hasattr(xp, "cumulative_prod"):
+        return xp.cumulative_prod(a, axis=-1)
+    return xp.exp(xp.cumulative_sum(xp.log(a), axis=-1))
+
+
+def _one_minus_alpha_bar(xp, betas):
+    """1 − ᾱₜ for every t, without the cancellation of 1 − Π(1 − βₛ)."""
+    return -xp.expm1(xp.cumulative_sum(xp.log1p(-betas), axis=-1))
+
+
+def _betas_for(xp, betas, like):
+    """`betas` as a 1-D array on `like`'s device and dtype, checked to lie in [0, 1)."""
+    if isinstance(betas, (list, tuple)):
+        if not betas or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                for b in betas):
+            raise TypeError("betas must be a 1-D array or a non-empty sequence of real numbers")
+        betas = xp.asarray(betas, dtype=like.dtype, device=v.device(like))
+    else:
+        try:
+            v.namespace(betas=betas, x=like)
+        except TypeError as exc:
+            raise TypeError(f"betas must be a 1-D array of the inputs' library or a sequence of "
+                            f"numbers ({exc})") from None
+        v.floating(xp, betas, "betas")
+        v.same_dtype(like, betas, "betas and the inputs")
+    if betas.ndim != 1 or betas.shape[0] == 0:
+        raise ValueError(f"betas must be a non-empty 1-D schedule, got shape {tuple(betas.shape)}")
+    v.check_values(xp, betas, lambda b: (b < 0) | (b >= 1) | xp.isnan(b),
+                   "betas must be in [0, 1); some values are outside")
+    return betas
+
+
+def _step(t, num_steps: int) -> int:
+    if isinstance(t, bool):
+        raise TypeError(f"t must be an integer time step, got {t!r}")
+    try:
+        t = operator.index(t)
+    except TypeError:
+        raise TypeError(f"t must be an integer time step, got {type(t).__name__}") from None
+    if not 1 <= t <= num_steps:
+        raise ValueError(f"t must be in [1, {num_steps}] (1-based, T = len(betas)), got {t}")
+    return t
+
+
+def _ddpm_terms(xp, betas, t: int):
+    """βₜ, √αₜ, √ᾱₜ₋₁, 1 − ᾱₜ₋₁, 1 − ᾱₜ at the 1-based step t (ᾱ₀ = 1)."""
+    alpha_bars = alpha_bar(betas)
+    complements = _one_minus_alpha_bar(xp, betas)
+    beta_t = betas[t - 1]
+    if t == 1:
+        sqrt_ab_prev, one_minus_ab_prev = 1.0, 0.0
+    else:
+        sqrt_ab_prev, one_minus_ab_prev = xp.sqrt(alpha_bars[t - 2]), complements[t - 2]
+    return beta_t, xp.sqrt(1.0 - beta_t), sqrt_ab_prev, one_minus_ab_prev, complements[t - 1]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="diffusion",
+    latex=r"x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon,"
+    r"\quad \varepsilon \sim \mathcal N(0, I)",
+    seeds=("004",),
+    oracle="mpmath",
+    identities=(
+        Identity("variance_preserving", "the coefficients satisfy (√(1−β))² + (√β)² = 1, so "
+                 "unit-variance data stays unit-variance", "SP"),
+        Identity("composition", "t steps compose to the marginal: x₀ coefficient Π√(1−βₛ) = "
+                 "√ᾱₜ, noise variance 1 − ᾱₜ", "S"),
+        Identity("gradient", "∂xₜ/∂xₜ₋₁ = √(1−β), ∂xₜ/∂ε = √β", "D"),
+        Identity("accuracy", "within its ulp budget of the exact value", "R"),
+    ),
+)
+def diffusion_forward_step(x_prev, eps, /, *, beta_t):
+    r"""One step of the forward (noising) process q(xₜ | xₜ₋₁) of a diffusion model.
+
+    .. math:: x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon
+
+    With ε ~ N(0, I) independent of xₜ₋₁, Var xₜ = (1 − βₜ) Var xₜ₋₁ + βₜ: unit-variance data
+    stays unit-variance (the "variance-preserving" process). βₜ ∈ [0, 1], a Python number or
+    an array broadcastable against x_prev (one β per example).
+    Shapes: x_prev and eps of one shape → that shape. Source: 004 (q(xₜ | xₜ₋₁)); Ho et al.
+    (2020) eq. 2.
+    """
+    xp = _pair("x_prev and eps", x_prev, eps)
+    beta_t = _schedule_value(xp, beta_t, "beta_t", x_prev)
+    return _sqrt(xp, 1.0 - beta_t) * x_prev + _sqrt(xp, beta_t) * eps
+
+
+@samples(diffusion_forward_step)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, -0.5, 2.0], dtype, device), _a(xp, [0.3, -1.2, 0.1], dtype,
+                                                             device)), {"beta_t": 0.02},
+               "β = 0.02"),
+        Sample((_a(xp, [[1.0, 2.0], [0.5, -1.0]], dtype, device),
+                _a(xp, [[0.5, 0.5], [-0.2, 0.7]], dtype, device)),
+               {"beta_t": 0.5}, "β = 0.5"),
+    ]
+
+
+@references(diffusion_forward_step)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, -1.0], dtype, device), _a(xp, [0.25, 4.0], dtype, device)),
+               {"beta_t": 1e-4}, "small β"),
+        Sample((_a(xp, [3.0], dtype, device), _a(xp, [-0.5], dtype, device)),
+               {"beta_t": 1.0}, "β = 1: pure noise"),
+        Sample((_a(xp, [3.0], dtype, device), _a(xp, [-0.5], dtype, device)),
+               {"beta_t": 0.0}, "β = 0: identity"),
+    ]
+
+
+def _pair_errors(xp, dtype, device, option: str, value):
+    x = _a(xp, [1.0, 2.0], dtype, device)
+    return [
+        ErrorCase((x, _a(xp, [1.0, 2.0, 3.0], dtype, device)), {option: value}, ValueError,
+                  "must have the same shape", "mismatched shapes"),
+        ErrorCase((_a(xp, [1, 2], xp.int64, device), x), {option: value}, TypeError,
+                  "must have a real floating dtype", "integer input"),
+        ErrorCase((x, [1.0, 2.0]), {option: value}, TypeError, "must be an array", "a list"),
+    ]
+
+
+def _coefficient_errors(xp, dtype, device, option: str):
+    # (array-valued options are checked in conformance/test_diffusion.py: the records' option
+    # values stay on the host, so an array there would mix libraries on other backends)
+    x = _a(xp, [1.0, 2.0], dtype, device)
+    return [
+        *_pair_errors(xp, dtype, device, option, 0.5),
+        ErrorCase((x, x), {option: 1.5}, ValueError, rf"{option} must be in \[0, 1\]",
+                  f"{option} > 1"),
+        ErrorCase((x, x), {option: -0.1}, ValueError, rf"{option} must be in \[0, 1\]",
+                  f"negative {option}"),
+        ErrorCase((x, x), {option: True}, TypeError, "must be a real number or an array",
+                  f"{option} as a bool"),
+        ErrorCase((x, x), {option: "0.5"}, TypeError, "must be a real number or an array",
+                  f"{option} as a string"),
+    ]
+
+
+@errors(diffusion_forward_step)
+def _(xp, dtype, device):
+    return _coefficient_errors(xp, dtype, device, "beta_t")
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="diffusion",
+    latex=r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,"
+    r"\quad \bar\alpha_t = \prod_{s\le t}(1-\beta_s)",
+    seeds=("004",),
+    oracle="mpmath",
+    identities=(
+        Identity("composition", "equals t composed forward steps in distribution (same x₀ "
+                 "coefficient and noise variance)", "SP"),
+        Identity("endpoints", "ᾱ = 1 gives x₀; ᾱ = 0 gives ε", "P"),
+        Identity("gradient", "∂xₜ/∂x₀ = √ᾱₜ", "D"),
+        Identity("accuracy", "within its ulp budget of the exact value", "R"),
+    ),
+)
+def diffusion_marginal(x0, eps, /, *, alpha_bar_t):
+    r"""Jump straight to step t of the forward process: the marginal q(xₜ | x₀).
+
+    .. math:: x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,
+              \qquad \bar\alpha_t = \prod_{s=1}^{t}(1-\beta_s)
+
+    Composing t forward steps gives x₀ the coefficient Π√(1−βₛ) = √ᾱₜ and a sum of independent
+    Gaussian noises of total variance 1 − ᾱₜ, hence this one-shot form (the reason DDPM
+    training can sample any t directly). ᾱₜ ∈ [0, 1]: a Python number or an array
+    broadcastable against x0. Shapes: x0 and eps of one shape → that shape.
+    Source: 004; Ho et al. (2020) eq. 4.
+    """
+    xp = _pair("x0 and eps", x0, eps)
+    alpha_bar_t = _schedule_value(xp, alpha_bar_t, "alpha_bar_t", x0)
+    return _sqrt(xp, alpha_bar_t) * x0 + _sqrt(xp, 1.0 - alpha_bar_t) * eps
+
+
+@samples(diffusion_marginal)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, -0.5, 2.0], dtype, device), _a(xp, [0.3, -1.2, 0.1], dtype,
+                                                             device)), {"alpha_bar_t": 0.9},
+               "ᾱ = 0.9"),
+        Sample((_a(xp, [[1.0, 2.0], [0.5, -1.0]], dtype, device),
+                _a(xp, [[0.5, 0.5], [-0.2, 0.7]], dtype, device)),
+               {"alpha_bar_t": 0.1}, "ᾱ = 0.1, a batch"),
+    ]
+
+
+@references(diffusion_marginal)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [3.0, -1.0], dtype, device), _a(xp, [-0.5, 2.0], dtype, device)),
+               {"alpha_bar_t": 1.0}, "ᾱ = 1: x₀"),
+        Sample((_a(xp, [3.0, -1.0], dtype, device), _a(xp, [-0.5, 2.0], dtype, device)),
+               {"alpha_bar_t": 4e-5}, "ᾱ ≈ 4e-5: almost noise"),
+    ]
+
+
+@errors(diffusion_marginal)
+def _(xp, dtype, device):
+    return _coefficient_errors(xp, dtype, device, "alpha_bar_t")
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="diffusion",
+    latex=r"\beta_i = \beta_{start}\Bigl(1 - \tfrac{i}{T-1}\Bigr)"
+    r" + \beta_{end}\,\tfrac{i}{T-1},\quad i = 0,\dots,T-1",
+    seeds=("004",),
+    tiers="PE",
+    identities=(
+        Identity("endpoints", "starts at β_start and ends at β_end exactly", "P"),
+        Identity("linear", "within 2 ulp (of the larger endpoint) of the exact rational "
+                 "schedule; monotone up to rounding", "P"),
+        Identity("namespace", "dtype and device follow `like`, on every backend", "P"),
+    ),
+)
+def linear_beta_schedule(num_steps, /, *, beta_start, beta_end, like):
+    r"""The linear noise schedule of DDPM: T values from β_start to β_end.
+
+    .. math:: \beta_i = \beta_{start}\Bigl(1 - \frac{i}{T-1}\Bigr)
+              + \beta_{end}\,\frac{i}{T-1}, \qquad i = 0, \dots, T - 1
+
+    It takes no array, so the keyword ``like`` (any floating array) names the library, dtype
+    and device of the result: ``linear_beta_schedule(1000, beta_start=1e-4, beta_end=0.02,
+    like=x)`` (Ho et al.'s schedule). Both ends are exact: the weighted form gives β_start at
+    i = 0, and the last value is set to β_end (a library may divide by T − 1 inexactly, as XLA
+    does). T = 1 gives [β_start], as ``linspace`` does. 0 ≤ β < 1 at both ends. num_steps is
+    a Python int or anything with ``__index__`` (a 0-d integer array). Shapes: → (T,).
+    Source: 004; Ho et al. (2020) §4.
+    """
+    xp = v.namespace(like=like)
+    v.floating(xp, like, "like")
+    if isinstance(num_steps, bool):
+        raise TypeError("num_steps must be an integer, got a bool")
+    try:
+        num_steps = operator.index(num_steps)
+    except TypeError:
+        raise TypeError(f"num_steps must be an integer, got {type(num_steps).__name__}") from None
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be ≥ 1, got {num_steps}")
+    for name, b in (("beta_start", beta_start), ("beta_end", beta_end)):
+        if isinstance(b, bool) or not isinstance(b, (int, float)):
+            raise TypeError(f"{name} must be a real number, got {type(b).__name__}")
+        if not 0 <= b < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {b!r}")
+    steps = xp.arange(num_steps, dtype=like.dtype, device=v.device(like))
+    frac = steps / max(num_steps - 1, 1)
+    betas = beta_start * (1.0 - frac) + beta_end * frac
+    # XLA divides by a constant as a product with its rounded reciprocal, so i/(T−1) can miss 1
+    # at i = T−1 (https://github.com/tensorflow/tensorflow/issues/24061): set the end exactly
+    if num_steps == 1:
+        return betas  # [β_start], as linspace gives
+    return xp.where(steps == num_steps - 1, xp.full_like(betas, beta_end), betas)
+
+
+@samples(linear_beta_schedule)
+def _(xp, dtype, device):
+    like = _a(xp, [0.0], dtype, device)
+    return [
+        Sample((5,), {"beta_start": 0.1, "beta_end": 0.5, "like": like}, "five steps"),
+        Sample((1000,), {"beta_start": 1e-4, "beta_end": 0.02, "like": like},
+               "Ho et al.'s 1000 steps"),
+        Sample((1,), {"beta_start": 0.3, "beta_end": 0.6, "like": like}, "one step"),
+        Sample((xp.asarray(4, dtype=xp.int64, device=device),),
+               {"beta_start": 0.1, "beta_end": 0.4, "like": like},
+               "num_steps as a 0-d integer array"),
+    ]
+
+
+@errors(linear_beta_schedule)
+def _(xp, dtype, device):
+    like = _a(xp, [0.0], dtype, device)
+    return [
+        ErrorCase((0,), {"beta_start": 0.1, "beta_end": 0.2, "like": like}, ValueError,
+                  "num_steps must be ≥ 1", "no steps"),
+        ErrorCase((10,), {"beta_start": 0.1, "beta_end": 1.0, "like": like}, ValueError,
+                  r"beta_end must be in \[0, 1\)", "beta_end = 1"),
+        ErrorCase((10,), {"beta_start": 0.1, "beta_end": 0.2, "like": [0.0]}, TypeError,
+                  "like must be an array", "like a list"),
+        ErrorCase((10,), {"beta_start": 0.1, "beta_end": 0.2,
+                          "like": _a(xp, [0], xp.int64, device)}, TypeError,
+                  "like must have a real floating dtype", "integer like"),
+        ErrorCase((2.5,), {"beta_start": 0.1, "beta_end": 0.2, "like": like}, TypeError,
+                  "num_steps must be an integer", "float num_steps"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="diffusion",
+    latex=r"\bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s)",
+    seeds=("004",),
+    oracle="mpmath",
+    identities=(
+        Identity("product", "the code is Π_{s≤t}(1 − βₛ)", "S"),
+        Identity("decreasing_unit_interval", "ᾱ is decreasing and in (0, 1] for 0 < β < 1", "P"),
+        Identity("gradient", "∂ᾱₜ/∂βₛ = −ᾱₜ/(1 − βₛ) for s ≤ t, else 0", "D"),
+        Identity("accuracy", "relative error ≤ t ulp (the 1000-step schedule included)", "PR"),
+    ),
+)
+def alpha_bar(betas, /):
+    r"""The cumulative signal fraction ᾱₜ of a noise schedule: Π_{s≤t}(1 − βₛ).
+
+    .. math:: \bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s)
+
+    A cumulative product (the standard's ``cumulative_prod``, 2024.12; the fallback for a
+    library without it is exp(cumulative_sum(log1p(−β)))): each factor and each product is
+    one rounding, so ᾱₜ has relative error ≤ t ulp (≈ √t typically); the log form loses about
+    |log ᾱₜ|·t ulp instead. β ∈ [0, 1]; β = 1 makes every later ᾱ exactly 0.
+    Shapes: betas (..., T) → (..., T). Source: 004; Ho et al. (2020) §2.
+    """
+    xp = v.namespace(betas=betas)
+    v.floating(xp, betas, "betas")
+    v.min_ndim(betas, 1, "betas")
+    v.nonempty_axis(betas, betas.ndim - 1, "betas")
+    v.check_values(xp, betas, lambda b: (b < 0) | (b > 1),
+                   "betas must be in [0, 1]; some values are outside")
+    return _cumulative_prod(xp, 1.0 - betas)
+
+
+@samples(alpha_bar)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.1, 0.2, 0.3, 0.4], dtype, device),), {}, "four steps"),
+        Sample((_a(xp, [[1e-4, 0.02], [0.5, 0.5]], dtype, device),), {}, "batch of schedules"),
+    ]
+
+
+@references(alpha_bar)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1e-4 + i * (0.02 - 1e-4) / 15 for i in range(16)], dtype, device),), {},
+               "16-step linear schedule"),
+        Sample((_a(xp, [0.3, 1.0, 0.2], dtype, device),), {}, "β = 1 zeroes the rest"),
+    ]
+
+
+@errors(alpha_bar)
+def _(xp, dtype, device):
+    return [
+        ErrorCase((_a(xp, [0.1, 1.5], dtype, device),), {}, ValueError,
+                  r"betas must be in \[0, 1\]", "β > 1"),
+        ErrorCase((_a(xp, [0.1, -0.5], dtype, device),), {}, ValueError,
+                  r"betas must be in \[0, 1\]", "negative β"),
+        ErrorCase((_a(xp, [0, 1], xp.int64, device),), {}, TypeError,
+                  "betas must have a real floating dtype", "integer betas"),
+        ErrorCase((_a(xp, 0.5, dtype, device),), {}, ValueError, "at least 1 dimension",
+                  "0-d betas"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="diffusion",
+    latex=r"\tilde\mu_t(x_t, x_0) = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0"
+    r" + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t",
+    seeds=("004",),
+    oracle="mpmath",
+    identities=(
+        Identity("equals_reverse_mean", "equals ddpm_reverse_mean(xₜ, ε) when xₜ = "
+                 "√ᾱₜ x₀ + √(1−ᾱₜ) ε", "SP"),
+        Identity("first_step", "at t = 1 the posterior mean is x₀", "SP"),
+        Identity("gradient", "linear in x₀ and xₜ with the stated coefficients", "D"),
+        Identity("accuracy", "within its ulp budget of the exact value", "R"),
+    ),
+)
+def ddpm_posterior_mean(x_t, x0, /, *, betas, t):
+    r"""Mean of the forward-process posterior q(xₜ₋₁ | xₜ, x₀), the target of DDPM's reverse step.
+
+    .. math:: \tilde\mu_t(x_t, x_0) = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}
+              \,x_0 + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t
+
+    t is 1-based (1 ≤ t ≤ T = len(betas)) with ᾱ₀ = 1, so at t = 1 the mean is x₀ exactly.
+    ``betas``: a 1-D array of x_t's library and dtype, or a sequence of numbers, in [0, 1).
+    Shapes: x_t and x0 of one shape → that shape. Source: 004 (p_θ(xₜ₋₁ | xₜ)); Ho et al.
+    (2020) eq. 7.
+    """
+    xp = _pair("x_t and x0", x_t, x0)
+    betas = _betas_for(xp, betas, x_t)
+    t = _step(t, betas.shape[0])
+    beta_t, sqrt_alpha_t, sqrt_ab_prev, one_minus_ab_prev, one_minus_ab = _ddpm_terms(
+        xp, betas, t)
+    return (sqrt_ab_prev * beta_t / one_minus_ab) * x0 + (
+        sqrt_alpha_t * one_minus_ab_prev / one_minus_ab) * x_t
+
+
+_SCHEDULE = (0.1, 0.2, 0.3, 0.4)
+
+
+@samples(ddpm_posterior_mean)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.5, -1.0, 2.0], dtype, device), _a(xp, [1.0, 0.0, 1.5], dtype, device)),
+               {"betas": _SCHEDULE, "t": 3}, "t = 3 of 4"),
+        Sample((_a(xp, [[0.5, -1.0]], dtype, device), _a(xp, [[1.0, 0.0]], dtype, device)),
+               {"betas": _SCHEDULE, "t": 1}, "t = 1: x₀"),
+    ]
+
+
+@references(ddpm_posterior_mean)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.5, -1.0], dtype, device), _a(xp, [1.0, 0.25], dtype, device)),
+               {"betas": (1e-4, 2e-4, 3e-4), "t": 2}, "small β: 1 − ᾱ without cancellation"),
+    ]
+
+
+def _ddpm_errors(xp, dtype, device):
+    x = _a(xp, [1.0, 2.0], dtype, device)
+    return [
+        ErrorCase((x, x), {"betas": _SCHEDULE, "t": 0}, ValueError,
+                  r"t must be in \[1, 4\]", "t = 0"),
+        ErrorCase((x, x), {"betas": _SCHEDULE, "t": 5}, ValueError,
+                  r"t must be in \[1, 4\]", "t > T"),
+        ErrorCase((x, x), {"betas": (0.1, 1.0), "t": 1}, ValueError,
+                  r"betas must be in \[0, 1\)", "β = 1"),
+        ErrorCase((x, x), {"betas": (), "t": 1}, TypeError, "non-empty sequence",
+                  "empty betas"),
+        ErrorCase((x, x), {"betas": _SCHEDULE, "t": 1.0}, TypeError,
+                  "t must be an integer time step", "float t"),
+        ErrorCase((x, _a(xp, [1.0], dtype, device)), {"betas": _SCHEDULE, "t": 1}, ValueError,
+                  "must have the same shape", "mismatched shapes"),
+    ]
+
+
+@errors(ddpm_posterior_mean)
+def _(xp, dtype, device):
+    return _ddpm_errors(xp, dtype, device)
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="diffusion",
+    latex=r"\mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\Bigl(x_t"
+    r" - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon_\theta(x_t, t)\Bigr)",
+    seeds=("004",),
+    oracle="mpmath",
+    identities=(
+        Identity("equals_posterior_mean", "equals ddpm_posterior_mean(xₜ, x₀) when ε is the "
+                 "noise that made xₜ from x₀", "SP"),
+        Identity("gradient", "∂μ/∂ε = −βₜ/(√αₜ √(1−ᾱₜ))", "D"),
+        Identity("accuracy", "within its ulp budget of the exact value", "R"),
+    ),
+)
+def ddpm_reverse_mean(x_t, eps_pred, /, *, betas, t):
+    r"""Mean of the learned reverse step p_θ(xₜ₋₁ | xₜ) in DDPM's ε-parameterisation.
+
+    .. math:: \mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\Bigl(x_t
+              - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon_\theta(x_t, t)\Bigr)
+
+    A network predicts the noise ε_θ; substituting x₀ = (xₜ − √(1−ᾱₜ) ε)/√ᾱₜ into the
+    posterior mean gives this form, so the two agree exactly when the prediction is the true
+    noise. t is 1-based; ``betas`` as in :func:`ddpm_posterior_mean`.
+    Shapes: x_t and eps_pred of one shape → that shape. Source: 004; Ho et al. (2020) eq. 11.
+    """
+    xp = _pair("x_t and eps_pred", x_t, eps_pred)
+    betas = _betas_for(xp, betas, x_t)
+    t = _step(t, betas.shape[0])
+    beta_t, sqrt_alpha_t, _, _, one_minus_ab = _ddpm_terms(xp, betas, t)
+    return (x_t - (beta_t / xp.sqrt(one_minus_ab)) * eps_pred) / sqrt_alpha_t
+
+
+@samples(ddpm_reverse_mean)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.5, -1.0, 2.0], dtype, device), _a(xp, [0.3, -0.2, 1.1], dtype,
+                                                             device)),
+               {"betas": _SCHEDULE, "t": 3}, "t = 3 of 4"),
+        Sample((_a(xp, [[0.5, -1.0]], dtype, device), _a(xp, [[1.0, 0.0]], dtype, device)),
+               {"betas": _SCHEDULE, "t": 1}, "t = 1"),
+    ]
+
+
+@references(ddpm_reverse_mean)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.5, -1.0], dtype, device), _a(xp, [1.0, 0.25], dtype, device)),
+               {"betas": (1e-4, 2e-4, 3e-4), "t": 1}, "small β at t = 1"),
+    ]
+
+
+@errors(ddpm_reverse_mean)
+def _(xp, dtype, device):
+    return _ddpm_errors(xp, dtype, device)
