@@ -62,6 +62,16 @@ def autograd(backend, fn, args, argnum: int, cotangent, kwargs=None) -> np.ndarr
 
 
 def _lambdify_modules(xp):
+    """SymPy's functions mapped to the backend's namespace (numbers fall back to `math`)."""
+    import math
+
+    import spec
+
+    def unary(array_fn, number_fn):
+        def f(x):
+            return number_fn(x) if isinstance(x, (int, float)) else array_fn(x)
+        return f
+
     def heaviside(x, h0=0.5):
         return xp.where(x > 0, xp.ones_like(x),
                         xp.where(x < 0, xp.zeros_like(x), xp.full_like(x, h0)))
@@ -72,9 +82,12 @@ def _lambdify_modules(xp):
     def minimum(*args):
         return functools.reduce(xp.minimum, args)
 
-    return [{"exp": xp.exp, "log": xp.log, "sqrt": xp.sqrt, "tanh": xp.tanh,
-             "Max": maximum, "Min": minimum, "Heaviside": heaviside, "Abs": xp.abs,
-             "pi": np.pi, "E": np.e}, "math"]
+    return [{"exp": unary(xp.exp, math.exp), "log": unary(xp.log, math.log),
+             "sqrt": unary(xp.sqrt, math.sqrt), "tanh": unary(xp.tanh, math.tanh),
+             "sin": unary(xp.sin, math.sin), "cos": unary(xp.cos, math.cos),
+             "erf": unary(spec.erf, math.erf), "Max": maximum, "Min": minimum,
+             "Heaviside": heaviside, "Abs": unary(xp.abs, abs), "pi": math.pi, "E": math.e},
+            "math"]
 
 
 @functools.cache

@@ -529,7 +529,9 @@ def _slice_max(reference: np.ndarray, axes) -> np.ndarray:
 #: chapter oracle modules (conformance/oracles_<chapter>.py): each defines `ORACLES` and
 #: `FLOORS` (name → function(reference, args, kwargs) giving the floor, as `scale_floor`)
 CHAPTER_MODULES = ("oracles_linalg", "oracles_activations", "oracles_losses", "oracles_layers",
-                   "oracles_optim")
+                   "oracles_optim", "oracles_normalization", "oracles_embeddings",
+                   "oracles_attention", "oracles_transformer", "oracles_decoding",
+                   "oracles_alignment", "oracles_diffusion", "oracles_scaling")
 FLOORS: dict[str, Callable] = {}
 
 

@@ -1,5 +1,1086 @@
-r"""Activations (§3 of EQUATIONS.md)."""
+r"""Activations: the elementwise non-linearities, their derivatives, and the SwiGLU gate.
+
+Sources: 001 (ReLU, sigmoid, tanh, leaky ReLU, GELU), 002 §4.2 (ReLU and variants, GELU as
+x·Φ(x), SwiGLU, sigmoid and tanh with σ' = σ(1−σ)), 003 (sigmoid, ReLU), 004 (ReLU).
+
+Every function is elementwise (any shape, 0-d included) and returns the input's floating dtype;
+each has a ``<name>_grad`` companion (its derivative) or, for SwiGLU, ``swiglu_vjp``.
+
+Floating-point care, and how it meets exact arithmetic. ``erf`` is not in the Array API
+standard: it is written here with the standard's functions alone (W. J. Cody's rational
+approximations, Math. Comp. 23 (1969) 631–638, in the arrangement of his SPECFUN routine
+CALERF), and the Gaussian tail that GELU needs is computed from Cody's erfc form, so GELU stays
+accurate where 1 + erf(x/√2) would cancel. Those devices (rational approximations, the split
+exponential exp(−a²) = exp(−h²)·exp(−(a−h)(a+h)), clipping an argument where the result has
+already saturated so that no intermediate overflows to ∞·0) exist only because floats round
+and overflow. On the symbolic namespace (exact real arithmetic, tier S) they are replaced by
+the exact expressions they approximate — the namespace's own ``erf``, ``exp(−a²)``, no clipping
+— so the proofs are about the mathematics and tier R measures the approximations against mpmath.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+
+from . import _validate as v
+from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
+
+__all__ = [
+    "erf",
+    "erf_grad",
+    "gelu",
+    "gelu_grad",
+    "leaky_relu",
+    "leaky_relu_grad",
+    "relu",
+    "relu_grad",
+    "sigmoid",
+    "sigmoid_grad",
+    "silu",
+    "silu_grad",
+    "swiglu",
+    "swiglu_vjp",
+    "tanh",
+    "tanh_grad",
+]
+
+_SQRT_HALF = math.sqrt(0.5)  # 1/√2
+_INV_SQRT_PI = 0.56418958354775628695  # 1/√π
+_TWO_OVER_SQRT_PI = 1.1283791670955125739  # 2/√π
+_INV_SQRT_2PI = 0.39894228040143267794  # 1/√(2π)
+_SQRT_2_OVER_PI = 0.79788456080286535588  # √(2/π)
+_GELU_CUBIC = 0.044715
+_GELU_MODES = ("none", "tanh")
+
+# ---------------------------------------------------------------------------------------------
+# Cody's coefficients (SPECFUN CALERF, double precision).
+#: erf(x) = x·A(x²)/B(x²) on |x| ≤ 0.46875
+_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+      3.20937758913846947e03, 1.85777706184603153e-1)
+_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+      2.84423683343917062e03)
+#: erfc(t) = exp(−t²)·C(t)/D(t) on 0.46875 < t ≤ 4
+_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+      2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+      2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
+_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+      1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+      3.43936767414372164e03, 1.23033935480374942e03)
+#: erfc(t) = exp(−t²)/t·(1/√π − t⁻²·P(t⁻²)/Q(t⁻²)) on t > 4
+_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+      1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+      6.05183413124413191e-2, 2.33520497626869185e-3)
+_THRESH = 0.46875
+#: erfc(t) < 1e−400 for t ≥ 30.5, below every float's smallest subnormal: the tail saturates.
+_T_CAP = 32.0
+
+
+def _exact(x) -> bool:
+    """True on the symbolic namespace, whose arithmetic is exact (SymPy expressions)."""
+    return getattr(x, "device", None) == "sympy"
+
+
+def _float_x(x, name: str = "x"):
+    xp = v.namespace(**{name: x})
+    v.floating(xp, x, name)
+    return xp
+
+
+def _real_option(value, name: str) -> float:
+    """A finite Python real number (any sign), else TypeError / ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def _clip(xp, x, bound: float):
+    """x clipped to [−bound, bound] (NaN stays NaN); the identity on exact arithmetic.
+
+    Used only where the result has saturated to its limit (in every float dtype) beyond the
+    bound, so that no intermediate overflows into ∞·0 = NaN."""
+    return x if _exact(x) else xp.clip(x, -bound, bound)
+
+
+def _without_neg_inf(xp, z, x):
+    """x with 0 where z = −∞: there the factor multiplying x is 0 and the limit of the
+    product is 0, where IEEE arithmetic would give ±∞·0 = NaN."""
+    return xp.where(z == -math.inf, xp.zeros_like(x), x)
+
+
+def _sigmoid(xp, x):
+    """σ(x), from e = exp(−|x|) ≤ 1 in both branches: nothing overflows."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid_product(xp, x):
+    """σ(x)·σ(−x) = e/(1 + e)², e = exp(−|x|): accurate to the last bits for every x."""
+    e = xp.exp(-xp.abs(x))
+    return e / ((1 + e) * (1 + e))
+
+
+def _exp_neg_square(xp, a, scale: float = 1.0, factor=None):
+    """factor·exp(−scale·a²) for a ≥ 0, without the error of rounding a².
+
+    Cody's split: a = h + (a − h) with h = ⌊64a⌋/64, so that h² is exact (in float32 too, for
+    a ≤ 64) and a² = h² + (a − h)(a + h) with (a − h)(a + h) ≤ a/32; an error in a² would be
+    multiplied by a² in the exponential. The factor (of normal size) is applied before the
+    possibly subnormal e^{−scale·h²}, so a subnormal result is rounded once, not amplified.
+    """
+    if _exact(a):
+        e = xp.exp(-scale * (a * a))
+        return e if factor is None else factor * e
+    a = xp.clip(a, 0.0, 2 * _T_CAP)  # exp(−a²/2) < 1e−800 beyond: saturated
+    h = xp.floor(a * 64.0) / 64.0
+    rest = xp.exp(-scale * ((a - h) * (a + h)))
+    if factor is not None:
+        rest = rest * factor
+    return xp.exp(-scale * (h * h)) * rest
+
+
+def _erf_small(xp, x):
+    """erf(x) on |x| ≤ 0.46875: x·A(x²)/B(x²) (x is clipped to that interval)."""
+    x = xp.clip(x, -_THRESH, _THRESH)
+    y = x * x
+    num, den = _A[4] * y, y
+    for a, b in zip(_A[:3], _B[:3], strict=True):
+        num = (num + a) * y
+        den = (den + b) * y
+    return x * ((num + _A[3]) / (den + _B[3]))
+
+
+def _erfcx(xp, t):
+    """exp(t²)·erfc(t) for t ≥ 0.46875: C(t)/D(t) up to 4, the asymptotic form beyond."""
+    t2 = xp.clip(t, _THRESH, 4.0)
+    num, den = _C[8] * t2, t2
+    for c, d in zip(_C[:7], _D[:7], strict=True):
+        num = (num + c) * t2
+        den = (den + d) * t2
+    mid = (num + _C[7]) / (den + _D[7])
+    t3 = xp.clip(t, 4.0, _T_CAP)
+    z = 1 / (t3 * t3)
+    num, den = _P[5] * z, z
+    for p, q in zip(_P[:4], _Q[:4], strict=True):
+        num = (num + p) * z
+        den = (den + q) * z
+    far = (_INV_SQRT_PI - z * ((num + _P[4]) / (den + _Q[4]))) / t3
+    return xp.where(t <= 4.0, mid, far)
+
+
+def _sqrt_exact(xp, x, value):
+    """√value as an exact symbolic number (symbolic namespace only)."""
+    return xp.sqrt(xp.asarray(value, dtype=x.dtype))
+
+
+def _normal_cdf(xp, x, factor=None):
+    """factor·Φ(x), Φ(x) = (1 + erf(x/√2))/2, accurate in both tails (factor defaults to 1).
+
+    For x < 0 the left tail is Φ(x) = erfc(|x|/√2)/2 = exp(−x²/2)·erfcx(|x|/√2)/2, with
+    exp(−x²/2) split on the exact x, so Φ keeps its relative accuracy down to underflow; the
+    factor (x, for GELU) is applied before the tiny exponential.
+    """
+    if _exact(x):
+        phi = (1 + xp.erf(x / _sqrt_exact(xp, x, 2))) / 2
+        return phi if factor is None else factor * phi
+    one = xp.ones_like(x) if factor is None else factor
+    a = xp.abs(x)
+    t = a * _SQRT_HALF
+    half_erfcx = 0.5 * _erfcx(xp, t)
+    centre = one * (0.5 + 0.5 * _erf_small(xp, x * _SQRT_HALF))
+    lower = _exp_neg_square(xp, a, 0.5, one * half_erfcx)  # factor·Φ(x) for x < 0
+    upper = one * (1 - _exp_neg_square(xp, a, 0.5, half_erfcx))  # factor·(1 − Φ(−x))
+    return xp.where(t <= _THRESH, centre, xp.where(x < 0, lower, upper))
+
+
+def _x_normal_pdf(xp, x):
+    """x·φ(x) = x·exp(−x²/2)/√(2π) (x is clipped at ±64, where it has underflowed to 0)."""
+    if _exact(x):
+        return x * xp.exp(-(x * x) / 2) / _sqrt_exact(xp, x, 2 * xp.pi)
+    x = xp.clip(x, -2 * _T_CAP, 2 * _T_CAP)
+    return _exp_neg_square(xp, xp.abs(x), 0.5, _INV_SQRT_2PI * x)
+
+
+def _a(xp, values, dtype, device):
+    return xp.asarray(values, dtype=dtype, device=device)
+
+
+def _elementwise_samples(xp, dtype, device):
+    return [
+        Sample((_a(xp, [-2.0, -0.5, 0.25, 1.0, 3.0], dtype, device),), {}, "vector"),
+        Sample((_a(xp, [[0.1, -1.5, 2.0], [-3.0, 0.75, -0.25]], dtype, device),), {},
+               "matrix"),
+        Sample((_a(xp, 0.5, dtype, device),), {}, "0-d"),
+    ]
+
+
+_EXTREMES = [-1000.0, -5.0, -1e-30, 0.0, 1e-30, 5.0, 1000.0]
+_TAILS = [-20.0, -8.0, 8.0, 20.0]
+SUBNORMAL = "subnormal range"
+
+
+def _is32(xp, dtype) -> bool:
+    return dtype == xp.float32
+
+
+def _subnormal_inputs(xp, dtype):
+    """Inputs whose results (or intermediates) reach the dtype's subnormal range."""
+    if _is32(xp, dtype):
+        return [-100.0, -90.0, -45.0, -14.0, -10.5, 10.5, 14.0, 45.0, 90.0, 100.0]
+    return [-740.0, -720.0, -360.0, -38.0, -27.0, 27.0, 38.0, 360.0, 720.0, 740.0]
+
+
+def _elementwise_references(xp, dtype, device):
+    return [
+        Sample((_a(xp, _EXTREMES, dtype, device),), {}, "|x| = 1000 and tiny"),
+        Sample((_a(xp, _TAILS, dtype, device),), {}, "tails"),
+        Sample((_a(xp, _subnormal_inputs(xp, dtype), dtype, device),), {}, SUBNORMAL),
+        Sample((_a(xp, [-math.inf, math.inf, math.nan, -0.0], dtype, device),), {},
+               "±∞, NaN and −0"),
+        Sample((_a(xp, [[1.0, -2.0]], dtype, device)[:0, :],), {}, "zero rows"),
+    ]
+
+
+def _ftz(note: str = SUBNORMAL) -> Limit:
+    return Limit(
+        "jax", "XLA on the CPU flushes subnormal results and operands to zero (FTZ/DAZ), so "
+        "values that are or pass through subnormals come out 0",
+        "https://github.com/jax-ml/jax/issues/16200", tiers="R", note=note)
+
+
+def _elementwise_errors(xp, dtype, device, **kwargs):
+    return [
+        ErrorCase((_a(xp, [1, -2, 3], xp.int64, device),), kwargs, TypeError,
+                  "x must have a real floating dtype", "integer x"),
+        ErrorCase((_a(xp, [True, False], xp.bool, device),), kwargs, TypeError,
+                  "x must have a real floating dtype", "boolean x"),
+        ErrorCase(([0.5, -1.0],), kwargs, TypeError, "x must be an array", "a list"),
+        ErrorCase((1.5,), kwargs, TypeError, "x must be an array", "a Python float"),
+    ]
+
+
+def _slope_errors(xp, dtype, device, name: str):
+    x = _a(xp, [1.0, -1.0], dtype, device)
+    return [
+        ErrorCase((x,), {name: "0.1"}, TypeError, f"{name} must be a real number",
+                  f"{name} a string"),
+        ErrorCase((x,), {name: math.nan}, ValueError, f"{name} must be a finite real",
+                  f"{name} NaN"),
+        ErrorCase((x,), {name: math.inf}, ValueError, f"{name} must be a finite real",
+                  f"{name} infinite"),
+        ErrorCase((x,), {name: True}, TypeError, f"{name} must be a real number",
+                  f"{name} a bool"),
+    ]
+
+
+# ============================================================================ ReLU
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{ReLU}(x) = \max(0, x) = x\,\mathbb{1}[x > 0]",
+    seeds=("001", "002 §4.2.1", "003", "004"),
+    oracle="exact",
+    identities=(
+        Identity("piecewise", "the code is x for x > 0 and 0 for x < 0 (both branches)", "S"),
+        Identity("odd_part", "relu(x) − relu(−x) = x", "SP"),
+        Identity("idempotent", "relu(relu(x)) = relu(x)", "SP"),
+        Identity("nonnegative", "relu(x) ≥ 0; NaN propagates", "PR"),
+        Identity("derivative", "d relu/dx = relu_grad, by SymPy, autograd and differences "
+                               "(away from the kink at 0)", "D"),
+    ),
+)
+def relu(x, /):
+    r"""Rectified linear unit: the positive part of x.
+
+    .. math:: \operatorname{ReLU}(x) = \max(0, x) = x \cdot \mathbb{1}[x > 0]
+
+    Shapes: x any shape → same shape. NaN propagates. Source: 002 §4.2.1, 001, 003, 004.
+    """
+    xp = _float_x(x)
+    return xp.maximum(x, xp.zeros_like(x))
+
+
+samples(relu)(_elementwise_samples)
+references(relu)(_elementwise_references)
+errors(relu)(_elementwise_errors)
+
+
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{ReLU}'(x) = \mathbb{1}[x > 0]",
+    seeds=("001", "002 §4.2.1"),
+    oracle="exact",
+    identities=(
+        Identity("is_derivative", "equals the SymPy derivative of the traced relu on each "
+                                  "branch", "SD"),
+        Identity("zero_or_one", "values are 0 or 1 (0 at the kink x = 0, as in PyTorch)", "PR"),
+    ),
+)
+def relu_grad(x, /):
+    r"""Derivative of ReLU: 1 where x > 0, else 0 (the subgradient 0 is taken at x = 0).
+
+    .. math:: \operatorname{ReLU}'(x) = \mathbb{1}[x > 0]
+
+    Shapes: x any shape → same shape. NaN propagates. Source: 002 §4.2.1 ("gradient is either
+    0 or 1"), 001.
+    """
+    xp = _float_x(x)
+    step = xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
+    return xp.where(xp.isnan(x), x, step)
+
+
+samples(relu_grad)(_elementwise_samples)
+references(relu_grad)(_elementwise_references)
+errors(relu_grad)(_elementwise_errors)
+
+
+# ============================================================================ leaky ReLU
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{LeakyReLU}_\alpha(x) = \begin{cases} x & x \ge 0 \\ \alpha x & x < 0"
+    r"\end{cases}",
+    seeds=("001", "003"),
+    oracle="exact",
+    identities=(
+        Identity("piecewise", "the code is x for x > 0 and αx for x < 0 (both branches)", "S"),
+        Identity("slope_below_zero", "slope α below 0, 1 above; α = 0 gives relu", "SP"),
+        Identity("extremes", "exact at ±∞ and tiny x; NaN propagates", "R"),
+        Identity("derivative", "d/dx = leaky_relu_grad by SymPy, autograd and differences", "D"),
+    ),
+)
+def leaky_relu(x, /, *, negative_slope=0.01):
+    r"""Leaky ReLU: identity for positive x, slope α below zero.
+
+    .. math:: \operatorname{LeakyReLU}_\alpha(x) = \begin{cases} x & x \ge 0 \\
+              \alpha x & x < 0 \end{cases}
+
+    Shapes: x any shape → same shape; α = `negative_slope`, a finite real number.
+    NaN propagates. Source: 001 and 003 (the "dying ReLU" fix).
+    """
+    xp = _float_x(x)
+    alpha = _real_option(negative_slope, "negative_slope")
+    return xp.where(x < 0, alpha * x, x)
+
+
+def _leaky_samples(xp, dtype, device):
+    return [
+        *_elementwise_samples(xp, dtype, device),
+        Sample((_a(xp, [-2.0, 0.0, 2.0], dtype, device),), {"negative_slope": 0.2}, "α = 0.2"),
+        Sample((_a(xp, [-2.0, 0.0, 2.0], dtype, device),), {"negative_slope": -0.5},
+               "negative α"),
+    ]
+
+
+def _leaky_errors(xp, dtype, device):
+    return [*_elementwise_errors(xp, dtype, device),
+            *_slope_errors(xp, dtype, device, "negative_slope")]
+
+
+samples(leaky_relu)(_leaky_samples)
+references(leaky_relu)(_elementwise_references)
+errors(leaky_relu)(_leaky_errors)
+
+
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{LeakyReLU}_\alpha'(x) = \begin{cases} 1 & x > 0 \\ \alpha & x \le 0"
+    r"\end{cases}",
+    seeds=("001",),
+    oracle="exact",
+    identities=(
+        Identity("is_derivative", "equals the SymPy derivative of the traced leaky_relu on "
+                                  "each branch", "SD"),
+        Identity("two_values", "values are 1 or α (α at x = 0, as in PyTorch)", "PR"),
+    ),
+)
+def leaky_relu_grad(x, /, *, negative_slope=0.01):
+    r"""Derivative of leaky ReLU: 1 where x > 0, α elsewhere (α is taken at the kink x = 0).
+
+    .. math:: \operatorname{LeakyReLU}_\alpha'(x) = \begin{cases} 1 & x > 0 \\
+              \alpha & x \le 0 \end{cases}
+
+    Shapes: x any shape → same shape. NaN propagates. Source: 001.
+    """
+    xp = _float_x(x)
+    alpha = _real_option(negative_slope, "negative_slope")
+    step = xp.where(x > 0, xp.ones_like(x), xp.full_like(x, alpha))
+    return xp.where(xp.isnan(x), x, step)
+
+
+samples(leaky_relu_grad)(_leaky_samples)
+references(leaky_relu_grad)(_elementwise_references)
+errors(leaky_relu_grad)(_leaky_errors)
+
+
+# ============================================================================ sigmoid
+@equation(
+    chapter="activations",
+    latex=r"\sigma(x) = \frac{1}{1 + e^{-x}}",
+    seeds=("001", "002 §4.2.2", "003"),
+    oracle="mpmath",
+    limits=(_ftz(),),
+    identities=(
+        Identity("textbook", "both branches of the stable code equal 1/(1 + e^{−x})", "S"),
+        Identity("symmetry", "σ(−x) = 1 − σ(x)", "SP"),
+        Identity("range", "0 ≤ σ(x) ≤ 1, monotone", "P"),
+        Identity("extremes", "no overflow warning and no NaN at x = ±1000 (float32 and "
+                             "float64); σ(±∞) = 1, 0; accurate to a few ulp", "PR"),
+        Identity("derivative", "d σ/dx = sigmoid_grad by SymPy, autograd and differences", "D"),
+    ),
+)
+def sigmoid(x, /):
+    r"""Logistic sigmoid, computed without overflow for every x.
+
+    .. math:: \sigma(x) = \frac{1}{1 + e^{-x}} = \begin{cases} \dfrac{1}{1 + e^{-|x|}} &
+              x \ge 0 \\[1ex] \dfrac{e^{-|x|}}{1 + e^{-|x|}} & x < 0 \end{cases}
+
+    Both branches exponentiate −|x| ≤ 0, so e^{−|x|} ≤ 1 never overflows (the textbook
+    e^{−x} overflows for x < −88 in float32), and σ(x) for x ≪ 0 keeps its relative accuracy
+    instead of losing it in 1 − something.
+    Shapes: x any shape → same shape. Source: 002 §4.2.2, 001, 003.
+    """
+    xp = _float_x(x)
+    return _sigmoid(xp, x)
+
+
+samples(sigmoid)(_elementwise_samples)
+references(sigmoid)(_elementwise_references)
+errors(sigmoid)(_elementwise_errors)
+
+
+@equation(
+    chapter="activations",
+    latex=r"\sigma'(x) = \sigma(x)\,(1 - \sigma(x)) = \frac{e^{-|x|}}{(1 + e^{-|x|})^2}",
+    seeds=("002 §4.2.2", "003"),
+    oracle="mpmath",
+    limits=(_ftz(),),
+    identities=(
+        Identity("is_derivative", "equals σ(1 − σ) and the SymPy derivative of the traced "
+                                  "sigmoid, on both branches", "SD"),
+        Identity("bounds", "0 ≤ σ' ≤ 1/4 with the maximum at 0; even", "P"),
+        Identity("accuracy", "a few ulp everywhere, also where 1 − σ(x) rounds to 0", "R"),
+    ),
+)
+def sigmoid_grad(x, /):
+    r"""Derivative of the sigmoid, σ(1 − σ), in a form that keeps its accuracy for |x| ≫ 1.
+
+    .. math:: \sigma'(x) = \sigma(x)\bigl(1 - \sigma(x)\bigr) = \sigma(x)\,\sigma(-x)
+              = \frac{e^{-|x|}}{\bigl(1 + e^{-|x|}\bigr)^2}
+
+    (σ(x)(1 − σ(x)) computed literally is 0 for x > 37 in float64, where the true value is
+    ≈ e^{−x}.) Shapes: x any shape → same shape. Source: 002 §4.2.2 (vanishing gradients).
+    """
+    xp = _float_x(x)
+    return _sigmoid_product(xp, x)
+
+
+samples(sigmoid_grad)(_elementwise_samples)
+references(sigmoid_grad)(_elementwise_references)
+errors(sigmoid_grad)(_elementwise_errors)
+
+
+# ============================================================================ tanh
+@equation(
+    chapter="activations",
+    latex=r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}} = 2\sigma(2x) - 1",
+    seeds=("001", "002 §4.2.2"),
+    oracle="mpmath",
+    limits=(Limit("jax", "XLA's float64 tanh is up to 6 ulp from the correctly rounded value near "
+              "saturation (|x| ≈ 19), beyond this equation's 4-ulp budget for a library tanh",
+              "https://github.com/pearu/functional_algorithms/issues/55", tiers="R",
+              note="whole-line sweep"),),
+    identities=(
+        Identity("textbook", "the code equals (eˣ − e⁻ˣ)/(eˣ + e⁻ˣ)", "S"),
+        Identity("via_sigmoid", "tanh(x) = 2σ(2x) − 1", "SP"),
+        Identity("odd_and_bounded", "odd; |tanh| ≤ 1", "P"),
+        Identity("extremes", "±1 at ±1000 and ±∞; tanh(x) ≈ x for tiny x", "R"),
+        Identity("derivative", "d tanh/dx = tanh_grad by SymPy, autograd and differences", "D"),
+    ),
+)
+def tanh(x, /):
+    r"""Hyperbolic tangent: a zero-centred sigmoid with range (−1, 1).
+
+    .. math:: \tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}} = 2\sigma(2x) - 1
+
+    The standard's ``tanh`` is used: 2σ(2x) − 1 is the same function but loses all relative
+    accuracy for small |x| (it cancels to 0 at x = 1e−30, where tanh(x) = x).
+    Shapes: x any shape → same shape. Source: 002 §4.2.2, 001.
+    """
+    xp = _float_x(x)
+    return xp.tanh(x)
+
+
+samples(tanh)(_elementwise_samples)
+references(tanh)(_elementwise_references)
+errors(tanh)(_elementwise_errors)
+
+
+@equation(
+    chapter="activations",
+    latex=r"\tanh'(x) = 1 - \tanh^2(x) = \frac{4 e^{-2|x|}}{(1 + e^{-2|x|})^2}",
+    seeds=("002 §4.2.2",),
+    oracle="mpmath",
+    limits=(_ftz(),),
+    identities=(
+        Identity("is_derivative", "equals 1 − tanh² and the SymPy derivative of the traced "
+                                  "tanh, on both branches", "SD"),
+        Identity("bounds", "0 ≤ tanh' ≤ 1 with the maximum at 0; even; = 4σ'(2x)", "P"),
+        Identity("accuracy", "a few ulp everywhere, also where 1 − tanh² rounds to 0", "R"),
+    ),
+)
+def tanh_grad(x, /):
+    r"""Derivative of tanh, 1 − tanh², in a form that keeps its accuracy for |x| ≫ 1.
+
+    .. math:: \tanh'(x) = 1 - \tanh^2(x) = \operatorname{sech}^2(x)
+              = \frac{4 e^{-2|x|}}{\bigl(1 + e^{-2|x|}\bigr)^2}
+
+    (1 − tanh² computed literally is 0 for |x| > 19.1 in float64, where the true value is
+    ≈ 4e^{−2|x|}.) Shapes: x any shape → same shape. Source: 002 §4.2.2.
+    """
+    xp = _float_x(x)
+    return 4 * _sigmoid_product(xp, 2 * x)
+
+
+samples(tanh_grad)(_elementwise_samples)
+references(tanh_grad)(_elementwise_references)
+errors(tanh_grad)(_elementwise_errors)
+
+
+# ============================================================================ erf
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{erf}(x) = \frac{2}{\sqrt{\pi}} \int_0^x e^{-t^2}\,dt",
+    seeds=("001", "002 §4.2.1"),
+    oracle="mpmath",
+    identities=(
+        Identity("odd_and_saturating", "erf(−x) = −erf(x); |erf| ≤ 1; erf(±∞) = ±1; monotone",
+                 "P"),
+        Identity("symbolic_is_erf", "on exact arithmetic the function is the error function",
+                 "S"),
+        Identity("accuracy", "a few ulp of mpmath over the whole real line in float32 and "
+                             "float64 (10⁵-point sweep), relative accuracy at 1e−30; NaN → NaN",
+                 "R"),
+        Identity("native_agreement", "agrees with each backend's native erf (scipy, torch, "
+                                     "jax) within the float budget, so a native swap is safe",
+                 "P"),
+        Identity("derivative", "d erf/dx = erf_grad by SymPy, autograd and differences", "D"),
+    ),
+)
+def erf(x, /):
+    r"""The error function, written with the Array API standard's functions alone.
+
+    .. math:: \operatorname{erf}(x) = \frac{2}{\sqrt{\pi}} \int_0^x e^{-t^2}\,dt
+
+    The standard has no ``erf``. W. J. Cody's rational approximations (Math. Comp. 23 (1969)
+    631–638; the SPECFUN routine CALERF) give it to a few ulp in float64 and float32:
+    erf(x) = x·A(x²)/B(x²) for |x| ≤ 0.46875, and erf(x) = ±(1 − erfc(|x|)) beyond, with
+    erfc(t) = e^{−t²}·C(t)/D(t) for t ≤ 4 and e^{−t²}/t·(1/√π − t^{−2}P(t^{−2})/Q(t^{−2}))
+    above; e^{−t²} is evaluated as e^{−h²}·e^{−(t−h)(t+h)} with h = ⌊64t⌋/64 so that the
+    rounding of t² is not amplified. Every branch is evaluated on its own interval (arguments
+    clipped) and the result chosen with ``where``, so no intermediate overflows; the input
+    dtype is kept throughout (float32 is evaluated in float32). Odd by construction;
+    erf(±∞) = ±1; NaN propagates.
+
+    On the symbolic namespace (exact arithmetic) this is that namespace's exact ``erf``.
+    Shapes: x any shape → same shape. Source: the standard normal CDF Φ(x) = (1 + erf(x/√2))/2
+    of GELU (002 §4.2.1, 001).
+    """
+    xp = _float_x(x)
+    if _exact(x):
+        return xp.erf(x)
+    a = xp.abs(x)
+    complement = _exp_neg_square(xp, a) * _erfcx(xp, a)  # erfc(|x|)
+    return xp.where(a <= _THRESH, _erf_small(xp, x),
+                    xp.where(x < 0, complement - 1, 1 - complement))
+
+
+samples(erf)(_elementwise_samples)
+
+
+@references(erf)
+def _(xp, dtype, device):
+    grid = [k / 8 for k in range(-48, 49)]  # every 1/8 over [−6, 6]: all three branches
+    edges = [0.46875, -0.46875, 0.46875 * (1 + 2**-20), 4.0, -4.0, 4.0 * (1 + 2**-20), 9.0,
+             10.0, 26.0, 27.0, 5.9, -5.9]
+    return [
+        *_elementwise_references(xp, dtype, device),
+        Sample((_a(xp, grid, dtype, device),), {}, "grid over [−6, 6]"),
+        Sample((_a(xp, edges, dtype, device),), {}, "branch edges and tails"),
+        Sample((_a(xp, [1e-30, -1e-30, 1e-10, 2.0**-60, 1e-300], dtype, device),), {},
+               "tiny: erf(x) ≈ 2x/√π"),
+    ]
+
+
+errors(erf)(_elementwise_errors)
+
+
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{erf}'(x) = \frac{2}{\sqrt{\pi}} e^{-x^2}",
+    seeds=("002 §4.2.1",),
+    oracle="mpmath",
+    limits=(_ftz(),),
+    identities=(
+        Identity("is_derivative", "equals the SymPy derivative of erf", "SD"),
+        Identity("bounds", "0 ≤ erf' ≤ 2/√π, even, maximum at 0", "P"),
+        Identity("accuracy", "a few ulp to underflow (the split exponential)", "R"),
+    ),
+)
+def erf_grad(x, /):
+    r"""Derivative of the error function, a scaled Gaussian.
+
+    .. math:: \operatorname{erf}'(x) = \frac{2}{\sqrt{\pi}} e^{-x^2}
+
+    e^{−x²} is split as in `erf` so the rounding of x² is not amplified for large |x|.
+    Shapes: x any shape → same shape. Source: 002 §4.2.1 (GELU's Φ' = φ).
+    """
+    xp = _float_x(x)
+    if _exact(x):
+        return 2 * xp.exp(-(x * x)) / _sqrt_exact(xp, x, xp.pi)
+    return _exp_neg_square(xp, xp.abs(x), 1.0, xp.full_like(x, _TWO_OVER_SQRT_PI))
+
+
+samples(erf_grad)(_elementwise_samples)
+references(erf_grad)(_elementwise_references)
+errors(erf_grad)(_elementwise_errors)
+
+
+# ============================================================================ GELU
+def _gelu_mode(approximate):
+    v.choice(approximate, _GELU_MODES, "approximate")
+    return approximate
+
+
+def _gelu_tanh_argument(x):
+    """w = 2u = 2√(2/π)(x + 0.044715x³), so that ½(1 + tanh u) = σ(w)."""
+    return (2 * _SQRT_2_OVER_PI) * (x + _GELU_CUBIC * (x * x * x))
+
+
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\Bigl(1 + "
+    r"\operatorname{erf}\bigl(x/\sqrt2\bigr)\Bigr);\quad \text{tanh: }"
+    r"\frac{x}{2}\Bigl(1 + \tanh\bigl(\sqrt{2/\pi}\,(x + 0.044715x^3)\bigr)\Bigr)",
+    seeds=("001", "002 §4.2.1", "002 §8.1"),
+    oracle="mpmath",
+    limits=(_ftz(), _ftz(f"tanh form: {SUBNORMAL}")),
+    identities=(
+        Identity("textbook", "the exact form is x·(1 + erf(x/√2))/2 and the tanh form "
+                             "x·(1 + tanh(√(2/π)(x + 0.044715x³)))/2", "S"),
+        Identity("forms_close", "the two forms differ by < 1e−3 everywhere (maximum located)",
+                 "P"),
+        Identity("limits", "GELU(x) → x for x → ∞, → 0 for x → −∞; GELU(x) ≥ −0.17", "PR"),
+        Identity("accuracy", "a few ulp of mpmath, relative, down to underflow in the left "
+                             "tail where 1 + erf(x/√2) would cancel", "R"),
+        Identity("derivative", "d GELU/dx = gelu_grad by SymPy, autograd and differences "
+                               "(both forms)", "D"),
+    ),
+)
+def gelu(x, /, *, approximate="none"):
+    r"""Gaussian error linear unit: x weighted by the standard normal probability below it.
+
+    .. math:: \operatorname{GELU}(x) = x\,\Phi(x)
+              = \frac{x}{2}\Bigl(1 + \operatorname{erf}\bigl(x/\sqrt{2}\bigr)\Bigr)
+
+    ``approximate="tanh"`` gives the tanh form used by GPT-2 (and PyTorch's option of that
+    name), computed as x·σ(2u) — the same function, since ½(1 + tanh u) = σ(2u), without the
+    cancellation of 1 + tanh u for x ≪ 0:
+
+    .. math:: \operatorname{GELU}_{\tanh}(x) = \frac{x}{2}\bigl(1 + \tanh u\bigr) = x\,\sigma(2u),
+              \qquad u = \sqrt{2/\pi}\,\bigl(x + 0.044715\,x^3\bigr)
+
+    The exact form uses this module's `erf` arithmetic (Cody's approximations); for x < 0
+    Φ(x) = erfc(|x|/√2)/2 comes from Cody's erfc form, so GELU keeps its relative accuracy in
+    the left tail. GELU(−∞) = 0, GELU(+∞) = +∞.
+    Shapes: x any shape → same shape. Source: 002 §4.2.1 (x·Φ(x)), 002 §8.1 (the MLP), 001.
+    """
+    xp = _float_x(x)
+    mode = _gelu_mode(approximate)
+    finite = _without_neg_inf(xp, x, x)  # GELU(−∞) = 0, where IEEE gives −∞·0 = NaN
+    if mode == "tanh":  # beyond |x| = 32, σ(w) is 0 or 1 in every float dtype: no x³ overflow
+        return finite * _sigmoid(xp, _gelu_tanh_argument(_clip(xp, x, 32.0)))
+    return _normal_cdf(xp, x, finite)
+
+
+def _gelu_samples(xp, dtype, device):
+    return [
+        *_elementwise_samples(xp, dtype, device),
+        Sample((_a(xp, [-3.0, -0.7, 0.0, 0.7, 3.0], dtype, device),), {"approximate": "tanh"},
+               "tanh form"),
+    ]
+
+
+def _gelu_references(xp, dtype, device):
+    # tails whose results and intermediates stay normal in the dtype, and (for the tanh form)
+    # inputs whose σ(w) is subnormal: Φ(x) and σ(w) leave float32's normal range near
+    # x = −13 and x = −10, float64's near x = −37.5 and x = −20.5
+    if _is32(xp, dtype):
+        tail = [-12.0, -9.0, -5.0, -1.0, -0.6, 0.6, 5.0]
+        tanh_tail = [-9.0, -8.0, -5.0, -1.0, 1.0, 5.0]
+        tanh_subnormal = [-10.5, -11.0, -14.0]
+    else:
+        tail = [-35.0, -30.0, -20.0, -10.0, -5.0, -1.0, -0.6, 0.6, 5.0, 37.0]
+        tanh_tail = [-19.0, -15.0, -10.0, -5.0, 5.0]
+        tanh_subnormal = [-20.5, -21.2, -22.0]
+    return [
+        *_elementwise_references(xp, dtype, device),
+        Sample((_a(xp, tail, dtype, device),), {}, "left tail"),
+        Sample((_a(xp, [*_EXTREMES, -math.inf, math.inf, math.nan], dtype, device),),
+               {"approximate": "tanh"}, "tanh form: extremes"),
+        Sample((_a(xp, tanh_tail, dtype, device),), {"approximate": "tanh"}, "tanh form: tails"),
+        Sample((_a(xp, tanh_subnormal, dtype, device),), {"approximate": "tanh"},
+               f"tanh form: {SUBNORMAL}"),
+    ]
+
+
+def _gelu_errors(xp, dtype, device):
+    x = _a(xp, [1.0], dtype, device)
+    return [
+        *_elementwise_errors(xp, dtype, device),
+        ErrorCase((x,), {"approximate": "exact"}, ValueError,
+                  "approximate must be one of 'none', 'tanh'", "unknown approximate"),
+        ErrorCase((x,), {"approximate": None}, ValueError,
+                  "approximate must be one of 'none', 'tanh'", "approximate None"),
+        ErrorCase((x,), {"approximate": True}, ValueError,
+                  "approximate must be one of 'none', 'tanh'", "approximate a bool"),
+    ]
+
+
+samples(gelu)(_gelu_samples)
+references(gelu)(_gelu_references)
+errors(gelu)(_gelu_errors)
+
+
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{GELU}'(x) = \Phi(x) + x\,\varphi(x);\quad \text{tanh: }"
+    r"\sigma(w) + x\,w'\,\sigma(w)\,\sigma(-w),\ w = 2\sqrt{2/\pi}(x + 0.044715x^3)",
+    seeds=("002 §4.2.1",),
+    oracle="mpmath",
+    limits=(_ftz(), _ftz(f"tanh form: {SUBNORMAL}")),
+    identities=(
+        Identity("is_derivative", "equals Φ + xφ and the SymPy derivative of the traced gelu "
+                                  "(both forms)", "SD"),
+        Identity("limits", "→ 1 for x → ∞, → 0 for x → −∞; 1/2 at 0", "PR"),
+        Identity("accuracy", "a few ulp of mpmath (scaled by the terms' size near its zero)",
+                 "R"),
+    ),
+)
+def gelu_grad(x, /, *, approximate="none"):
+    r"""Derivative of GELU: the normal CDF plus x times the normal density.
+
+    .. math:: \operatorname{GELU}'(x) = \Phi(x) + x\,\varphi(x),
+              \qquad \varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}
+
+    With ``approximate="tanh"``, the derivative of x·σ(w), w = 2u:
+
+    .. math:: \operatorname{GELU}_{\tanh}'(x) = \sigma(w) + x\,w'\,\sigma(w)\,\sigma(-w),
+              \qquad w' = 2\sqrt{2/\pi}\,\bigl(1 + 3 \cdot 0.044715\,x^2\bigr)
+
+    Shapes: x any shape → same shape. Source: 002 §4.2.1.
+    """
+    xp = _float_x(x)
+    if _gelu_mode(approximate) == "tanh":
+        xc = _clip(xp, x, 32.0)  # beyond |x| = 32, σ(−|w|) < 1e−1000: the derivative is 0 or 1
+        w = _gelu_tanh_argument(xc)
+        slope = (2 * _SQRT_2_OVER_PI) * (1 + (3 * _GELU_CUBIC) * (xc * xc))
+        return _sigmoid(xp, w) + xc * slope * _sigmoid_product(xp, w)
+    return _normal_cdf(xp, x) + _x_normal_pdf(xp, x)
+
+
+samples(gelu_grad)(_gelu_samples)
+references(gelu_grad)(_gelu_references)
+errors(gelu_grad)(_gelu_errors)
+
+
+# ============================================================================ SiLU / Swish
+def _silu_argument(xp, x, beta: float):
+    """z = βx, with x clipped where σ(z) has saturated (|z| ≥ 10⁴: σ(−10⁴) = 0 in every float
+    dtype), so that βx never overflows and an infinite x gives a finite z. (The cap 10³⁸ on
+    the bound, inside float32's range, matters only for |β| < 10⁻³⁴.)"""
+    bound = min(1e4 / abs(beta), 1e38) if beta != 0 else 1e38
+    xc = _clip(xp, x, bound)
+    return xc if beta == 1.0 else beta * xc
+
+
+def _silu_grad(xp, z):
+    """d/dx x·σ(βx) = σ(z)(1 + z·σ(−z)) at z = βx, with σ(−z) formed without 1 − σ(z)."""
+    e = xp.exp(-xp.abs(z))
+    s = xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    s_neg = xp.where(z >= 0, e / (1 + e), 1 / (1 + e))
+    return s * (1 + z * s_neg)
+
+
+def _silu(xp, x, beta: float):
+    if beta == 0:
+        return x / 2  # σ(0) = 1/2
+    # where βx = −∞ the product x·σ(βx) tends to 0 (IEEE would give ±∞·0 = NaN)
+    xs = _without_neg_inf(xp, x if beta > 0 else -x, x)
+    return xs * _sigmoid(xp, _silu_argument(xp, x, beta))
+
+
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{SiLU}_\beta(x) = \operatorname{Swish}_\beta(x) = x\,\sigma(\beta x)",
+    seeds=("002 §4.2.1",),
+    oracle="mpmath",
+    limits=(_ftz(),),
+    identities=(
+        Identity("textbook", "the code equals x/(1 + e^{−βx}) on both branches", "S"),
+        Identity("limits", "→ x for βx → ∞, → 0 for βx → −∞; β = 0 gives x/2; "
+                           "silu(x) − silu(−x) = x (β = 1)", "SP"),
+        Identity("accuracy", "a few ulp of mpmath; finite at ±1000; silu(−∞) = 0", "R"),
+        Identity("derivative", "d/dx = silu_grad by SymPy, autograd and differences", "D"),
+    ),
+)
+def silu(x, /, *, beta=1.0):
+    r"""Sigmoid linear unit (Swish): x gated by its own sigmoid.
+
+    .. math:: \operatorname{SiLU}_\beta(x) = x\,\sigma(\beta x) = \frac{x}{1 + e^{-\beta x}}
+
+    β = 1 is SiLU (PyTorch's ``silu``); β is any finite real number (β → ∞ tends to ReLU).
+    Uses the overflow-free `sigmoid`; the limit 0 is returned where βx = −∞.
+    Shapes: x any shape → same shape. Source: 002 §4.2.1 (Swish, the gate of SwiGLU).
+    """
+    xp = _float_x(x)
+    beta = _real_option(beta, "beta")
+    return _silu(xp, x, beta)
+
+
+def _silu_samples(xp, dtype, device):
+    return [
+        *_elementwise_samples(xp, dtype, device),
+        Sample((_a(xp, [-4.0, -1.0, 0.0, 1.0, 4.0], dtype, device),), {"beta": 1.702},
+               "β = 1.702"),
+        Sample((_a(xp, [-4.0, -1.0, 0.0, 1.0, 4.0], dtype, device),), {"beta": 0.0},
+               "β = 0 is x/2"),
+    ]
+
+
+def _silu_references(xp, dtype, device):
+    return [
+        *_elementwise_references(xp, dtype, device),
+        Sample((_a(xp, [*_EXTREMES, *_TAILS, -math.inf, math.inf], dtype, device),),
+               {"beta": -2.5}, "negative β at the extremes"),
+        Sample((_a(xp, [-1.5, -1.278, -1.0, 0.5, 20.0, -20.0, -80.0], dtype, device),),
+               {"beta": 1.0}, "around the minimum and in the tails"),
+    ]
+
+
+def _silu_errors(xp, dtype, device):
+    return [*_elementwise_errors(xp, dtype, device), *_slope_errors(xp, dtype, device, "beta")]
+
+
+samples(silu)(_silu_samples)
+references(silu)(_silu_references)
+errors(silu)(_silu_errors)
+
+
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{SiLU}_\beta'(x) = \sigma(\beta x)\bigl(1 + \beta x"
+    r"\,(1 - \sigma(\beta x))\bigr)",
+    seeds=("002 §4.2.1",),
+    oracle="mpmath",
+    limits=(_ftz(),),
+    identities=(
+        Identity("is_derivative", "equals σ(βx)(1 + βx(1 − σ(βx))) and the SymPy derivative "
+                                  "of the traced silu, on both branches", "SD"),
+        Identity("limits", "→ 1 for βx → ∞, → 0 for βx → −∞; 1/2 at 0; minimum ≈ −0.0998 at "
+                           "βx ≈ −2.3994 (β = 1)", "PR"),
+        Identity("accuracy", "a few ulp of mpmath (scaled by the terms' size near its zero)",
+                 "R"),
+    ),
+)
+def silu_grad(x, /, *, beta=1.0):
+    r"""Derivative of SiLU (Swish) with respect to x.
+
+    .. math:: \operatorname{SiLU}_\beta'(x) = \sigma(\beta x)\bigl(1 + \beta x\,(1 -
+              \sigma(\beta x))\bigr) = \sigma(\beta x)\bigl(1 + \beta x\,\sigma(-\beta x)\bigr)
+
+    1 − σ(βx) is computed as σ(−βx) (no cancellation).
+    Shapes: x any shape → same shape. Source: 002 §4.2.1.
+    """
+    xp = _float_x(x)
+    beta = _real_option(beta, "beta")
+    return _silu_grad(xp, _silu_argument(xp, x, beta))
+
+
+samples(silu_grad)(_silu_samples)
+references(silu_grad)(_silu_references)
+errors(silu_grad)(_silu_errors)
+
+
+# ============================================================================ SwiGLU
+def _swiglu_inputs(x, W, V):
+    xp = v.namespace(x=x, W=W, V=V)
+    for name, a in (("x", x), ("W", W), ("V", V)):
+        v.floating(xp, a, name)
+    v.same_dtype(x, W, "x and W")
+    v.same_dtype(x, V, "x and V")
+    v.min_ndim(x, 1, "x")
+    for name, a in (("W", W), ("V", V)):
+        if a.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D (hidden, in) matrix, got shape "
+                             f"{tuple(a.shape)}")
+    v.same_shape(W, V, "W and V")
+    if W.shape[1] != x.shape[-1]:
+        raise ValueError(
+            f"W and V have in = {W.shape[1]} columns but x has {x.shape[-1]} features "
+            f"(its last axis): shapes {tuple(W.shape)} and {tuple(x.shape)}"
+        )
+    return xp
+
+
+@equation(
+    chapter="activations",
+    latex=r"\operatorname{SwiGLU}(x, W, V) = \operatorname{Swish}(x W^\top) \odot (x V^\top)",
+    seeds=("002 §4.2.1", "002 §8.2"),
+    oracle="mpmath",
+    identities=(
+        Identity("identity_weights", "with W = V = I it is silu(x)·x", "SP"),
+        Identity("textbook", "each output is silu(Σₖ xₖWⱼₖ)·Σₖ xₖVⱼₖ", "S"),
+        Identity("linear_in_V", "linear in V: swiglu(x, W, aV₁ + bV₂) = a·… + b·…", "P"),
+        Identity("accuracy", "a few ulp of mpmath, normwise over the products' terms", "R"),
+        Identity("derivative", "its vjp equals swiglu_vjp by SymPy, autograd and differences",
+                 "D"),
+    ),
+)
+def swiglu(x, W, V, /):
+    r"""SwiGLU: a Swish-gated linear unit, in the (out, in) weight convention.
+
+    .. math:: \operatorname{SwiGLU}(x, W, V) = \operatorname{Swish}\bigl(x W^\top\bigr)
+              \odot \bigl(x V^\top\bigr), \qquad \operatorname{Swish} = \operatorname{SiLU}_1
+
+    Shapes: x (..., in), W and V (hidden, in) → (..., hidden). 002 §4.2.1 writes
+    Swish(xW) ⊙ (xV) with W of shape (in, hidden); this is the same map with W stored
+    (out, in), as everywhere in the spec. Source: 002 §4.2.1, 002 §8.2 (its 12d² MLP).
+    """
+    xp = _swiglu_inputs(x, W, V)
+    gate = xp.matmul(x, xp.matrix_transpose(W))
+    return _silu(xp, gate, 1.0) * xp.matmul(x, xp.matrix_transpose(V))
+
+
+def _swiglu_samples(xp, dtype, device):
+    x = _a(xp, [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], dtype, device)
+    W = _a(xp, [[0.2, -0.4, 0.1], [1.0, 0.5, -0.3], [-0.6, 0.8, 0.9], [0.0, 0.3, -1.2]],
+           dtype, device)
+    V = _a(xp, [[-0.5, 0.1, 0.7], [0.3, -0.9, 0.2], [1.1, 0.4, -0.2], [0.6, 0.6, 0.6]],
+           dtype, device)
+    return [
+        Sample((x, W, V), {}, "batch of two"),
+        Sample((x[0, :], W, V), {}, "one vector"),
+        Sample((xp.reshape(xp.concat([x, -x], axis=0), (2, 2, 3)), W, V), {},
+               "two batch dimensions"),
+    ]
+
+
+@references(swiglu)
+def _(xp, dtype, device):
+    W = _a(xp, [[1.0, 0.0], [0.0, 1.0], [30.0, -30.0]], dtype, device)
+    V = _a(xp, [[1.0, 1.0], [-1.0, 2.0], [0.5, 0.5]], dtype, device)
+    return [
+        Sample((_a(xp, [[1000.0, -1000.0], [-30.0, 30.0], [1e-30, 0.0]], dtype, device), W, V),
+               {}, "gates at ±1000, ±30, and tiny"),
+        Sample((_a(xp, [[1.0, 2.0]], dtype, device)[:0, :], W, V), {}, "zero rows"),
+    ]
+
+
+def _swiglu_errors(xp, dtype, device, extra=()):
+    x = _a(xp, [[1.0, 2.0, 3.0]], dtype, device)
+    W = _a(xp, [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], dtype, device)
+    return [
+        ErrorCase((x, W, _a(xp, [[0.1, 0.2, 0.3]], dtype, device), *extra), {}, ValueError,
+                  "W and V must have the same shape", "W and V of different shapes"),
+        ErrorCase((_a(xp, [[1.0, 2.0]], dtype, device), W, W, *extra), {}, ValueError,
+                  "have in = 3 columns but x has 2 features", "x of the wrong width"),
+        ErrorCase((x, _a(xp, [0.1, 0.2, 0.3], dtype, device), W, *extra), {}, ValueError,
+                  r"W must be a 2-D \(hidden, in\) matrix", "1-D W"),
+        ErrorCase((_a(xp, [[1, 2, 3]], xp.int64, device), W, W, *extra), {}, TypeError,
+                  "x must have a real floating dtype", "integer x"),
+        ErrorCase((x, W, [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], *extra), {}, TypeError,
+                  "V must be an array", "V a list"),
+        ErrorCase((_a(xp, 1.0, dtype, device), W, W, *extra), {}, ValueError,
+                  "x must have at least 1 dimension", "0-d x"),
+    ]
+
+
+samples(swiglu)(_swiglu_samples)
+errors(swiglu)(_swiglu_errors)
+
+
+@equation(
+    chapter="activations",
+    latex=r"\bar x = (g \odot b \odot \operatorname{SiLU}'(a))\,W + (g \odot "
+    r"\operatorname{SiLU}(a))\,V,\ \bar W = (g \odot b \odot \operatorname{SiLU}'(a))^\top x,"
+    r"\ \bar V = (g \odot \operatorname{SiLU}(a))^\top x;\ a = xW^\top,\ b = xV^\top",
+    seeds=("002 §4.2.1",),
+    tiers="SPDE",
+    identities=(
+        Identity("is_sympy_gradient", "equals the SymPy gradient of ⟨g, swiglu(x, W, V)⟩ "
+                                      "traced, for x, W and V", "SD"),
+        Identity("linear_in_g", "linear in g; g = 0 gives zeros; shapes of x, W, V", "P"),
+    ),
+)
+def swiglu_vjp(x, W, V, g, /):
+    r"""Vector-Jacobian product of SwiGLU: the gradients of ⟨g, swiglu(x, W, V)⟩ for x, W, V.
+
+    .. math:: a = xW^\top,\quad b = xV^\top,\quad
+              \delta_a = g \odot b \odot \operatorname{SiLU}'(a),\quad
+              \delta_b = g \odot \operatorname{SiLU}(a)
+
+    .. math:: \bar{x} = \delta_a W + \delta_b V, \qquad
+              \bar{W} = \textstyle\sum_{\text{batch}} \delta_a^\top x, \qquad
+              \bar{V} = \textstyle\sum_{\text{batch}} \delta_b^\top x
+
+    Shapes: x (..., in), W and V (hidden, in), g (..., hidden) → a tuple (x̄ of x's shape,
+    W̄ and V̄ of W's shape); the batch dimensions are summed for W̄ and V̄.
+    Tiers X and R are not declared: the generic harness compares one array per call, and this
+    returns three; the D tier (SymPy, autograd, differences) covers it on every backend.
+    Source: 002 §4.2.1.
+    """
+    xp = _swiglu_inputs(x, W, V)
+    v.namespace(x=x, W=W, V=V, g=g)
+    v.floating(xp, g, "g")
+    v.same_dtype(x, g, "x and g")
+    expected = (*tuple(x.shape[:-1]), W.shape[0])
+    if tuple(g.shape) != expected:
+        raise ValueError(f"g must have the output's shape {expected} (x's batch dimensions, "
+                         f"then hidden = {W.shape[0]}), got {tuple(g.shape)}")
+    a = xp.matmul(x, xp.matrix_transpose(W))
+    b = xp.matmul(x, xp.matrix_transpose(V))
+    silu_a = _silu(xp, a, 1.0)
+    delta_a = g * b * _silu_grad(xp, _silu_argument(xp, a, 1.0))
+    delta_b = g * silu_a
+    batch = list(range(x.ndim - 1))
+    grad_x = xp.matmul(delta_a, W) + xp.matmul(delta_b, V)
+    grad_w = xp.tensordot(delta_a, x, axes=(batch, batch))
+    grad_v = xp.tensordot(delta_b, x, axes=(batch, batch))
+    return grad_x, grad_w, grad_v
+
+
+@samples(swiglu_vjp)
+def _(xp, dtype, device):
+    out = []
+    for case in _swiglu_samples(xp, dtype, device):
+        x, W, _ = case.args
+        hidden = W.shape[0]
+        g = xp.reshape(xp.linspace(-1.0, 1.5, math.prod((*x.shape[:-1], hidden)), dtype=dtype,
+                                   device=device), (*x.shape[:-1], hidden))
+        out.append(Sample((*case.args, g), {}, case.note))
+    return out
+
+
+@errors(swiglu_vjp)
+def _(xp, dtype, device):
+    x = _a(xp, [[1.0, 2.0, 3.0]], dtype, device)
+    W = _a(xp, [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], dtype, device)
+    g = _a(xp, [[1.0, -1.0]], dtype, device)
+    return [
+        *_swiglu_errors(xp, dtype, device, extra=(g,)),
+        ErrorCase((x, W, W, _a(xp, [[1.0, -1.0, 0.5]], dtype, device)), {}, ValueError,
+                  r"g must have the output's shape \(1, 2\)", "g of the wrong shape"),
+        ErrorCase((x, W, W, _a(xp, [[1, 2]], xp.int64, device)), {}, TypeError,
+                  "g must have a real floating dtype", "integer g"),
+    ]

@@ -1,5 +1,1014 @@
-r"""Layers and networks (§5 of EQUATIONS.md)."""
+r"""Layers and networks: neurons, dense layers, MLPs and backpropagation, initialisation.
+
+Conventions (EQUATIONS.md): a weight matrix W has shape (out, in), inputs are rows and a layer
+computes z = x Wᵀ + b, so any number of leading batch dimensions pass through. Activations are
+chosen by name (`ACTIVATIONS`) and come from `spec.activations`, with their derivatives.
+Sources: 000 (layers, composition), 001 (the neuron, XOR, linear collapse, 784-128-10),
+002 §4 (feedforward layer, MLP, backpropagation, He initialisation), 003 (forward and backward
+passes), 004 (layers, linear regression).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import itertools
+import math
+import operator
+from typing import NamedTuple
+
+from . import _validate as v
+from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+
+__all__ = [
+    "count_parameters",
+    "dense",
+    "dropout",
+    "he_normal_std",
+    "linear_regression_fit",
+    "mlp_backward",
+    "mlp_forward",
+    "neuron",
+    "residual",
+    "xavier_std",
+    "xor_network",
+]
+
+#: the activation names accepted by `activation=` / `output=` (None means "identity")
+ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu")
+
+
+def _activation_name(name, param: str = "activation") -> str:
+    if name is None:
+        return "identity"
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"{param} must be one of {', '.join(map(repr, ACTIVATIONS))} or None; "
+                         f"got {name!r}")
+    return name
+
+
+def _phi(name: str, z):
+    """The activation `name` applied to z (looked up in spec.activations when called)."""
+    if name == "identity":
+        return z
+    from . import activations
+
+    return getattr(activations, name)(z)
+
+
+def _phi_grad(xp, name: str, z):
+    """φ'(z) for the activation `name`."""
+    if name == "identity":
+        return xp.ones_like(z)
+    from . import activations
+
+    return getattr(activations, f"{name}_grad")(z)
+
+
+def _a(xp, values, dtype, device):
+    return xp.asarray(values, dtype=dtype, device=device)
+
+
+def _shape(x) -> tuple:
+    return tuple(x.shape)
+
+
+def _is_array(x) -> bool:
+    import array_api_compat
+
+    return array_api_compat.is_array_api_obj(x)
+
+
+def _floating_same_dtype(xp, named: dict) -> None:
+    items = list(named.items())
+    for name, x in items:
+        v.floating(xp, x, name)
+    first_name, first = items[0]
+    for name, x in items[1:]:
+        v.same_dtype(first, x, f"{first_name} and {name}")
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="layers",
+    latex=r"a = \varphi\Bigl(\sum_i w_i x_i + b\Bigr) = \varphi(w\cdot x + b)",
+    seeds=("001", "003"),
+    oracle="mpmath",
+    identities=(
+        Identity("textbook", "the traced code equals φ(Σᵢ wᵢxᵢ + b)", "S"),
+        Identity("is_dense_row", "equals dense(x, w[None, :], b[None]) without its unit axis",
+                 "SP"),
+        Identity("gradient", "∂a/∂w = φ'(z) x, ∂a/∂b = φ'(z), by SymPy, autograd and "
+                 "differences", "D"),
+        Identity("accuracy", "within its ulp budget of an exact mpmath dot product", "R"),
+    ),
+)
+def neuron(x, w, b, /, *, activation):
+    r"""One neuron: the dot product of inputs and weights, plus a bias, through an activation.
+
+    .. math:: a = \varphi\Bigl(\sum_{i=1}^{n} w_i x_i + b\Bigr)
+
+    Shapes: x (..., n), w (n,), b a 0-d array → (...). activation: a name in `ACTIVATIONS`
+    or None (identity). Source: 001 (the neuron), 003 (the perceptron).
+    """
+    act = _activation_name(activation)
+    xp = v.namespace(x=x, w=w, b=b)
+    _floating_same_dtype(xp, {"x": x, "w": w, "b": b})
+    v.min_ndim(x, 1, "x")
+    if w.ndim != 1:
+        raise ValueError(f"w must be a vector of shape (n,), got shape {_shape(w)}")
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(f"x has {x.shape[-1]} inputs along its last axis but w has "
+                         f"{w.shape[0]} weights")
+    if b.ndim != 0:
+        raise ValueError(f"b must be a 0-d array (one bias), got shape {_shape(b)}")
+    return _phi(act, x @ w + b)
+
+
+@samples(neuron)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, -2.0, 0.5], dtype, device), _a(xp, [0.25, 0.5, -1.0], dtype, device),
+                _a(xp, 0.75, dtype, device)), {"activation": "sigmoid"}, "one input, sigmoid"),
+        Sample((_a(xp, [[1.0, 2.0], [-1.0, 0.5], [0.0, 0.0]], dtype, device),
+                _a(xp, [0.5, -1.5], dtype, device), _a(xp, 0.25, dtype, device)),
+               {"activation": "relu"}, "a batch, relu"),
+        Sample((_a(xp, [[1.0, 2.0], [-1.0, 0.5]], dtype, device),
+                _a(xp, [0.5, -1.5], dtype, device), _a(xp, -0.5, dtype, device)),
+               {"activation": None}, "a batch, no activation"),
+    ]
+
+
+@references(neuron)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1e3, 1e3, -2e3], dtype, device), _a(xp, [1.0, 1.0, 1.0], dtype, device),
+                _a(xp, 0.5, dtype, device)), {"activation": "tanh"},
+               "cancelling dot product, tanh"),
+        Sample((_a(xp, [[30.0, 20.0]], dtype, device), _a(xp, [-1.0, -1.0], dtype, device),
+                _a(xp, 0.0, dtype, device)), {"activation": "sigmoid"},
+               "saturated sigmoid: σ(−50)"),
+    ]
+
+
+@errors(neuron)
+def _(xp, dtype, device):
+    x, w, b = _a(xp, [1.0, 2.0], dtype, device), _a(xp, [0.5, 0.5], dtype, device), \
+        _a(xp, 0.0, dtype, device)
+    return [
+        ErrorCase((x, _a(xp, [0.5, 0.5, 0.5], dtype, device), b), {"activation": "relu"},
+                  ValueError, "x has 2 inputs along its last axis but w has 3", "w too long"),
+        ErrorCase((x, w, _a(xp, [0.0], dtype, device)), {"activation": "relu"}, ValueError,
+                  "b must be a 0-d array", "b of shape (1,)"),
+        ErrorCase((x, w, b), {"activation": "softmax"}, ValueError,
+                  "activation must be one of", "unknown activation"),
+        ErrorCase((_a(xp, [1, 2], xp.int64, device), w, b), {"activation": "relu"}, TypeError,
+                  "x must have a real floating dtype", "integer x"),
+        ErrorCase((x, _a(xp, [[0.5, 0.5]], dtype, device), b), {"activation": "relu"},
+                  ValueError, "w must be a vector", "w as a matrix"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _check_dense(x, W, b, x_name: str = "x", layer: str = "") -> None:
+    """Shape checks of z = x Wᵀ + b (structural: no namespace needed)."""
+    v.min_ndim(x, 1, x_name)
+    if W.ndim != 2:
+        raise ValueError(f"W{layer} must be a matrix of shape (out, in), got shape {_shape(W)}")
+    if x.shape[-1] != W.shape[1]:
+        raise ValueError(f"{x_name} has {x.shape[-1]} features along its last axis but "
+                         f"W{layer} of shape (out, in) = {_shape(W)} expects {W.shape[1]}")
+    if b is not None and _shape(b) != (W.shape[0],):
+        raise ValueError(f"b{layer} must have shape (out,) = ({W.shape[0]},), got {_shape(b)}")
+
+
+@equation(
+    chapter="layers",
+    latex=r"h = \varphi\bigl(x W^\top + b\bigr),\quad W \in \mathbb R^{\text{out}\times\text{in}}",
+    seeds=("000", "001", "002 §4.1", "004"),
+    oracle="mpmath",
+    identities=(
+        Identity("textbook", "the traced code equals φ(Wx + b) with W (out, in) row by row", "S"),
+        Identity("linear_collapse", "without activations two stacked layers are one: "
+                 "dense(dense(x, W₁, b₁), W₂, b₂) = dense(x, W₂W₁, W₂b₁ + b₂)", "SP"),
+        Identity("batch_rows", "a batch gives, row by row, the results of single inputs", "P"),
+        Identity("gradient", "∂/∂W = (g⊙φ'(z))ᵀx, ∂/∂b = Σ g⊙φ'(z), ∂/∂x = (g⊙φ'(z))W, by "
+                 "SymPy, autograd and differences", "D"),
+        Identity("accuracy", "within its ulp budget of exact mpmath dot products", "R"),
+    ),
+)
+def dense(x, W, b=None, /, *, activation=None):
+    r"""A dense (fully connected) layer: an affine map of row inputs, then an activation.
+
+    .. math:: h = \varphi\bigl(x W^\top + b\bigr), \qquad
+              h_j = \varphi\Bigl(\sum_i W_{ji} x_i + b_j\Bigr)
+
+    The articles write h = φ(Wx + b) for a column vector x; with inputs as rows it is the same
+    map. Shapes: x (..., in), W (out, in), b (out,) or None → (..., out). activation: a name in
+    `ACTIVATIONS` or None (identity, the default). Source: 000, 001 (stacking linear maps
+    collapses to one), 002 §4.1 (h = σ(Wx + b)), 004.
+    """
+    act = _activation_name(activation)
+    named = {"x": x, "W": W} if b is None else {"x": x, "W": W, "b": b}
+    xp = v.namespace(**named)
+    _floating_same_dtype(xp, named)
+    _check_dense(x, W, b)
+    z = x @ xp.matrix_transpose(W)
+    if b is not None:
+        z = z + b
+    return _phi(act, z)
+
+
+@samples(dense)
+def _(xp, dtype, device):
+    W = _a(xp, [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], dtype, device)
+    return [
+        Sample((_a(xp, [1.0, 2.0, -1.0], dtype, device), W, _a(xp, [0.1, -0.2], dtype, device)),
+               {}, "one input, no activation"),
+        Sample((_a(xp, [[1.0, 2.0, -1.0], [0.5, 0.0, 3.0]], dtype, device), W,
+                _a(xp, [0.1, -0.2], dtype, device)), {"activation": "relu"}, "a batch, relu"),
+        Sample((_a(xp, [[[1.0, 2.0, -1.0]], [[0.5, 0.0, 3.0]]], dtype, device), W),
+               {"activation": "tanh"}, "two batch dimensions, no bias, tanh"),
+        Sample((_a(xp, [[1.0, -2.0, 0.5]], dtype, device), W, _a(xp, [0.0, 1.0], dtype, device)),
+               {"activation": "gelu"}, "gelu"),
+    ]
+
+
+@references(dense)
+def _(xp, dtype, device):
+    W = _a(xp, [[1.0, 1.0, 1.0], [1.0, -1.0, 0.0]], dtype, device)
+    return [
+        Sample((_a(xp, [1e4, 1e4, -2e4], dtype, device), W, _a(xp, [0.5, 0.0], dtype, device)),
+               {"activation": "silu"}, "cancelling dot products, silu"),
+        Sample((_a(xp, [[1.0, 2.0, 3.0]], dtype, device)[:0], W), {"activation": "sigmoid"},
+               "zero rows"),
+        Sample((_a(xp, [[-3.0, 1.0, 0.5]], dtype, device), W, _a(xp, [0.0, 0.25], dtype, device)),
+               {"activation": "leaky_relu"}, "leaky relu, negative pre-activation"),
+    ]
+
+
+@errors(dense)
+def _(xp, dtype, device):
+    x = _a(xp, [[1.0, 2.0, 3.0]], dtype, device)
+    W = _a(xp, [[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]], dtype, device)
+    return [
+        ErrorCase((x, xp.matrix_transpose(W)), {}, ValueError,
+                  r"x has 3 features along its last axis but W of shape \(out, in\) = \(3, 2\)",
+                  "W given as (in, out)"),
+        ErrorCase((x, W, _a(xp, [0.0, 0.0, 0.0], dtype, device)), {}, ValueError,
+                  r"b must have shape \(out,\) = \(2,\)", "b of the wrong length"),
+        ErrorCase((x, W[0]), {}, ValueError, "W must be a matrix", "W as a vector"),
+        ErrorCase((x, W), {"activation": "Relu"}, ValueError, "activation must be one of",
+                  "misspelt activation"),
+        ErrorCase((x, _a(xp, [[1, 0, 1]], xp.int64, device)), {}, TypeError,
+                  "W must have a real floating dtype", "integer W"),
+        ErrorCase((x, _a(xp, [[1.0, 0.0, 1.0]], _other_float(xp, dtype), device)), {},
+                  TypeError, "x and W must have the same dtype", "float32 and float64"),
+    ]
+
+
+def _other_float(xp, dtype):
+    return xp.float64 if dtype == xp.float32 else xp.float32
+
+
+# --------------------------------------------------------------------------------------------
+class MLPCache(NamedTuple):
+    """What `mlp_forward` keeps for `mlp_backward`, indexed as in 002 §4.4.
+
+    h: the activations (h₀, h₁, …, h_L): h[0] is the input x, h[l] = φ(z_l) for 0 < l < L and
+    h[L] the network's output. z: the pre-activations (z₁, …, z_L): z[l − 1] = z_l =
+    h_{l−1} W_lᵀ + b_l (a Python list index is one less than the layer number).
+    """
+
+    h: tuple
+    z: tuple
+
+
+def _layers(params) -> list:
+    """`params` as a list of (W, b) array pairs whose shapes chain (structural checks only)."""
+    if _is_array(params) or not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be a list of (W, b) pairs, got {type(params).__name__}")
+    if not params:
+        raise ValueError("params must hold at least one (W, b) layer, got none")
+    layers = []
+    for l, pair in enumerate(params, 1):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise TypeError(f"params[{l - 1}] must be a (W, b) pair")
+        W, b = pair
+        for name, a in (("W", W), ("b", b)):
+            if not _is_array(a):
+                raise TypeError(f"{name} of layer {l} must be an array, got {type(a).__name__}")
+        if W.ndim != 2:
+            raise ValueError(f"W of layer {l} must be a matrix of shape (out, in), got shape "
+                             f"{_shape(W)}")
+        if layers and W.shape[1] != layers[-1][0].shape[0]:
+            raise ValueError(f"W of layer {l} has shape {_shape(W)} but layer {l - 1} has "
+                             f"{layers[-1][0].shape[0]} outputs: expected ({W.shape[0]}, "
+                             f"{layers[-1][0].shape[0]})")
+        if _shape(b) != (W.shape[0],):
+            raise ValueError(f"b of layer {l} must have shape (out,) = ({W.shape[0]},), got "
+                             f"{_shape(b)}")
+        layers.append((W, b))
+    return layers
+
+
+def _namespace_of_layers(arrays: dict, layers: list):
+    named = dict(arrays)
+    for l, (W, b) in enumerate(layers, 1):
+        named[f"W{l}"], named[f"b{l}"] = W, b
+    xp = v.namespace(**named)
+    _floating_same_dtype(xp, named)
+    return xp
+
+
+@equation(
+    chapter="layers",
+    latex=r"h_0 = x,\quad z_l = h_{l-1} W_l^\top + b_l,\quad h_l = \varphi(z_l)\ (l < L),"
+    r"\quad \hat y = \varphi_{\text{out}}(z_L)",
+    seeds=("000", "002 §4.3", "003"),
+    tiers="SPDE",
+    identities=(
+        Identity("composition", "equals the textbook nested formula φ_out(W₂φ(W₁x + b₁) + b₂)",
+                 "S"),
+        Identity("chain_of_dense", "equals dense layers applied in turn; the cache holds every "
+                 "hₗ and zₗ with the documented shapes", "P"),
+        Identity("gradient", "autograd through mlp_forward equals the SymPy derivative and "
+                 "central differences", "D"),
+    ),
+)
+def mlp_forward(x, params, /, *, activation="relu", output=None):
+    r"""Forward pass of a multilayer perceptron, keeping what backpropagation needs.
+
+    .. math:: h_0 = x, \qquad z_l = h_{l-1} W_l^\top + b_l, \qquad
+              h_l = \varphi(z_l)\ \ (1 \le l < L), \qquad h_L = \varphi_{\text{out}}(z_L)
+
+    params: a list of (W_l, b_l) pairs, W_l (n_l, n_{l−1}), b_l (n_l,). activation φ is applied
+    after every layer but the last; output φ_out after the last (None: identity, so the
+    output is the logits z_L). Shapes: x (..., n_0) → output (..., n_L).
+    Returns (output, cache) with cache an `MLPCache`: cache.h = (h₀ = x, h₁, …, h_L) and
+    cache.z = (z₁, …, z_L) (so cache.z[l − 1] is z_l). Source: 002 §4.3 (the L-layer MLP),
+    000 (the forward pass as composition), 003 (forward pass step by step).
+    """
+    hidden = _activation_name(activation)
+    out_act = _activation_name(output, "output")
+    layers = _layers(params)
+    v.floating(v.namespace(x=x), x, "x")
+    _check_dense(x, *layers[0], layer=" of layer 1")
+    _namespace_of_layers({"x": x}, layers)
+    h, hs, zs = x, [x], []
+    for l, (W, b) in enumerate(layers, 1):
+        z = dense(h, W, b)
+        h = _phi(out_act if l == len(layers) else hidden, z)
+        zs.append(z)
+        hs.append(h)
+    return h, MLPCache(tuple(hs), tuple(zs))
+
+
+def _mlp_params(xp, dtype, device):
+    return [
+        (_a(xp, [[0.5, -1.0], [1.0, 0.25], [-0.5, 0.75]], dtype, device),
+         _a(xp, [0.1, -0.2, 0.0], dtype, device)),
+        (_a(xp, [[1.0, -0.5, 0.25], [0.5, 0.5, -1.0]], dtype, device),
+         _a(xp, [0.0, 0.3], dtype, device)),
+    ]
+
+
+@samples(mlp_forward)
+def _(xp, dtype, device):
+    params = _mlp_params(xp, dtype, device)
+    return [
+        Sample((_a(xp, [[1.0, 2.0], [-1.0, 0.5]], dtype, device), params), {},
+               "2-3-2, relu, logits out"),
+        Sample((_a(xp, [0.5, -1.5], dtype, device), params),
+               {"activation": "tanh", "output": "sigmoid"}, "one input, tanh, sigmoid out"),
+    ]
+
+
+def _mlp_structure_errors(xp, dtype, device, call):
+    """Bad params found before any arithmetic; `call(params, **kw)` builds the ErrorCase args."""
+    (W1, b1), (W2, b2) = _mlp_params(xp, dtype, device)
+    return [
+        ErrorCase(*call([(W1, b1), (xp.matrix_transpose(W2), b2)]), ValueError,
+                  r"W of layer 2 has shape \(3, 2\) but layer 1 has 3 outputs",
+                  "a transposed weight matrix"),
+        ErrorCase(*call([(W1, b1), (W2, b1)]), ValueError,
+                  r"b of layer 2 must have shape \(out,\) = \(2,\)", "a bias of the wrong size"),
+        ErrorCase(*call([]), ValueError, "params must hold at least one", "no layers"),
+        ErrorCase(*call([(W1, b1, b1)]), TypeError, r"params\[0\] must be a \(W, b\) pair",
+                  "a triple"),
+        ErrorCase(*call(W1), TypeError, r"params must be a list of \(W, b\) pairs",
+                  "an array for params"),
+        ErrorCase(*call([(W1, b1), (W2, b2)], activation="softplus"), ValueError,
+                  "activation must be one of", "unknown activation"),
+    ]
+
+
+@errors(mlp_forward)
+def _(xp, dtype, device):
+    x = _a(xp, [[1.0, 2.0]], dtype, device)
+    params = _mlp_params(xp, dtype, device)
+
+    def call(p, **kw):
+        return (x, p), kw
+
+    return [
+        *_mlp_structure_errors(xp, dtype, device, call),
+        ErrorCase((_a(xp, [[1.0, 2.0, 3.0]], dtype, device), params), {}, ValueError,
+                  "x has 3 features along its last axis but W of layer 1", "x too wide"),
+        ErrorCase((x, params), {"output": "argmax"}, ValueError, "output must be one of",
+                  "unknown output activation"),
+        ErrorCase((_a(xp, [[1, 2]], xp.int64, device), params), {}, TypeError,
+                  "x must have a real floating dtype", "integer x"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _cache_parts(cache, n_layers: int):
+    """(h, z) of an MLPCache (or an (h, z) pair of sequences), with their lengths checked."""
+    if not isinstance(cache, (list, tuple)) or len(cache) != 2 or _is_array(cache):
+        raise TypeError("cache must be the MLPCache (h, z) returned by mlp_forward")
+    hs, zs = cache
+    if not isinstance(hs, (list, tuple)) or not isinstance(zs, (list, tuple)):
+        raise TypeError("cache must be the MLPCache (h, z) returned by mlp_forward")
+    if len(hs) != n_layers + 1 or len(zs) != n_layers:
+        raise ValueError(f"cache does not match params: {n_layers} layers need "
+                         f"{n_layers + 1} activations and {n_layers} pre-activations, got "
+                         f"{len(hs)} and {len(zs)}")
+    for name, seq in (("h", hs), ("z", zs)):
+        for i, a in enumerate(seq):
+            if not _is_array(a):
+                raise TypeError(f"cache.{name}[{i}] must be an array, got {type(a).__name__}")
+    return list(hs), list(zs)
+
+
+@equation(
+    chapter="layers",
+    latex=r"\delta_L = \frac{\partial\mathcal L}{\partial z_L},\quad"
+    r"\delta_l = \bigl(\delta_{l+1} W_{l+1}\bigr)\odot\varphi'(z_l),\quad"
+    r"\frac{\partial\mathcal L}{\partial W_l} = \delta_l^\top h_{l-1},\quad"
+    r"\frac{\partial\mathcal L}{\partial b_l} = \textstyle\sum_{\text{batch}}\delta_l",
+    seeds=("000", "001", "002 §4.4", "003"),
+    tiers="SPDE",
+    identities=(
+        Identity("sympy_gradient", "equals SymPy's gradient of the traced loss on an explicit "
+                 "2-3-2 network with symbolic weights, inputs and targets", "S"),
+        Identity("backprop_recurrence", "equals autograd (torch, and the backend's own) and "
+                 "float64 central differences on random MLPs of depth 1–4 and random widths, "
+                 "for every activation", "D"),
+        Identity("linear_in_delta", "the gradients are linear in delta_out and match the "
+                 "params' shapes; the inputs are not modified", "P"),
+    ),
+)
+def mlp_backward(delta_out, cache, params, /, *, activation="relu"):
+    r"""Backpropagation through an MLP: every layer's weight and bias gradients in one pass.
+
+    .. math:: \delta_L = \frac{\partial \mathcal{L}}{\partial z_L}, \qquad
+              \delta_l = \bigl(\delta_{l+1} W_{l+1}\bigr) \odot \varphi'(z_l), \qquad
+              \frac{\partial \mathcal{L}}{\partial W_l} = \delta_l^\top h_{l-1}, \qquad
+              \frac{\partial \mathcal{L}}{\partial b_l} = \sum_{\text{batch}} \delta_l
+
+    This is 002 §4.4's recurrence δₗ = (W_{l+1}ᵀ δ_{l+1}) ⊙ σ'(zₗ), ∂L/∂Wₗ = δₗ h_{l−1}ᵀ for
+    column vectors, written for row inputs: the batch is summed by the matrix product δₗᵀh_{l−1}.
+    delta_out is ∂L/∂z_L, the gradient with respect to the last *pre*-activation (for softmax
+    cross-entropy on the logits, `softmax_cross_entropy_grad(z_L, y, reduction="mean")`); the
+    output activation's derivative is therefore the caller's, and `activation` must be the one
+    given to `mlp_forward`. cache is the `MLPCache` that `mlp_forward` returned.
+    Shapes: delta_out like z_L (..., n_L) → a list [(dW_1, db_1), …, (dW_L, db_L)] with the
+    shapes of params. Source: 002 §4.4 (the recurrence, and why it costs one pass), 000
+    (backpropagation as the chain rule), 001 (one backward pass for all 101,770 gradients),
+    003 (simplified backprop).
+    """
+    hidden = _activation_name(activation)
+    layers = _layers(params)
+    hs, zs = _cache_parts(cache, len(layers))
+    for l, (W, _) in enumerate(layers, 1):
+        _check_dense(hs[l - 1], W, None, x_name=f"cache.h[{l - 1}]", layer=f" of layer {l}")
+        expected = (*_shape(hs[l - 1])[:-1], W.shape[0])
+        if _shape(zs[l - 1]) != expected:
+            raise ValueError(f"cache.z[{l - 1}] has shape {_shape(zs[l - 1])}, expected "
+                             f"{expected} for layer {l}")
+    if not _is_array(delta_out):
+        raise TypeError(f"delta_out must be an array, got {type(delta_out).__name__}")
+    if _shape(delta_out) != _shape(zs[-1]):
+        raise ValueError(f"delta_out must have the shape of the last pre-activation z_L "
+                         f"{_shape(zs[-1])}, got {_shape(delta_out)}")
+    arrays = {"delta_out": delta_out}
+    arrays.update({f"cache.h[{i}]": a for i, a in enumerate(hs)})
+    arrays.update({f"cache.z[{i}]": a for i, a in enumerate(zs)})
+    xp = _namespace_of_layers(arrays, layers)
+
+    grads = [None] * len(layers)
+    delta = delta_out
+    for l in range(len(layers), 0, -1):
+        W, _ = layers[l - 1]
+        h_prev = hs[l - 1]
+        rows = math.prod(_shape(delta)[:-1])
+        d2 = xp.reshape(delta, (rows, W.shape[0]))
+        h2 = xp.reshape(h_prev, (rows, W.shape[1]))
+        grads[l - 1] = (xp.matrix_transpose(d2) @ h2, xp.sum(d2, axis=0))
+        if l > 1:
+            delta = (delta @ W) * _phi_grad(xp, hidden, zs[l - 2])
+    return grads
+
+
+def _mlp_backward_args(xp, dtype, device):
+    """delta_out, the cache of mlp_forward(x, _mlp_params, activation="relu") written out, and
+    the params (z₁ = xW₁ᵀ + b₁, h₁ = relu(z₁), z₂ = h₁W₂ᵀ + b₂ = h₂)."""
+    x = _a(xp, [[1.0, 2.0], [-1.0, 0.5]], dtype, device)
+    z1 = _a(xp, [[-1.4, 1.3, 1.0], [-0.9, -1.075, 0.875]], dtype, device)
+    h1 = _a(xp, [[0.0, 1.3, 1.0], [0.0, 0.0, 0.875]], dtype, device)
+    z2 = _a(xp, [[-0.4, -0.05], [0.21875, -0.575]], dtype, device)
+    delta = _a(xp, [[0.5, -0.5], [0.25, 1.0]], dtype, device)
+    return delta, MLPCache((x, h1, z2), (z1, z2)), _mlp_params(xp, dtype, device)
+
+
+@samples(mlp_backward)
+def _(xp, dtype, device):
+    return [Sample(_mlp_backward_args(xp, dtype, device), {}, "2-3-2 relu, a batch of two")]
+
+
+@errors(mlp_backward)
+def _(xp, dtype, device):
+    delta, cache, params = _mlp_backward_args(xp, dtype, device)
+
+    def call(p, **kw):
+        return (delta, cache, p), kw
+
+    return [
+        *_mlp_structure_errors(xp, dtype, device, call),
+        ErrorCase((delta[:, :1], cache, params), {}, ValueError,
+                  r"delta_out must have the shape of the last pre-activation z_L \(2, 2\)",
+                  "delta_out of the wrong width"),
+        ErrorCase((delta, MLPCache(cache.h[:2], cache.z), params), {}, ValueError,
+                  "cache does not match params: 2 layers need 3 activations",
+                  "a cache of another depth"),
+        ErrorCase((delta, {"h": cache.h, "z": cache.z}, params), {}, TypeError,
+                  r"cache must be the MLPCache \(h, z\)", "a dict for the cache"),
+        ErrorCase((delta, MLPCache(cache.h, (cache.z[0][:1], cache.z[1])), params), {},
+                  ValueError, r"cache.z\[0\] has shape \(1, 3\), expected \(2, 3\)",
+                  "a pre-activation of the wrong batch size"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got a bool")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if n < 1:
+        raise ValueError(f"{name} must be a positive integer, got {n}")
+    return n
+
+
+@equation(
+    chapter="layers",
+    latex=r"P = \sum_{l=1}^{L} \bigl(n_{l-1} n_l + n_l\bigr)",
+    seeds=("001", "002 §8.2"),
+    tiers="PE",
+    identities=(
+        Identity("mnist", "784-128-10 has 101,770 parameters (001)", "P"),
+        Identity("counts_arrays", "equals the total size of the (W, b) arrays of an MLP with "
+                 "those layer sizes", "P"),
+    ),
+)
+def count_parameters(layer_sizes, /):
+    r"""Number of weights and biases of an MLP with the given layer sizes.
+
+    .. math:: P = \sum_{l=1}^{L} \bigl(n_{l-1}\, n_l + n_l\bigr)
+
+    layer_sizes: (n_0, n_1, …, n_L), the input width then each layer's width — a list or
+    tuple of positive integers, or a 1-d integer array. Returns a Python int (plain
+    arithmetic: no array is made). Source: 001 (the 784-128-10 MNIST model has 101,770).
+    """
+    if isinstance(layer_sizes, (str, bytes)) or getattr(layer_sizes, "ndim", 1) != 1:
+        raise TypeError("layer_sizes must be a sequence of integers (n_0, …, n_L)")
+    try:
+        items = list(layer_sizes)
+    except TypeError:
+        raise TypeError("layer_sizes must be a sequence of integers (n_0, …, n_L)") from None
+    sizes = [_positive_int(n, f"layer_sizes[{i}]") for i, n in enumerate(items)]
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs an input width and at least one layer, got "
+                         f"{len(sizes)} size(s)")
+    return sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+
+
+@samples(count_parameters)
+def _(xp, dtype, device):
+    return [
+        Sample(([784, 128, 10],), {}, "MNIST 784-128-10"),
+        Sample(((2, 2, 1),), {}, "XOR 2-2-1 as a tuple"),
+        Sample((xp.asarray([3, 5, 4, 2], dtype=xp.int64, device=device),), {},
+               "sizes as an integer array"),
+    ]
+
+
+@errors(count_parameters)
+def _(xp, dtype, device):
+    return [
+        ErrorCase(([784],), {}, ValueError, "needs an input width and at least one layer",
+                  "one size"),
+        ErrorCase(([784, 0, 10],), {}, ValueError, r"layer_sizes\[1\] must be a positive",
+                  "a zero width"),
+        ErrorCase(([784, 128.0, 10],), {}, TypeError, r"layer_sizes\[1\] must be an integer",
+                  "a float width"),
+        ErrorCase((784,), {}, TypeError, "layer_sizes must be a sequence of integers",
+                  "one integer"),
+        ErrorCase(([2, True],), {}, TypeError, "must be an integer, got a bool", "a bool"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _rate(rate) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        raise TypeError(f"rate must be a real number, got {type(rate).__name__}")
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1) (the probability of dropping a unit), "
+                         f"got {rate!r}")
+    return float(rate)
+
+
+@equation(
+    chapter="layers",
+    latex=r"\operatorname{dropout}(x, u) = \frac{x \odot \mathbb 1[u \ge p]}{1 - p},"
+    r"\quad u \sim U[0, 1)",
+    seeds=("000",),
+    oracle="mpmath",
+    identities=(
+        Identity("two_values", "each output is x/(1 − p) or 0; rate 0 is the identity", "SP"),
+        Identity("expectation", "averaging over the uniforms gives x: exactly over a uniform "
+                 "grid of u (SymPy), and within 5 standard errors over 20,000 random draws",
+                 "SP"),
+        Identity("gradient", "∂/∂x = 𝟙[u ≥ p]/(1 − p), by SymPy, autograd and differences",
+                 "D"),
+        Identity("accuracy", "within its ulp budget of mpmath", "R"),
+    ),
+)
+def dropout(x, u, /, *, rate):
+    r"""Inverted dropout with supplied uniform samples: drop units, rescale the survivors.
+
+    .. math:: \operatorname{dropout}(x, u)_i = \frac{x_i\, \mathbb{1}[u_i \ge p]}{1 - p},
+              \qquad \mathbb{E}_{u \sim U[0,1)}\bigl[\operatorname{dropout}(x, u)\bigr] = x
+
+    Each unit survives with probability 1 − p and is scaled by 1/(1 − p), so the expectation
+    is unchanged and nothing needs rescaling at inference (call it with rate=0, or not at all).
+    The randomness is the argument u (one uniform sample in [0, 1) per unit), so the function is
+    deterministic. A dropped unit is multiplied by 0, so NaN and ±∞ still give NaN.
+    Shapes: x and u of one shape and floating dtype → x's shape; rate p ∈ [0, 1).
+    Source: 000 (expectation-preserving dropout).
+    """
+    rate = _rate(rate)
+    xp = v.namespace(x=x, u=u)
+    _floating_same_dtype(xp, {"x": x, "u": u})
+    v.same_shape(x, u, "x and u")
+    v.check_values(xp, u, lambda a: (a < 0) | (a >= 1),
+                   "u must hold uniform samples in [0, 1); some values are outside")
+    keep = xp.astype(u >= rate, x.dtype)
+    return x * keep / (1.0 - rate)
+
+
+@samples(dropout)
+def _(xp, dtype, device):
+    x = _a(xp, [[1.0, -2.0, 3.0], [0.5, 4.0, -1.5]], dtype, device)
+    u = _a(xp, [[0.1, 0.7, 0.5], [0.95, 0.3, 0.49]], dtype, device)
+    return [
+        Sample((x, u), {"rate": 0.5}, "rate 0.5"),
+        Sample((x, u), {"rate": 0.1}, "rate 0.1"),
+        Sample((x, u), {"rate": 0.0}, "rate 0: identity"),
+    ]
+
+
+@references(dropout)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [3.0, -7.0, 1e30], dtype, device), _a(xp, [0.75, 0.875, 0.9], dtype,
+                                                               device)),
+               {"rate": 0.875}, "rate 7/8: survivors ×8"),
+        Sample((_a(xp, [math.nan, math.inf, 2.0], dtype, device),
+                _a(xp, [0.1, 0.2, 0.0], dtype, device)), {"rate": 0.3},
+               "dropped NaN and ∞ stay NaN; u = 0 drops"),
+    ]
+
+
+@errors(dropout)
+def _(xp, dtype, device):
+    x = _a(xp, [1.0, 2.0], dtype, device)
+    u = _a(xp, [0.2, 0.8], dtype, device)
+    return [
+        ErrorCase((x, u), {"rate": 1.0}, ValueError, r"rate must be in \[0, 1\)", "rate 1"),
+        ErrorCase((x, u), {"rate": -0.1}, ValueError, r"rate must be in \[0, 1\)",
+                  "negative rate"),
+        ErrorCase((x, u), {"rate": "0.5"}, TypeError, "rate must be a real number",
+                  "string rate"),
+        ErrorCase((x, _a(xp, [0.2, 1.0], dtype, device)), {"rate": 0.5}, ValueError,
+                  r"u must hold uniform samples in \[0, 1\)", "u = 1"),
+        ErrorCase((x, u[:1]), {"rate": 0.5}, ValueError, "x and u must have the same shape",
+                  "u of another shape"),
+        ErrorCase((x, _a(xp, [0, 1], xp.int64, device)), {"rate": 0.5}, TypeError,
+                  "u must have a real floating dtype", "integer u"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _fan_errors(call):
+    return [
+        ErrorCase(*call(0), ValueError, "must be a positive integer, got 0", "fan 0"),
+        ErrorCase(*call(-3), ValueError, "must be a positive integer, got -3", "negative fan"),
+        ErrorCase(*call(2.5), TypeError, "must be an integer, got float", "a float fan"),
+        ErrorCase(*call(True), TypeError, "must be an integer, got a bool", "a bool fan"),
+    ]
+
+
+@equation(
+    chapter="layers",
+    latex=r"\sigma_W = \sqrt{2 / n_{\text{in}}}",
+    seeds=("002 §4.5", "003"),
+    tiers="SPE",
+    identities=(
+        Identity("fixed_point", "E[relu(Z)²] = s²/2 for Z ~ N(0, s²) (SymPy integral), so "
+                 "the second moment is preserved exactly when n_in σ_W²/2 = 1", "S"),
+        Identity("preserves_second_moment", "a ReLU layer with W ~ N(0, σ_W²) keeps "
+                 "E[z²] of the next pre-activation ≈ E[x²] (statistical, fixed seed)", "P"),
+    ),
+)
+def he_normal_std(fan_in, /):
+    r"""He (Kaiming) initialisation: the standard deviation of weights feeding a ReLU.
+
+    .. math:: W_{ji} \sim \mathcal{N}\!\left(0,\ \sigma_W^2\right), \qquad
+              \sigma_W = \sqrt{\frac{2}{n_{\text{in}}}}
+
+    With z = W·relu(x) and E[relu(x)²] = E[x²]/2 for symmetric x, E[z²] = n_in σ_W² E[x²]/2,
+    which equals E[x²] exactly for this σ_W: depth neither shrinks nor grows the signal.
+    fan_in: a positive integer (a 0-d integer array is accepted) → a Python float.
+    Source: 002 §4.5 (He initialisation W ~ N(0, 2/n_in)), 003 (careful initialisation).
+    """
+    return math.sqrt(2.0 / _positive_int(fan_in, "fan_in"))
+
+
+@samples(he_normal_std)
+def _(xp, dtype, device):
+    return [
+        Sample((784,), {}, "MNIST input width"),
+        Sample((xp.asarray(128, dtype=xp.int64, device=device),), {},
+               "fan_in as a 0-d integer array"),
+    ]
+
+
+@errors(he_normal_std)
+def _(xp, dtype, device):
+    return _fan_errors(lambda n: ((n,), {}))
+
+
+@equation(
+    chapter="layers",
+    latex=r"\sigma_W = \sqrt{2 / (n_{\text{in}} + n_{\text{out}})}",
+    seeds=("003",),
+    tiers="SPE",
+    identities=(
+        Identity("compromise", "1/σ_W² is the mean of the forward (n_in) and backward (n_out) "
+                 "variance-preserving requirements (SymPy)", "S"),
+        Identity("gains", "in a linear layer the forward and backward variance gains "
+                 "n_in σ² and n_out σ² average to 1 (statistical, fixed seed)", "P"),
+    ),
+)
+def xavier_std(fan_in, fan_out, /):
+    r"""Xavier (Glorot) initialisation: the weight standard deviation for tanh-like layers.
+
+    .. math:: W_{ji} \sim \mathcal{N}\!\left(0,\ \sigma_W^2\right), \qquad
+              \sigma_W = \sqrt{\frac{2}{n_{\text{in}} + n_{\text{out}}}}
+
+    Keeping activations' variance needs n_in σ² = 1, keeping gradients' variance needs
+    n_out σ² = 1; this σ² is the compromise whose two gains average to 1.
+    fan_in, fan_out: positive integers (0-d integer arrays accepted) → a Python float.
+    Source: 003 (Xavier and He initialisation for gradient flow).
+    """
+    n_in = _positive_int(fan_in, "fan_in")
+    n_out = _positive_int(fan_out, "fan_out")
+    return math.sqrt(2.0 / (n_in + n_out))
+
+
+@samples(xavier_std)
+def _(xp, dtype, device):
+    return [
+        Sample((784, 128), {}, "784 → 128"),
+        Sample((xp.asarray(128, dtype=xp.int64, device=device), 10), {},
+               "fan_in as a 0-d integer array"),
+    ]
+
+
+@errors(xavier_std)
+def _(xp, dtype, device):
+    return [*_fan_errors(lambda n: ((n, 10), {})),
+            ErrorCase((10, 0), {}, ValueError, "fan_out must be a positive integer",
+                      "fan_out 0")]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="layers",
+    latex=r"h = x + F(x)",
+    seeds=("002 §4.5", "002 §8.3", "003"),
+    oracle="mpmath",
+    identities=(
+        Identity("identity_path", "∂h/∂x = I + ∂F/∂x: the identity path carries the gradient "
+                 "unchanged (SymPy on a traced F, and with F held fixed)", "SD"),
+        Identity("sum", "equals x + F(x) elementwise, exactly rounded", "P"),
+        Identity("accuracy", "one correctly rounded addition", "R"),
+    ),
+)
+def residual(x, fx, /):
+    r"""Residual (skip) connection: add a sublayer's output to its input.
+
+    .. math:: h = x + F(x), \qquad
+              \frac{\partial h}{\partial x} = I + \frac{\partial F}{\partial x}
+
+    The identity term passes gradients back undiminished however small ∂F/∂x becomes, which
+    is why residual networks train at depth. Shapes: x and fx = F(x) of one shape and dtype
+    (no broadcasting: a residual stream keeps its shape) → the same shape.
+    Source: 002 §4.5 (h = F(x) + x against vanishing gradients), 002 §8.3 (the residual
+    stream), 003 (skip connections).
+    """
+    xp = v.namespace(x=x, fx=fx)
+    _floating_same_dtype(xp, {"x": x, "fx": fx})
+    v.same_shape(x, fx, "x and fx")
+    return x + fx
+
+
+@samples(residual)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [[1.0, -2.0, 0.5]], dtype, device),
+                _a(xp, [[0.25, 0.5, -0.5]], dtype, device)), {}, "one row"),
+        Sample((_a(xp, [[[1.0], [2.0]], [[3.0], [-4.0]]], dtype, device),
+                _a(xp, [[[0.1], [0.2]], [[-3.0], [4.0]]], dtype, device)), {},
+               "a batch of sequences"),
+    ]
+
+
+@references(residual)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, 1e30, -1e-30], dtype, device), _a(xp, [-1.0 + 2.0**-20, 1.0, 3.0],
+                                                                  dtype, device)), {},
+               "cancellation and absorption"),
+        Sample((_a(xp, [math.inf, math.nan, 1.0], dtype, device),
+                _a(xp, [1.0, 0.0, -math.inf], dtype, device)), {}, "∞ and NaN propagate"),
+    ]
+
+
+@errors(residual)
+def _(xp, dtype, device):
+    x = _a(xp, [[1.0, 2.0]], dtype, device)
+    return [
+        ErrorCase((x, _a(xp, [1.0, 2.0], dtype, device)), {}, ValueError,
+                  "x and fx must have the same shape", "fx of another shape"),
+        ErrorCase((x, _a(xp, [[1, 2]], xp.int64, device)), {}, TypeError,
+                  "fx must have a real floating dtype", "integer fx"),
+        ErrorCase((x, _a(xp, [[1.0, 2.0]], _other_float(xp, dtype), device)), {}, TypeError,
+                  "x and fx must have the same dtype", "two dtypes"),
+        ErrorCase((x, [[1.0, 2.0]]), {}, TypeError, "fx must be an array", "a list"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+_XOR = ([[1.0, 1.0], [1.0, 1.0]], [0.0, -1.0], [[1.0, -2.0]], [0.0])
+
+
+@equation(
+    chapter="layers",
+    latex=r"\operatorname{XOR}(x) = W_2\,\operatorname{relu}(W_1 x + b_1) + b_2,\quad"
+    r"W_1 = \begin{pmatrix}1&1\\1&1\end{pmatrix}, b_1 = \begin{pmatrix}0\\-1\end{pmatrix},"
+    r" W_2 = \begin{pmatrix}1&-2\end{pmatrix}, b_2 = 0",
+    seeds=("001", "003"),
+    tiers="SPE",
+    identities=(
+        Identity("solves_xor", "mlp_forward with relu hidden units and no output activation "
+                 "gives exactly 0, 1, 1, 0 on the four inputs", "SP"),
+        Identity("no_single_neuron", "no single neuron can: the four threshold inequalities "
+                 "are infeasible (algebra), and an exhaustive grid of (w₁, w₂, b) misclassifies "
+                 "at least one point", "P"),
+    ),
+)
+def xor_network(*, xp=None, dtype=None, device=None):
+    r"""Fixed 2-2-1 weights of a ReLU network that computes XOR exactly.
+
+    .. math:: \operatorname{XOR}(x) = W_2\,\operatorname{relu}(W_1 x + b_1) + b_2, \quad
+              W_1 = \begin{pmatrix}1 & 1\\ 1 & 1\end{pmatrix},\
+              b_1 = \begin{pmatrix}0\\ -1\end{pmatrix},\
+              W_2 = \begin{pmatrix}1 & -2\end{pmatrix},\ b_2 = 0
+
+    The hidden units compute s = x₁ + x₂ and relu(s − 1); the output s − 2·relu(s − 1) is
+    0, 1, 1, 0 on (0,0), (0,1), (1,0), (1,1), exactly in floating point (every value is a
+    small integer). Use it as ``mlp_forward(x, xor_network(xp=xp), activation="relu")``
+    (output=None: no output activation). The hidden layer builds a representation in which
+    XOR is linear, which no single neuron can do: a neuron φ(w·x + b) with a monotone φ and a
+    threshold would need b < 0 (for (0,0)), w₂ + b > 0, w₁ + b > 0 and w₁ + w₂ + b < 0;
+    adding the middle two gives w₁ + w₂ + 2b > 0, and with b < 0 that contradicts the last.
+    Returns [(W₁, b₁), (W₂, b₂)]: arrays made with `xp` (dtype default float64 where the
+    namespace has it, device default the namespace's), or nested Python lists when xp is None.
+    Source: 001 (XOR needs two layers), 003 (the perceptron's limit).
+    """
+    if xp is None:
+        if dtype is not None or device is not None:
+            raise ValueError("dtype and device need xp (the namespace to make arrays in)")
+        W1, b1, W2, b2 = _XOR
+        return [([row[:] for row in W1], b1[:]), ([row[:] for row in W2], b2[:])]
+    if not all(hasattr(xp, f) for f in ("asarray", "isdtype", "float64")):
+        raise TypeError(f"xp must be an Array API namespace, got {type(xp).__name__}")
+    if dtype is None:
+        dtype = xp.float64
+    elif not xp.isdtype(dtype, "real floating"):
+        raise TypeError(f"dtype must be a real floating dtype, got {dtype}")
+    W1, b1, W2, b2 = (xp.asarray(a, dtype=dtype, device=device) for a in _XOR)
+    return [(W1, b1), (W2, b2)]
+
+
+@samples(xor_network)
+def _(xp, dtype, device):
+    return [
+        Sample((), {"xp": xp, "dtype": dtype, "device": device}, "arrays of the namespace"),
+        Sample((), {}, "Python numbers"),
+    ]
+
+
+@errors(xor_network)
+def _(xp, dtype, device):
+    return [
+        ErrorCase((), {"xp": xp, "dtype": xp.int64}, TypeError,
+                  "dtype must be a real floating dtype", "integer dtype"),
+        ErrorCase((), {"xp": "numpy"}, TypeError, "xp must be an Array API namespace",
+                  "a string for xp"),
+        ErrorCase((), {"dtype": dtype}, ValueError, "dtype and device need xp",
+                  "dtype without xp"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="layers",
+    latex=r"\begin{pmatrix} w \\ b \end{pmatrix} = (A^\top A)^{-1} A^\top y,"
+    r"\quad A = \begin{pmatrix} X & \mathbf 1 \end{pmatrix}",
+    seeds=("004", "003"),
+    tiers="PE",
+    identities=(
+        Identity("recovers", "recovers w and b from noiseless data y = Xw + b", "P"),
+        Identity("zero_gradient", "the MSE gradient 2Aᵀ(Aθ − y)/n vanishes at the fit, and "
+                 "the fit agrees with NumPy's least squares on noisy data", "P"),
+    ),
+)
+def linear_regression_fit(X, y, /):
+    r"""Least-squares fit of a linear model ŷ = Xw + b via the normal equations.
+
+    .. math:: A = \begin{pmatrix} X & \mathbf{1} \end{pmatrix}, \qquad
+              \begin{pmatrix} w \\ b \end{pmatrix} = \bigl(A^\top A\bigr)^{-1} A^\top y
+
+    The minimiser of the MSE: its gradient (2/n) Aᵀ(Aθ − y) is zero there. Solved with
+    `linalg.solve` (never an explicit inverse). The normal equations square the condition
+    number of A, so use well-conditioned features (a QR or SVD solver is better for
+    ill-conditioned ones). Shapes: X (n, d), y (n,) with n ≥ d + 1 and X of full column rank
+    → (w (d,), b 0-d). Source: 004 (linear regression ŷ = wᵀx + b with the squared error),
+    003 (MSE for regression).
+    """
+    xp = v.namespace(X=X, y=y)
+    _floating_same_dtype(xp, {"X": X, "y": y})
+    if X.ndim != 2:
+        raise ValueError(f"X must be a matrix of shape (n, d), got shape {_shape(X)}")
+    if _shape(y) != (X.shape[0],):
+        raise ValueError(f"y must have shape (n,) = ({X.shape[0]},) to match X, got "
+                         f"{_shape(y)}")
+    n, d = X.shape
+    if n < d + 1:
+        raise ValueError(f"linear regression with a bias needs at least d + 1 = {d + 1} "
+                         f"examples, got {n}")
+    A = xp.concat([X, xp.ones((n, 1), dtype=X.dtype, device=v.device(X))], axis=1)
+    At = xp.matrix_transpose(A)
+    theta = xp.linalg.solve(At @ A, At @ xp.reshape(y, (n, 1)))[:, 0]
+    return theta[:d], theta[d]
+
+
+@samples(linear_regression_fit)
+def _(xp, dtype, device):
+    X = _a(xp, [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, -1.0], [-1.0, 0.5]], dtype, device)
+    return [
+        Sample((X, _a(xp, [2.0, -0.5, 1.0, -3.0, 2.25], dtype, device)), {},
+               "noiseless: w = (−1, 1.5), b = 0.5"),
+        Sample((_a(xp, [[1.0], [2.0], [3.0], [4.0]], dtype, device),
+                _a(xp, [2.1, 3.9, 6.2, 7.8], dtype, device)), {}, "one feature, noisy"),
+    ]
+
+
+@errors(linear_regression_fit)
+def _(xp, dtype, device):
+    X = _a(xp, [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype, device)
+    y = _a(xp, [1.0, 2.0, 3.0], dtype, device)
+    return [
+        ErrorCase((X[:2], y[:2]), {}, ValueError, r"needs at least d \+ 1 = 3 examples, got 2",
+                  "too few examples"),
+        ErrorCase((X, y[:2]), {}, ValueError, r"y must have shape \(n,\) = \(3,\)",
+                  "y of another length"),
+        ErrorCase((X[:, 0], y), {}, ValueError, r"X must be a matrix of shape \(n, d\)",
+                  "X as a vector"),
+        ErrorCase((X, _a(xp, [1, 2, 3], xp.int64, device)), {}, TypeError,
+                  "y must have a real floating dtype", "integer y"),
+    ]

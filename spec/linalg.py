@@ -1,5 +1,511 @@
-r"""Linear algebra (§1 of EQUATIONS.md)."""
+r"""Linear algebra: dot products, norms, cosine similarity and the SVD-based matrix norms.
+
+The vector functions reduce along `axis` (the feature axis, last by default) and accept any
+number of leading batch dimensions; the matrix functions act on the last two axes of
+(..., m, n) stacks. The SVD-based functions use the standard's ``linalg`` extension
+(``svd``, ``matrix_norm``) of the inputs' namespace.
+
+Sources: 001 (dot product, cosine similarity), 002 §1 (dot product, matrix multiplication,
+SVD and low-rank approximation, norms), 002 §4.5 (vanishing gradients), 003, 004 (cosine
+similarity for retrieval).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import operator
+
+from . import _validate as v
+from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
+
+__all__ = [
+    "cosine_similarity",
+    "dot",
+    "frobenius_norm",
+    "low_rank_approximation",
+    "norm",
+    "spectral_norm",
+]
+
+_DASK_SVD = "https://docs.dask.org/en/latest/generated/dask.array.linalg.svd.html"
+_DASK_SVD_REASON = ("dask's SVD (behind linalg.svd and linalg.matrix_norm(ord=2)) only takes "
+                    "matrices chunked along one dimension (tall-and-skinny or short-and-fat); "
+                    "the dask backend chunks both axes")
+
+
+def _a(xp, values, dtype, device):
+    return xp.asarray(values, dtype=dtype, device=device)
+
+
+def _linalg(xp, name: str):
+    """The namespace's ``linalg.<name>``, or a clear error where the extension lacks it."""
+    fn = getattr(getattr(xp, "linalg", None), name, None)
+    if fn is None:
+        raise NotImplementedError(
+            f"the array namespace {getattr(xp, '__name__', xp)!r} has no linalg.{name} "
+            "(the Array API standard's linalg extension), which this equation needs"
+        )
+    return fn
+
+
+def _vector(x, name: str, axis):
+    xp = v.namespace(**{name: x})
+    v.floating(xp, x, name)
+    v.min_ndim(x, 1, name)
+    return xp, v.axis_index(x, axis, name)
+
+
+def _vector_pair(x, y, axis):
+    """Checks for two vectors; `axis` counts in their broadcast shape. Returns xp, axis, x, y
+    broadcast to one shape."""
+    xp = v.namespace(x=x, y=y)
+    for name, a in (("x", x), ("y", y)):
+        v.floating(xp, a, name)
+        v.min_ndim(a, 1, name)
+    v.same_dtype(x, y, "x and y")
+    shape = v.broadcastable(x, y, "x and y")
+    axis = v.axis_of_shape(shape, axis, "x and y (broadcast)")
+    if tuple(x.shape) != shape or tuple(y.shape) != shape:
+        x, y = xp.broadcast_arrays(x, y)
+    return xp, axis, x, y
+
+
+def _matrix(W, name: str = "W", *, nonempty: bool = False):
+    xp = v.namespace(**{name: W})
+    v.floating(xp, W, name)
+    v.min_ndim(W, 2, name)
+    if nonempty and (W.shape[-2] == 0 or W.shape[-1] == 0):
+        raise ValueError(f"{name} must be a non-empty matrix (…, m, n) with m, n ≥ 1, got shape "
+                         f"{tuple(W.shape)}")
+    return xp
+
+
+def _scaled_norm(xp, x, axis: int, keepdims: bool):
+    """‖x‖₂ along `axis` as s·√Σ(xᵢ/s)² with s = max|xᵢ|: the squares never overflow or
+    underflow. s is replaced by 1 where it is 0 (an all-zero slice), ∞ or NaN, so those
+    propagate as the plain formula says (0, ∞, NaN)."""
+    if x.shape[axis] == 0:  # the empty sum: ‖x‖ = 0
+        return xp.sum(x * x, axis=axis, keepdims=keepdims)
+    s = xp.max(xp.abs(x), axis=axis, keepdims=True)
+    s = xp.where((s > 0) & xp.isfinite(s), s, xp.ones_like(s))
+    r = x / s
+    out = s * xp.sqrt(xp.sum(r * r, axis=axis, keepdims=True))
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="linalg",
+    latex=r"x \cdot y = x^\top y = \sum_i x_i y_i",
+    seeds=("001", "002 §1.1.1", "003"),
+    oracle="mpmath",
+    identities=(
+        Identity("symmetric", "x·y = y·x", "SP"),
+        Identity("bilinear", "(ax + bz)·y = a(x·y) + b(z·y)", "SP"),
+        Identity("norm_squared", "x·x = ‖x‖²", "SP"),
+        Identity("matmul_transpose", "(AB)ᵀ = BᵀAᵀ on the backend's own matmul (no new function)",
+                 "P"),
+        Identity("matmul_associative", "A(BC) = (AB)C on the backend's own matmul", "P"),
+        Identity("matmul_is_dots", "(AB)ᵢⱼ = Aᵢ· · B·ⱼ: every entry of a product is a dot", "P"),
+        Identity("gradient", "∂(x·y)/∂x = y, by SymPy, autograd and differences", "D"),
+        Identity("accuracy", "within its ulp budget of mpmath (normwise at Σ|xᵢyᵢ|)", "R"),
+    ),
+)
+def dot(x, y, /, *, axis=-1):
+    r"""Dot product of two vectors along `axis`, the similarity at the heart of every layer.
+
+    .. math:: x \cdot y = x^\top y = \sum_i x_i y_i
+
+    Shapes: x and y broadcastable, (..., n, ...) → the broadcast shape without `axis`.
+    Source: 001 (dot products), 002 §1.1.1, 003.
+    """
+    xp, axis, x, y = _vector_pair(x, y, axis)
+    return xp.sum(x * y, axis=axis)
+
+
+@samples(dot)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device), _a(xp, [4.0, -5.0, 6.0], dtype, device)),
+               {}, "two vectors"),
+        Sample((_a(xp, [[1.0, 0.5], [-2.0, 3.0], [0.25, 4.0]], dtype, device),
+                _a(xp, [2.0, -1.0], dtype, device)), {}, "batch against one vector"),
+        Sample((_a(xp, [[1.0, 0.5], [-2.0, 3.0]], dtype, device),
+                _a(xp, [[2.0, 1.5], [0.5, -1.0]], dtype, device)), {"axis": 0}, "along axis 0"),
+    ]
+
+
+@references(dot)
+def _(xp, dtype, device):
+    big = 1e150 if dtype == xp.float64 else 1e18
+    return [
+        Sample((_a(xp, [1.0, 1e8, -1e8], dtype, device), _a(xp, [1.0, 1.0, 1.0], dtype, device)),
+               {}, "cancellation to 1"),
+        Sample((_a(xp, [big, -big], dtype, device), _a(xp, [big, big], dtype, device)), {},
+               "huge products cancel to 0"),
+        Sample((_a(xp, [float("inf"), 1.0], dtype, device), _a(xp, [1.0, 2.0], dtype, device)),
+               {}, "an infinity propagates"),
+    ]
+
+
+def _pair_errors(xp, dtype, device):
+    x = _a(xp, [1.0, 2.0, 3.0], dtype, device)
+    return [
+        ErrorCase((x, _a(xp, [1.0, 2.0], dtype, device)), {}, ValueError,
+                  "x and y must have broadcastable shapes", "mismatched lengths"),
+        ErrorCase((_a(xp, [1, 2, 3], xp.int64, device), x), {}, TypeError,
+                  "x must have a real floating dtype", "integer x"),
+        ErrorCase((x, x), {"axis": 1}, ValueError, "axis 1 is out of range", "axis out of range"),
+        ErrorCase((x, _a(xp, 1.0, dtype, device)), {}, ValueError,
+                  "y must have at least 1 dimension", "0-d y"),
+        ErrorCase((x, [1.0, 2.0, 3.0]), {}, TypeError, "y must be an array", "a list"),
+    ]
+
+
+errors(dot)(_pair_errors)
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="linalg",
+    latex=r"\|x\|_2 = \sqrt{\textstyle\sum_i x_i^2} = s\sqrt{\textstyle\sum_i (x_i/s)^2},"
+    r"\quad s = \max_i |x_i|",
+    seeds=("002 §1.4",),
+    oracle="mpmath",
+    identities=(
+        Identity("scaled_is_textbook", "the max-scaled code equals √Σxᵢ²", "S"),
+        Identity("homogeneous", "‖cx‖ = |c|‖x‖", "SP"),
+        Identity("triangle", "‖x + y‖ ≤ ‖x‖ + ‖y‖", "P"),
+        Identity("dot_self", "‖x‖² = x·x", "SP"),
+        Identity("no_overflow", "finite and accurate for |x| ≈ 1e200 and 1e-200 in float64 (and "
+                 "their float32 analogues), where Σxᵢ² overflows or underflows", "PR"),
+        Identity("gradient", "∂‖x‖/∂x = x/‖x‖", "D"),
+    ),
+)
+def norm(x, /, *, axis=-1, keepdims=False):
+    r"""Euclidean (L2) norm of vectors along `axis`, safe from overflow and underflow.
+
+    .. math:: \|x\|_2 = \sqrt{\textstyle\sum_i x_i^2}
+              = s \sqrt{\textstyle\sum_i (x_i / s)^2}, \qquad s = \max_i |x_i|
+
+    Scaling by the largest magnitude keeps every square in [0, 1], so |x| ≈ 1e200 (whose
+    squares overflow float64) and |x| ≈ 1e-200 (whose squares underflow to 0) both give the
+    right norm. An all-zero slice has norm 0, an infinite entry gives ∞ and a NaN gives NaN;
+    an empty axis gives 0. Shapes: x (..., n, ...) → x without `axis` (kept as size 1 with
+    `keepdims`). Source: 002 §1.4.
+    """
+    xp, axis = _vector(x, "x", axis)
+    return _scaled_norm(xp, x, axis, keepdims)
+
+
+@samples(norm)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [3.0, -4.0], dtype, device),), {}, "3-4-5"),
+        Sample((_a(xp, [[1.0, 2.0, 2.0], [0.5, -0.25, 1.5]], dtype, device),), {}, "batch"),
+        Sample((_a(xp, [[1.0, 2.0], [2.0, -1.0], [0.0, 4.0]], dtype, device),),
+               {"axis": 0, "keepdims": True}, "axis 0, keepdims"),
+    ]
+
+
+@references(norm)
+def _(xp, dtype, device):
+    f64 = dtype == xp.float64
+    big, small = (1e200, 1e-200) if f64 else (3e37, 1e-30)
+    return [
+        Sample((_a(xp, [big, -big, big], dtype, device),), {}, "squares overflow"),
+        Sample((_a(xp, [small, small, -small, small], dtype, device),), {}, "squares underflow"),
+        Sample((_a(xp, [big, 1.0], dtype, device),), {}, "huge and tiny together"),
+        Sample((_a(xp, [[0.0, 0.0], [0.0, 1.0]], dtype, device),), {}, "an all-zero row"),
+        Sample((_a(xp, [[float("inf"), 1.0], [float("nan"), 1.0]], dtype, device),), {},
+               "∞ and NaN propagate"),
+    ]
+
+
+@errors(norm)
+def _(xp, dtype, device):
+    x = _a(xp, [3.0, 4.0], dtype, device)
+    return [
+        ErrorCase((_a(xp, [3, 4], xp.int64, device),), {}, TypeError,
+                  "x must have a real floating dtype", "integer x"),
+        ErrorCase((x,), {"axis": -2}, ValueError, "axis -2 is out of range", "axis out of range"),
+        ErrorCase((_a(xp, 3.0, dtype, device),), {}, ValueError, "at least 1 dimension",
+                  "0-d x"),
+        ErrorCase(([3.0, 4.0],), {}, TypeError, "x must be an array", "a list"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="linalg",
+    latex=r"\cos(x, y) = \frac{x \cdot y}{\max(\|x\|, \epsilon)\,\max(\|y\|, \epsilon)}",
+    seeds=("001", "002 §1.1.1", "004"),
+    oracle="mpmath",
+    identities=(
+        Identity("textbook", "equals x·y/(‖x‖‖y‖) when ‖x‖, ‖y‖ ≥ ε", "S"),
+        Identity("bounded", "−1 ≤ cos ≤ 1 (Cauchy–Schwarz), up to rounding", "P"),
+        Identity("scale_invariant", "cos(ax, by) = cos(x, y) for a, b > 0", "SP"),
+        Identity("parallel", "cos(x, cx) = 1 for c > 0 and −1 for c < 0", "SP"),
+        Identity("no_overflow", "finite for |x|, |y| ≈ 1e200 (‖x‖‖y‖ would overflow)", "R"),
+        Identity("gradient", "∂cos/∂x = (ŷ − cos·x̂)/‖x‖ (hats: unit vectors)", "D"),
+    ),
+)
+def cosine_similarity(x, y, /, *, axis=-1, eps=1e-8):
+    r"""Cosine of the angle between two vectors: their dot product over their norms.
+
+    .. math:: \cos(x, y) = \frac{x \cdot y}{\max(\|x\|, \epsilon)\,\max(\|y\|, \epsilon)}
+
+    Each vector is divided by its own (overflow-safe) norm before the dot product, so huge
+    vectors do not overflow ‖x‖‖y‖. ε guards a zero vector (whose similarity is 0), as in
+    PyTorch's ``cosine_similarity``; below ε the result is no longer scale invariant.
+    Rounding can put the result a few ulp outside [−1, 1]; it is not clipped.
+    Shapes: x and y broadcastable, (..., n, ...) → the broadcast shape without `axis`.
+    Source: 001, 002 §1.1.1, 004 (retrieval by cosine similarity).
+    """
+    xp, axis, x, y = _vector_pair(x, y, axis)
+    eps = v.positive_number(eps, "eps")
+    x_hat = x / xp.clip(_scaled_norm(xp, x, axis, True), min=eps)
+    y_hat = y / xp.clip(_scaled_norm(xp, y, axis, True), min=eps)
+    return xp.sum(x_hat * y_hat, axis=axis)
+
+
+@samples(cosine_similarity)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device), _a(xp, [4.0, -5.0, 6.0], dtype, device)),
+               {}, "two vectors"),
+        Sample((_a(xp, [[1.0, 0.0], [1.0, 1.0], [-2.0, 0.5]], dtype, device),
+                _a(xp, [1.0, 0.0], dtype, device)), {}, "batch against one query"),
+        Sample((_a(xp, [[1.0, 0.5], [-2.0, 3.0]], dtype, device),
+                _a(xp, [[2.0, 1.5], [0.5, -1.0]], dtype, device)), {"axis": 0}, "along axis 0"),
+    ]
+
+
+@references(cosine_similarity)
+def _(xp, dtype, device):
+    big = 1e200 if dtype == xp.float64 else 1e30
+    return [
+        Sample((_a(xp, [big, big], dtype, device), _a(xp, [big, -0.5 * big], dtype, device)), {},
+               "‖x‖‖y‖ overflows"),
+        Sample((_a(xp, [0.0, 0.0], dtype, device), _a(xp, [1.0, 2.0], dtype, device)), {},
+               "a zero vector gives 0"),
+        Sample((_a(xp, [1.0, 2.0, -3.0], dtype, device), _a(xp, [2.0, 4.0, -6.0], dtype, device)),
+               {}, "parallel vectors give 1"),
+    ]
+
+
+@errors(cosine_similarity)
+def _(xp, dtype, device):
+    x = _a(xp, [1.0, 2.0, 3.0], dtype, device)
+    return [
+        *_pair_errors(xp, dtype, device),
+        ErrorCase((x, x), {"eps": 0.0}, ValueError, "eps must be a positive", "zero eps"),
+        ErrorCase((x, x), {"eps": -1e-8}, ValueError, "eps must be a positive", "negative eps"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="linalg",
+    latex=r"\|W\|_F = \sqrt{\textstyle\sum_{i,j} W_{ij}^2} = \sqrt{\operatorname{tr}(W^\top W)}"
+    r" = \sqrt{\textstyle\sum_i \sigma_i^2}",
+    seeds=("002 §1.4", "002 §1.3"),
+    oracle="mpmath",
+    identities=(
+        Identity("flattened_norm", "equals `norm` of the flattened matrix", "SP"),
+        Identity("trace", "‖W‖_F² = tr(WᵀW)", "SP"),
+        Identity("singular_values", "‖W‖_F² = Σσᵢ² (singular values from NumPy)", "P"),
+        Identity("no_overflow", "finite for entries ≈ 1e200 in float64", "R"),
+        Identity("gradient", "∂‖W‖_F/∂W = W/‖W‖_F", "D"),
+    ),
+)
+def frobenius_norm(W, /):
+    r"""Frobenius norm of a matrix: the Euclidean norm of all its entries.
+
+    .. math:: \|W\|_F = \sqrt{\textstyle\sum_{i,j} W_{ij}^2}
+              = \sqrt{\operatorname{tr}(W^\top W)}
+
+    Computed as the overflow-safe `norm` of the flattened matrix.
+    Shapes: W (..., m, n) → (...). Source: 002 §1.4; equals √Σσᵢ² by the SVD of 002 §1.3.
+    """
+    xp = _matrix(W)
+    flat = xp.reshape(W, (*W.shape[:-2], W.shape[-2] * W.shape[-1]))
+    return _scaled_norm(xp, flat, flat.ndim - 1, False)
+
+
+@samples(frobenius_norm)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [[1.0, 2.0], [3.0, 4.0]], dtype, device),), {}, "2×2"),
+        Sample((_a(xp, [[[1.0, -2.0, 2.0]], [[0.5, 0.25, -1.0]]], dtype, device),), {},
+               "a stack of two 1×3"),
+    ]
+
+
+@references(frobenius_norm)
+def _(xp, dtype, device):
+    big = 1e200 if dtype == xp.float64 else 3e37
+    return [
+        Sample((_a(xp, [[big, big], [-big, big]], dtype, device),), {}, "squares overflow"),
+        Sample((_a(xp, [[0.0, 0.0], [0.0, 0.0]], dtype, device),), {}, "zero matrix"),
+    ]
+
+
+@errors(frobenius_norm)
+def _(xp, dtype, device):
+    return [
+        ErrorCase((_a(xp, [1.0, 2.0], dtype, device),), {}, ValueError,
+                  "W must have at least 2 dimension", "a vector"),
+        ErrorCase((_a(xp, [[1, 2]], xp.int64, device),), {}, TypeError,
+                  "W must have a real floating dtype", "integer W"),
+        ErrorCase(([[1.0, 2.0]],), {}, TypeError, "W must be an array", "a list"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _svd_limit(note: str = "", tiers: str = "PDRX") -> Limit:
+    return Limit("dask", _DASK_SVD_REASON, _DASK_SVD, tiers=tiers, note=note)
+
+
+@equation(
+    chapter="linalg",
+    latex=r"W_k = U_k \Sigma_k V_k^\top = \sum_{i \le k} \sigma_i u_i v_i^\top,"
+    r"\quad W = U \Sigma V^\top",
+    seeds=("002 §1.3",),
+    tiers="PDRXE",
+    oracle="mpmath",
+    identities=(
+        Identity("eckart_young", "‖W − W_k‖_F² = Σ_{i>k} σᵢ² (the error of the best rank-k "
+                 "approximation), and no random rank-k matrix does better", "P"),
+        Identity("rank", "rank(W_k) ≤ k: its singular values beyond the k-th vanish", "P"),
+        Identity("idempotent", "the rank-k approximation of W_k is W_k", "P"),
+        Identity("full_rank_identity", "k = min(m, n) gives W back; k = 0 gives 0", "P"),
+        Identity("gradient", "∂‖W − W_k‖_F²/∂W = 2(W − W_k) (autograd, differences)", "D"),
+        Identity("accuracy", "within its ulp budget of an mpmath SVD (normwise at σ₁)", "R"),
+    ),
+    limits=(_svd_limit(),),
+)
+def low_rank_approximation(W, /, *, rank):
+    r"""Best rank-k approximation of a matrix, by truncating its singular value decomposition.
+
+    .. math:: W_k = U_k \Sigma_k V_k^\top = \sum_{i=1}^{k} \sigma_i u_i v_i^\top,
+              \qquad W = U \Sigma V^\top,\ \sigma_1 \ge \sigma_2 \ge \dots
+
+    By the Eckart–Young theorem W_k is the closest rank-k matrix to W in the Frobenius (and
+    spectral) norm, with error ‖W − W_k‖_F² = Σ_{i>k} σᵢ² — the idea behind weight
+    compression and LoRA. Uses the namespace's ``linalg.svd`` (reduced, ``full_matrices=
+    False``). Shapes: W (..., m, n) → (..., m, n); 0 ≤ rank ≤ min(m, n) (an int).
+    When σ_k = σ_{k+1} the best approximation is not unique and W_k is one of them.
+    Source: 002 §1.3.
+    """
+    xp = _matrix(W, nonempty=True)
+    if isinstance(rank, bool):
+        raise TypeError(f"rank must be an integer, got {rank!r}")
+    try:
+        k = operator.index(rank)
+    except TypeError:
+        raise TypeError(f"rank must be an integer, got {rank!r}") from None
+    most = min(W.shape[-2], W.shape[-1])
+    if not 0 <= k <= most:
+        raise ValueError(f"rank must be in [0, min(m, n)] = [0, {most}] for W of shape "
+                         f"{tuple(W.shape)}, got {k}")
+    u, s, vh = _linalg(xp, "svd")(W, full_matrices=False)
+    return (u[..., :, :k] * s[..., None, :k]) @ vh[..., :k, :]
+
+
+@samples(low_rank_approximation)
+def _(xp, dtype, device):
+    w = [[4.0, 1.0, 0.5], [1.0, 3.0, -1.0], [0.5, -1.0, 2.0], [0.0, 1.0, 1.0]]
+    return [
+        Sample((_a(xp, w, dtype, device),), {"rank": 1}, "4×3, rank 1"),
+        Sample((_a(xp, w, dtype, device),), {"rank": 2}, "4×3, rank 2"),
+        Sample((_a(xp, [[[3.0, 0.0], [0.0, 1.0]], [[2.0, 1.0], [1.0, 2.0]]], dtype, device),),
+               {"rank": 1}, "a stack of 2×2"),
+    ]
+
+
+@references(low_rank_approximation)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype, device),), {"rank": 2},
+               "full rank gives W back"),
+        Sample((_a(xp, [[1.0, 2.0], [3.0, 4.0]], dtype, device),), {"rank": 0}, "rank 0 gives 0"),
+        Sample((_a(xp, [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 1.0, 1.0]], dtype, device),),
+               {"rank": 1}, "rank-2 matrix, rank 1"),
+    ]
+
+
+@errors(low_rank_approximation)
+def _(xp, dtype, device):
+    w = _a(xp, [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype, device)
+    return [
+        ErrorCase((w,), {"rank": 3}, ValueError, r"rank must be in \[0, min\(m, n\)\] = \[0, 2\]",
+                  "rank above min(m, n)"),
+        ErrorCase((w,), {"rank": -1}, ValueError, r"rank must be in \[0, min\(m, n\)\]",
+                  "negative rank"),
+        ErrorCase((w,), {"rank": 1.5}, TypeError, "rank must be an integer", "float rank"),
+        ErrorCase((_a(xp, [1.0, 2.0], dtype, device),), {"rank": 1}, ValueError,
+                  "W must have at least 2 dimension", "a vector"),
+        ErrorCase((_a(xp, [[1, 2], [3, 4]], xp.int64, device),), {"rank": 1}, TypeError,
+                  "W must have a real floating dtype", "integer W"),
+        ErrorCase((w[:0, :],), {"rank": 0}, ValueError, "W must be a non-empty matrix",
+                  "empty matrix"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="linalg",
+    latex=r"\|W\|_2 = \sigma_{\max}(W) = \max_{x \ne 0} \frac{\|Wx\|}{\|x\|}",
+    seeds=("002 §1.3", "002 §4.5"),
+    tiers="PDRXE",
+    oracle="mpmath",
+    identities=(
+        Identity("operator_norm", "‖Wx‖ ≤ σ_max‖x‖ for every x, with equality at the top right "
+                 "singular vector", "P"),
+        Identity("largest_singular_value", "equals the largest of the backend's singular "
+                 "values and is ≤ ‖W‖_F", "P"),
+        Identity("vanishing_gradients", "a product of L Jacobians with σ_max ≤ s < 1 shrinks "
+                 "every vector at least geometrically: ‖J_L⋯J_1 g‖ ≤ sᴸ‖g‖ (002 §4.5)", "P"),
+        Identity("gradient", "∂σ_max/∂W = u₁v₁ᵀ (top singular vectors), against autograd and "
+                 "central differences", "D"),
+        Identity("accuracy", "within its ulp budget of an mpmath SVD", "R"),
+    ),
+    limits=(_svd_limit("2×2 chunked both ways", tiers="XR"),
+            _svd_limit("a stack of 3×2", tiers="XR"),
+            _svd_limit(tiers="PD")),
+)
+def spectral_norm(W, /):
+    r"""Spectral norm of a matrix: its largest singular value, the most it stretches a vector.
+
+    .. math:: \|W\|_2 = \sigma_{\max}(W) = \max_{x \ne 0} \frac{\|W x\|}{\|x\|}
+
+    Through the standard's ``linalg.matrix_norm(W, ord=2)``. A layer's Jacobian with
+    σ_max < 1 shrinks the gradient passing back through it; a product of L of them shrinks it
+    by at least σᴸ (vanishing gradients, 002 §4.5). Shapes: W (..., m, n) → (...).
+    Source: 002 §1.3 (singular values), 002 §4.5.
+    """
+    xp = _matrix(W, nonempty=True)
+    return _linalg(xp, "matrix_norm")(W, ord=2)
+
+
+@samples(spectral_norm)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [[3.0], [4.0], [0.0]], dtype, device),), {}, "a column: its norm"),
+        Sample((_a(xp, [[2.0, 1.0], [1.0, 2.0]], dtype, device),), {}, "2×2 chunked both ways"),
+        Sample((_a(xp, [[[1.0, 2.0], [0.0, 1.0], [1.0, 0.0]],
+                        [[0.5, 0.0], [0.0, 0.25], [0.0, 0.0]]], dtype, device),), {},
+               "a stack of 3×2"),
+    ]
+
+
+@errors(spectral_norm)
+def _(xp, dtype, device):
+    return [
+        ErrorCase((_a(xp, [1.0, 2.0], dtype, device),), {}, ValueError,
+                  "W must have at least 2 dimension", "a vector"),
+        ErrorCase((_a(xp, [[1, 2], [3, 4]], xp.int64, device),), {}, TypeError,
+                  "W must have a real floating dtype", "integer W"),
+        ErrorCase((_a(xp, [[1.0, 2.0]], dtype, device)[:, :0],), {}, ValueError,
+                  "W must be a non-empty matrix", "empty matrix"),
+    ]

@@ -1,8 +1,10 @@
 r"""Losses: how wrong a prediction is, as one number to minimise.
 
-This module holds, so far, the softmax cross-entropy and its gradient (§4 of EQUATIONS.md);
-the other losses of the chapter join it with the learning-core chapters.
-Sources: 000 (the softmax-CE gradient), 001 (cross-entropy), 002 §2.2.2, 004.
+The chapter (§4 of EQUATIONS.md): the softmax cross-entropy and its gradient, the mean squared
+error, binary cross-entropy (on probabilities and, stably, on logits), the sequence negative
+log-likelihood of language modelling, the L2 penalty (a Gaussian prior) and the empirical risk.
+Sources: 000 (MSE, the softmax-CE gradient, the weight penalty), 001 (cross-entropy),
+002 §2.2.2, §2.3 and §10.1, 003 (MSE, BCE), 004 (MSE, the chain rule of probability, risk).
 """
 
 from __future__ import annotations
@@ -11,9 +13,18 @@ import math
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
-from .probability import _shifted, softmax
+from .probability import _shifted, _xlogy, softmax
 
-__all__ = ["softmax_cross_entropy", "softmax_cross_entropy_grad"]
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "empirical_risk",
+    "l2_penalty",
+    "mse",
+    "sequence_nll",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_grad",
+]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -185,4 +196,543 @@ def _(xp, dtype, device):
                "one dominant logit on the label: s_y − 1 cancels"),
         Sample((xp.asarray([[1e4, -1e4, 0.0]], dtype=dtype, device=device),
                 xp.asarray([2], dtype=xp.int64, device=device)), {}, "±1e4 logits"),
+    ]
+
+
+# ============================================================================================
+# regression, binary classification, sequences, regularisation, risk
+def _a(xp, values, dtype, device):
+    return xp.asarray(values, dtype=dtype, device=device)
+
+
+def _other_float(xp, dtype):
+    """The floating dtype that is not `dtype` (for dtype-mismatch error inputs)."""
+    return xp.float64 if dtype == xp.float32 else xp.float32
+
+
+def _matched_pair(a, b, a_name: str, b_name: str):
+    """The namespace of two floating arrays of one dtype and one shape (no broadcasting)."""
+    xp = v.namespace(**{a_name: a, b_name: b})
+    v.floating(xp, a, a_name)
+    v.floating(xp, b, b_name)
+    v.same_dtype(a, b, f"{a_name} and {b_name}")
+    v.same_shape(a, b, f"{a_name} and {b_name}")
+    return xp
+
+
+def _unit_interval(xp, x, name: str, what: str) -> None:
+    v.check_values(xp, x, lambda a: (a < 0) | (a > 1),
+                   f"{name} must hold {what} in [0, 1]; some values are outside")
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="losses",
+    latex=r"\operatorname{MSE}(\hat y, y) = \frac1n\sum_{i=1}^n (\hat y_i - y_i)^2",
+    seeds=("000", "003", "004"),
+    oracle="mpmath",
+    identities=(
+        Identity("textbook", "the traced code equals (1/n) Σ (ŷᵢ − yᵢ)²", "S"),
+        Identity("nonnegative", "MSE ≥ 0, and = 0 exactly when ŷ = y", "P"),
+        Identity("reductions", "mean = sum / n; 'none' gives the squared errors", "P"),
+        Identity("gradient", "∂MSE/∂ŷ = 2(ŷ − y)/n, by SymPy, autograd and differences", "SD"),
+        Identity("accuracy", "within its ulp budget of mpmath (a sum of squares: relative)", "R"),
+    ),
+)
+def mse(y_hat, y, /, *, reduction="mean"):
+    r"""Mean squared error between predictions and targets.
+
+    .. math:: \operatorname{MSE}(\hat y, y) = \frac{1}{n}\sum_{i=1}^{n} (\hat y_i - y_i)^2,
+              \qquad \frac{\partial\,\operatorname{MSE}}{\partial \hat y}
+              = \frac{2}{n}(\hat y - y)
+
+    Shapes: y_hat and y of one shape (not broadcast: a prediction of shape (n, 1) against
+    targets of shape (n,) is a classic silent bug, refused here). n counts every element.
+    reduction "mean" (default) and "sum" give a scalar, "none" the squared errors.
+    Source: 000 and 003 (regression loss), 004 (the squared error of linear regression).
+    """
+    v.choice(reduction, _REDUCTIONS, "reduction")
+    xp = _matched_pair(y_hat, y, "y_hat", "y")
+    d = y_hat - y
+    return _reduce(xp, d * d, reduction)
+
+
+@samples(mse)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device), _a(xp, [1.5, 2.0, 2.0], dtype, device)),
+               {}, "vector, mean"),
+        Sample((_a(xp, [[0.5, -1.0], [2.0, 0.25]], dtype, device),
+                _a(xp, [[0.0, 1.0], [2.0, -0.75]], dtype, device)), {"reduction": "sum"},
+               "matrix, sum"),
+        Sample((_a(xp, [[0.5, -1.0], [2.0, 0.25]], dtype, device),
+                _a(xp, [[0.0, 1.0], [2.0, -0.75]], dtype, device)), {"reduction": "none"},
+               "matrix, none"),
+    ]
+
+
+@references(mse)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1e15, -3e15], dtype, device), _a(xp, [-1e15, 1e15], dtype, device)),
+               {}, "large values"),
+        Sample((_a(xp, [1.0, 1.0 + 2.0**-20], dtype, device), _a(xp, [1.0, 1.0], dtype, device)),
+               {"reduction": "none"}, "tiny differences"),
+        Sample((_a(xp, [math.inf, 0.0], dtype, device), _a(xp, [0.0, 1.0], dtype, device)),
+               {"reduction": "none"}, "an infinite prediction gives +∞"),
+        Sample((_a(xp, [math.nan, 0.0], dtype, device), _a(xp, [0.0, 1.0], dtype, device)),
+               {}, "NaN propagates"),
+    ]
+
+
+def _pair_errors(xp, dtype, device, first: str, second: str, good_first, good_second):
+    return [
+        ErrorCase((good_first, _a(xp, [[0.0], [1.0]], dtype, device)), {}, ValueError,
+                  f"{first} and {second} must have the same shape", "shapes (2,) and (2, 1)"),
+        ErrorCase((_a(xp, [1, 0], xp.int64, device), good_second), {}, TypeError,
+                  f"{first} must have a real floating dtype", f"integer {first}"),
+        ErrorCase((good_first, _a(xp, [1, 0], xp.int64, device)), {}, TypeError,
+                  f"{second} must have a real floating dtype", f"integer {second}"),
+        ErrorCase((good_first, _a(xp, [0.0, 1.0], _other_float(xp, dtype), device)), {},
+                  TypeError, f"{first} and {second} must have the same dtype",
+                  "float32 against float64"),
+        ErrorCase((good_first, [0.0, 1.0]), {}, TypeError, f"{second} must be an array",
+                  f"list {second}"),
+    ]
+
+
+@errors(mse)
+def _(xp, dtype, device):
+    y_hat, y = _a(xp, [1.0, 2.0], dtype, device), _a(xp, [1.0, 0.0], dtype, device)
+    return [
+        *_pair_errors(xp, dtype, device, "y_hat", "y", y_hat, y),
+        ErrorCase((y_hat, y), {"reduction": "avg"}, ValueError, "reduction must be one of",
+                  "unknown reduction"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _xlog1py(xp, a, b):
+    """a·log(1 + b) with the convention 0·log(1 + b) = 0 (for every b); NaN propagates."""
+    zero = a == 0
+    return xp.where(zero, xp.zeros_like(a), a * xp.log1p(xp.where(zero, xp.zeros_like(b), b)))
+
+
+@equation(
+    chapter="losses",
+    latex=r"\operatorname{BCE}(p, y) = -\bigl[y\log p + (1-y)\log(1-p)\bigr]",
+    seeds=("003", "001"),
+    oracle="mpmath",
+    identities=(
+        Identity("textbook", "the traced code equals −[y log p + (1 − y) log(1 − p)]", "S"),
+        Identity("is_cross_entropy",
+                 "equals cross_entropy([y, 1 − y], [p, 1 − p]) of §2; ≥ its entropy H(y)", "P"),
+        Identity("minimum_at_target", "for y ∈ {0, 1}: 0 at p = y, +∞ at p = 1 − y", "PR"),
+        Identity("gradient", "∂BCE/∂p = (p − y)/(p(1 − p)), by SymPy, autograd and differences",
+                 "D"),
+        Identity("accuracy", "within its ulp budget of mpmath (a sum of two non-negative terms)",
+                 "R"),
+    ),
+)
+def binary_cross_entropy(p, y, /):
+    r"""Binary cross-entropy of targets y under predicted probabilities p, elementwise.
+
+    .. math:: \operatorname{BCE}(p, y) = -\bigl[\,y \log p + (1 - y)\log(1 - p)\,\bigr],
+              \qquad 0 \log 0 = 0
+
+    log(1 − p) is computed as log1p(−p), exact where p is tiny. The convention 0·log 0 = 0
+    makes a confident correct prediction (p = y ∈ {0, 1}) cost exactly 0 and a confident wrong
+    one +∞. Shapes: p and y of one shape, p ∈ [0, 1] (probabilities), y ∈ [0, 1] (hard or soft
+    targets, floating) → the same shape (average with `empirical_risk`). Prefer
+    `binary_cross_entropy_with_logits` when the probabilities come from a sigmoid.
+    Source: 003 (BCE for a sigmoid output), 001 (sigmoid for binary classification).
+    """
+    xp = _matched_pair(p, y, "p", "y")
+    _unit_interval(xp, p, "p", "probabilities")
+    _unit_interval(xp, y, "y", "targets")
+    return -(_xlogy(xp, y, p) + _xlog1py(xp, 1 - y, -p))
+
+
+def _bce_samples(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.9, 0.2, 0.5], dtype, device), _a(xp, [1.0, 0.0, 1.0], dtype, device)),
+               {}, "hard targets"),
+        Sample((_a(xp, [[0.7, 0.1], [0.35, 0.999]], dtype, device),
+                _a(xp, [[0.25, 0.5], [0.35, 1.0]], dtype, device)), {}, "soft targets"),
+    ]
+
+
+samples(binary_cross_entropy)(_bce_samples)
+
+
+@references(binary_cross_entropy)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.0, 1.0, 0.0, 1.0], dtype, device),
+                _a(xp, [0.0, 1.0, 1.0, 0.0], dtype, device)), {},
+               "p ∈ {0, 1}: 0 when right, +∞ when wrong"),
+        Sample((_a(xp, [1e-30, 1e-7, 1.0 - 2.0**-24], dtype, device),
+                _a(xp, [0.0, 0.5, 1.0], dtype, device)), {}, "p near 0 and near 1"),
+        Sample((_a(xp, [math.nan, 0.5], dtype, device), _a(xp, [1.0, 0.5], dtype, device)), {},
+               "NaN propagates"),
+    ]
+
+
+@errors(binary_cross_entropy)
+def _(xp, dtype, device):
+    p, y = _a(xp, [0.5, 0.25], dtype, device), _a(xp, [1.0, 0.0], dtype, device)
+    return [
+        *_pair_errors(xp, dtype, device, "p", "y", p, y),
+        ErrorCase((_a(xp, [1.5, 0.5], dtype, device), y), {}, ValueError,
+                  r"p must hold probabilities in \[0, 1\]", "p above 1"),
+        ErrorCase((_a(xp, [-0.1, 0.5], dtype, device), y), {}, ValueError,
+                  r"p must hold probabilities in \[0, 1\]", "negative p"),
+        ErrorCase((p, _a(xp, [2.0, 0.0], dtype, device)), {}, ValueError,
+                  r"y must hold targets in \[0, 1\]", "target 2"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _softplus(xp, t):
+    """log(1 + eᵗ) = max(t, 0) + log1p(e^{−|t|}): never overflows, exact tails."""
+    return xp.maximum(t, xp.zeros_like(t)) + xp.log1p(xp.exp(-xp.abs(t)))
+
+
+def _xmul(xp, a, b):
+    """a·b with 0·b = 0 for every b (0·∞ = 0: a term with zero weight contributes nothing)."""
+    zero = a == 0
+    return xp.where(zero, xp.zeros_like(b), a * xp.where(zero, xp.zeros_like(b), b))
+
+
+@equation(
+    chapter="losses",
+    latex=r"\operatorname{BCE}(\sigma(z), y) = \max(z, 0) - z y + \log\bigl(1 + e^{-|z|}\bigr)"
+    r" = y\,\operatorname{softplus}(-z) + (1 - y)\operatorname{softplus}(z)",
+    seeds=("003", "001"),
+    oracle="mpmath",
+    errata=(
+        "003 computes the output gradient of a sigmoid unit trained with binary_cross_entropy "
+        "as (ŷ − y)·ŷ·(1 − ŷ); that is the gradient of the squared error through a sigmoid. "
+        "For BCE on σ(z) the factor σ'(z) = ŷ(1 − ŷ) cancels and ∂L/∂z = σ(z) − y.",
+    ),
+    identities=(
+        Identity("is_bce_of_sigmoid", "equals binary_cross_entropy(σ(z), y) exactly (SymPy) "
+                 "and numerically where σ(z) does not round to 0 or 1", "SP"),
+        Identity("extreme_logits", "finite and exact for |z| = 1000 in float32 and float64",
+                 "PR"),
+        Identity("gradient", "∂L/∂z = σ(z) − y, by SymPy, autograd and differences; "
+                 "autograd stays finite at |z| = 1000", "SD"),
+        Identity("accuracy", "within its ulp budget of mpmath, relative (non-negative terms)",
+                 "R"),
+    ),
+)
+def binary_cross_entropy_with_logits(z, y, /):
+    r"""Binary cross-entropy of targets y under σ(z), computed stably from the logits z.
+
+    .. math:: \operatorname{BCE}(\sigma(z), y)
+              = \max(z, 0) - z\,y + \log\!\bigl(1 + e^{-|z|}\bigr)
+              = y\,\operatorname{softplus}(-z) + (1 - y)\,\operatorname{softplus}(z),
+              \qquad \frac{\partial \mathcal L}{\partial z} = \sigma(z) - y
+
+    with softplus(t) = log(1 + eᵗ) = max(t, 0) + log1p(e^{−|t|}). The second form is the one
+    computed: both terms are non-negative, so nothing cancels (max(z, 0) − zy loses the
+    relative accuracy of a small loss when y ≈ 1 and z ≫ 0), nothing overflows, and a term with
+    weight 0 contributes exactly 0 even at z = ±∞ (so z = +∞, y = 1 costs 0, not ∞ − ∞).
+    Shapes: z and y of one shape, y ∈ [0, 1] floating → the same shape.
+    Source: 003 (sigmoid output with BCE), 001. Erratum: 003's output gradient
+    (ŷ − y)·ŷ(1 − ŷ) is that of the squared error through a sigmoid; with BCE it is σ(z) − y.
+    """
+    xp = _matched_pair(z, y, "z", "y")
+    _unit_interval(xp, y, "y", "targets")
+    return _xmul(xp, y, _softplus(xp, -z)) + _xmul(xp, 1 - y, _softplus(xp, z))
+
+
+@samples(binary_cross_entropy_with_logits)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [2.0, -1.0, 0.0], dtype, device), _a(xp, [1.0, 0.0, 1.0], dtype, device)),
+               {}, "hard targets"),
+        Sample((_a(xp, [[0.5, -3.0], [4.0, 0.25]], dtype, device),
+                _a(xp, [[0.25, 0.5], [0.75, 1.0]], dtype, device)), {}, "soft targets"),
+    ]
+
+
+@references(binary_cross_entropy_with_logits)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1000.0, -1000.0, 1000.0, -1000.0], dtype, device),
+                _a(xp, [1.0, 0.0, 0.0, 1.0], dtype, device)), {},
+               "|z| = 1000: e^{-1000} when right, 1000 when wrong"),
+        Sample((_a(xp, [1000.0, -1000.0, 30.0, -30.0], dtype, device),
+                _a(xp, [0.5, 0.25, 1.0, 0.0], dtype, device)), {},
+               "|z| = 1000 with soft targets; tiny losses at |z| = 30"),
+        Sample((_a(xp, [math.inf, -math.inf, math.inf, math.nan], dtype, device),
+                _a(xp, [1.0, 0.0, 0.5, 1.0], dtype, device)), {},
+               "infinite logits: 0 when right, +∞ otherwise; NaN propagates"),
+    ]
+
+
+@errors(binary_cross_entropy_with_logits)
+def _(xp, dtype, device):
+    z, y = _a(xp, [0.5, -2.0], dtype, device), _a(xp, [1.0, 0.0], dtype, device)
+    return [
+        *_pair_errors(xp, dtype, device, "z", "y", z, y),
+        ErrorCase((z, _a(xp, [1.0, -1.0], dtype, device)), {}, ValueError,
+                  r"y must hold targets in \[0, 1\]", "target −1 (a ±1 label)"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="losses",
+    latex=r"\mathcal L = -\sum_{t=1}^{T} \log P(x_t \mid x_{<t})"
+    r" = -\log\prod_{t=1}^{T} \operatorname{softmax}(z_t)_{x_t}",
+    seeds=("004", "002 §10.1"),
+    oracle="mpmath",
+    identities=(
+        Identity("chain_rule", "exp(−NLL) equals the product of the per-step softmax "
+                 "probabilities of the tokens (the chain rule of probability)", "SP"),
+        Identity("sum_of_cross_entropies", "equals Σₜ softmax_cross_entropy(z_t, x_t)", "SP"),
+        Identity("gradient", "∂NLL/∂z_t = softmax(z_t) − onehot(x_t), by SymPy, autograd and "
+                 "differences", "D"),
+        Identity("accuracy", "within its ulp budget of mpmath, also for logits ±1e4", "R"),
+    ),
+)
+def sequence_nll(logits, tokens, /):
+    r"""Negative log-likelihood of a token sequence under next-token logits, summed over time.
+
+    .. math:: \mathcal{L} = -\sum_{t=1}^{T} \log P(x_t \mid x_{<t})
+              = \sum_{t=1}^{T} \operatorname{CE}\bigl(z_t, x_t\bigr),
+              \qquad P(x_t \mid x_{<t}) = \operatorname{softmax}(z_t)_{x_t}
+
+    The chain rule of probability turns the sequence's probability into the product of its
+    next-token conditionals, so its negative log is this sum. logits[..., t, :] must already be
+    the model's scores for token t given the tokens before it (a causal model's output at
+    position t − 1: shift before calling). Shapes: logits (..., T, V), tokens (..., T) integer
+    ids in [0, V) → (...) one NLL per sequence (T = 0 gives 0, the log of an empty product).
+    Source: 004 (chain rule of probability, next-token NLL), 002 §10.1 (the objective).
+    """
+    xp = v.namespace(logits=logits, tokens=tokens)
+    v.floating(xp, logits, "logits")
+    v.integer(xp, tokens, "tokens")
+    v.min_ndim(logits, 2, "logits")
+    v.nonempty_axis(logits, logits.ndim - 1, "logits")
+    if tuple(tokens.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(
+            f"tokens must have the shape of logits without the vocabulary axis: expected "
+            f"{tuple(logits.shape[:-1])}, got {tuple(tokens.shape)}"
+        )
+    vocab = logits.shape[-1]
+    v.check_values(xp, tokens, lambda t: (t < 0) | (t >= vocab),
+                   f"tokens must be token ids in [0, {vocab}); some are out of range")
+    per_step = softmax_cross_entropy(logits, tokens, axis=-1, reduction="none")
+    return xp.sum(per_step, axis=-1)
+
+
+@samples(sequence_nll)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [[2.0, 0.5, -1.0], [0.0, 1.0, 3.0], [1.0, 1.0, 1.0], [-2.0, 0.0, 2.0]],
+                   dtype, device), _a(xp, [0, 2, 1, 0], xp.int64, device)), {},
+               "one sequence, T = 4, V = 3"),
+        Sample((_a(xp, [[[0.5, -0.5], [1.5, 0.0]], [[0.0, 0.0], [-1.0, 2.0]]], dtype, device),
+                _a(xp, [[1, 0], [0, 1]], xp.int64, device)), {}, "batch of two, T = 2, V = 2"),
+    ]
+
+
+@references(sequence_nll)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [[1e4, -1e4, 0.0], [1e4, -1e4, 0.0]], dtype, device),
+                _a(xp, [0, 1], xp.int64, device)), {}, "±1e4 logits: 0 + 2e4"),
+        Sample((_a(xp, [[[3.0, 1.0]]], dtype, device)[:, :0, :],
+                _a(xp, [[1]], xp.int64, device)[:, :0]), {}, "T = 0: the empty product"),
+    ]
+
+
+@errors(sequence_nll)
+def _(xp, dtype, device):
+    z = _a(xp, [[2.0, 1.0, 0.1], [0.0, 1.0, 2.0]], dtype, device)
+    t = _a(xp, [0, 2], xp.int64, device)
+    return [
+        ErrorCase((z, _a(xp, [0.0, 2.0], dtype, device)), {}, TypeError,
+                  "tokens must have an integer dtype", "float tokens"),
+        ErrorCase((z, _a(xp, [0, 3], xp.int64, device)), {}, ValueError,
+                  r"token ids in \[0, 3\)", "token id out of range"),
+        ErrorCase((z, _a(xp, [0, 1, 2], xp.int64, device)), {}, ValueError,
+                  "tokens must have the shape of logits without the vocabulary axis",
+                  "T of tokens differs"),
+        ErrorCase((_a(xp, [2.0, 1.0, 0.1], dtype, device), t[:1]), {}, ValueError,
+                  r"logits must have at least 2 dimension", "logits without a time axis"),
+        ErrorCase((_a(xp, [[1, 2], [3, 4]], xp.int64, device), t), {}, TypeError,
+                  "logits must have a real floating dtype", "integer logits"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _param_arrays(params):
+    """`params` as a list of arrays: one array, or a non-empty list/tuple of arrays."""
+    import array_api_compat
+
+    if array_api_compat.is_array_api_obj(params):
+        return [params]
+    if not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be an array or a list/tuple of arrays, got "
+                        f"{type(params).__name__}")
+    if not params:
+        raise ValueError("params must hold at least one array, got an empty sequence")
+    return list(params)
+
+
+def _weight(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"weight must be a real number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"weight must be a non-negative finite number, got {value!r}")
+    return float(value)
+
+
+@equation(
+    chapter="losses",
+    latex=r"\Omega(W_1, \dots, W_k) = \lambda \sum_j \lVert W_j \rVert_F^2",
+    seeds=("000", "002 §1.4", "002 §2.3"),
+    oracle="mpmath",
+    identities=(
+        Identity("textbook", "the traced code equals λ Σ_j Σ w², additive over the arrays",
+                 "SP"),
+        Identity("gradient", "∂Ω/∂W = 2λW, by SymPy, autograd and central differences", "SD"),
+        Identity("gaussian_prior", "−Σ log N(w; 0, σ²) = Ω + const with λ = 1/(2σ²): MAP with "
+                 "a Gaussian prior is MLE plus the L2 penalty", "SP"),
+        Identity("homogeneous", "Ω(cW) = c² Ω(W); Ω ≥ 0", "P"),
+        Identity("accuracy", "within its ulp budget of mpmath (a sum of squares: relative)", "R"),
+    ),
+)
+def l2_penalty(params, /, *, weight):
+    r"""L2 penalty (weight decay) on a list of parameter arrays: λ times their squared norms.
+
+    .. math:: \Omega(W_1, \dots, W_k) = \lambda \sum_{j=1}^{k} \lVert W_j \rVert_F^2
+              = \lambda \sum_j \sum_{i} (W_j)_i^2,
+              \qquad \frac{\partial \Omega}{\partial W_j} = 2 \lambda W_j
+
+    It is, up to an additive constant, the negative log of an independent Gaussian prior
+    N(0, σ²) on every parameter with λ = 1/(2σ²), so minimising loss + Ω is MAP estimation.
+    Shapes: params is one array or a list/tuple of arrays of any shapes (one library, one
+    floating dtype); weight λ ≥ 0 → a 0-d array. Source: 000 (weight penalty),
+    002 §1.4 (λ‖W‖²_F, weight decay), 002 §2.3 (MAP = MLE + −log prior).
+    """
+    arrays = _param_arrays(params)
+    weight = _weight(weight)
+    xp = v.namespace(**{f"params[{i}]": w for i, w in enumerate(arrays)})
+    for i, w in enumerate(arrays):
+        v.floating(xp, w, f"params[{i}]")
+        v.same_dtype(arrays[0], w, f"params[0] and params[{i}]")
+    total = xp.sum(arrays[0] * arrays[0])
+    for w in arrays[1:]:
+        total = total + xp.sum(w * w)
+    return weight * total
+
+
+@samples(l2_penalty)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [[0.5, -1.0, 2.0], [0.0, 3.0, -0.25]], dtype, device),),
+               {"weight": 0.01}, "one matrix"),
+        # a list of arrays is the common call; the generic tiers X and R move only top-level
+        # arrays to the backend, so lists are exercised in conformance/test_losses.py
+        Sample((_a(xp, [1.0, 2.0], dtype, device),), {"weight": 0.0}, "weight 0"),
+    ]
+
+
+@references(l2_penalty)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1e15, -2e15, 3.0], dtype, device),), {"weight": 1e-4},
+               "large weights"),
+        Sample((_a(xp, [[math.inf, 1.0]], dtype, device),), {"weight": 0.1},
+               "an infinite weight gives +∞"),
+    ]
+
+
+@errors(l2_penalty)
+def _(xp, dtype, device):
+    w = _a(xp, [[1.0, 2.0]], dtype, device)
+    return [
+        ErrorCase(([],), {"weight": 0.1}, ValueError, "params must hold at least one array",
+                  "empty list"),
+        ErrorCase((w,), {"weight": -0.1}, ValueError,
+                  "weight must be a non-negative finite number", "negative weight"),
+        ErrorCase((w,), {"weight": "0.1"}, TypeError, "weight must be a real number",
+                  "string weight"),
+        ErrorCase(([w, _a(xp, [1, 2], xp.int64, device)],), {"weight": 0.1}, TypeError,
+                  r"params\[1\] must have a real floating dtype", "integer array"),
+        ErrorCase(([w, [1.0, 2.0]],), {"weight": 0.1}, TypeError,
+                  r"params\[1\] must be an array", "a list among the arrays"),
+        ErrorCase(([w, _a(xp, [1.0], _other_float(xp, dtype), device)],), {"weight": 0.1},
+                  TypeError, r"params\[0\] and params\[1\] must have the same dtype",
+                  "two dtypes"),
+        ErrorCase(({"W": w},), {"weight": 0.1}, TypeError,
+                  "params must be an array or a list/tuple of arrays", "a dict"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="losses",
+    latex=r"\hat R(\theta) = \frac1N \sum_{n=1}^{N} \mathcal L\bigl(f_\theta(x_n), y_n\bigr)",
+    seeds=("004", "000"),
+    oracle="mpmath",
+    identities=(
+        Identity("mean", "the traced code equals (1/N) Σ Lₙ", "S"),
+        Identity("is_reduction", "of per-example softmax CE equals the 'mean' reduction; "
+                 "lies between the smallest and the largest loss", "P"),
+        Identity("estimates_expected_risk", "on 10⁵ samples it estimates the expected risk "
+                 "within 5 standard errors (fixed seed)", "P"),
+        Identity("gradient", "∂R̂/∂Lₙ = 1/N", "D"),
+        Identity("accuracy", "within its ulp budget of mpmath", "R"),
+    ),
+)
+def empirical_risk(losses, /):
+    r"""Empirical risk: the mean of per-example losses, the estimate of the expected risk.
+
+    .. math:: \hat R(\theta) = \frac{1}{N}\sum_{n=1}^{N}
+              \mathcal{L}\bigl(f_\theta(x_n), y_n\bigr)
+              \;\approx\; R(\theta) = \mathbb{E}_{(x, y)\sim p_{\text{data}}}
+              \bigl[\mathcal{L}(f_\theta(x), y)\bigr]
+
+    Shapes: losses of any shape with N ≥ 1 elements (each one example's loss) → a 0-d array.
+    Source: 004 (expected risk and its estimate from data), 000 (the loss to minimise).
+    """
+    xp = v.namespace(losses=losses)
+    v.floating(xp, losses, "losses")
+    if math.prod(losses.shape) == 0:
+        raise ValueError(f"losses must hold at least one example, got shape "
+                         f"{tuple(losses.shape)}")
+    return xp.mean(losses)
+
+
+@samples(empirical_risk)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.5, 1.25, 0.0, 2.0], dtype, device),), {}, "four losses"),
+        Sample((_a(xp, [[0.1, 0.2, 0.3], [1.0, 2.0, 3.0]], dtype, device),), {},
+               "a batch of sequences"),
+    ]
+
+
+@references(empirical_risk)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1e30, 1e30, 3e30], dtype, device),), {}, "large losses"),
+        Sample((_a(xp, [0.1, math.inf], dtype, device),), {}, "an infinite loss gives +∞"),
+    ]
+
+
+@errors(empirical_risk)
+def _(xp, dtype, device):
+    return [
+        ErrorCase((_a(xp, [1.0], dtype, device)[:0],), {}, ValueError,
+                  "losses must hold at least one example", "no examples"),
+        ErrorCase((_a(xp, [1, 2], xp.int64, device),), {}, TypeError,
+                  "losses must have a real floating dtype", "integer losses"),
+        ErrorCase(([0.5, 1.0],), {}, TypeError, "losses must be an array", "a list"),
     ]

@@ -1,0 +1,227 @@
+r"""Tier R oracles of §8 Embeddings and positions, independent of the spec code.
+
+Each oracle takes the spec call's host NumPy arguments and options and returns the exact
+result as float64 NumPy (indices as int64). Lookups (`embedding`, `one_hot`) are exact
+closed forms. Everything else is computed in mpmath at 50 digits. The angles p·base^(−2i/d)
+use the exact position and base, and the exponent −2i/d as an exact fraction at 50 digits.
+The cosines use exact dot products and roots. Nothing from ``spec`` is imported.
+
+The cosine follows the convention of ``cosine_similarity`` (EQUATIONS.md §1):
+x·y/(max(‖x‖, ε)·max(‖y‖, ε)) with ε = 1e-8, so a zero vector has cosine 0. Rankings sort
+by decreasing cosine, and exact ties go to the lower index.
+
+Scales and budgets, from the operation counts (u = unit roundoff; at the floor F one ulp is
+at least u·F):
+
+* `embedding`, `one_hot`: copies and indicators, so exact: 0 ulps.
+* `analogy`, `cosine_top_k`: indices, judged on inputs whose margins (or exact ties of
+  bitwise-equal rows) survive rounding, so exact: 0.
+* `tied_logits`: a d-term dot product in any order is off by at most γ_d·Σⱼ|hⱼEᵥⱼ|. At that
+  floor this is d ulps, with d ≤ 8 in the records: 8.
+* `sinusoidal_positions`: θᵢ is rounded once to the dtype (≤ u relative), and the angle p·θᵢ
+  once more, so the angle is off by ≤ 2u·|pθᵢ|. sin/cos add ≤ 2 ulps of a value ≤ 1, which
+  is ≤ 4u. At F = max(1, |pθᵢ|) that is ≤ 6 ulps. This is the absolute condition of sin at
+  a float angle; an angle of 1e4 in float32 is only known to ~1e-3.
+* `rope`: cos and sin are each off by ≤ 6u·G with G = max(1, |pθᵢ|). The two products and
+  the sum add 2u·(|x_a| + |x_b|). At F = (|x_a| + |x_b|)·G that is ≤ 8 ulps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mpmath
+import numpy as np
+
+__all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
+
+DPS = 50
+#: `cosine_similarity`'s default ε
+COS_EPS = 1e-8
+
+
+def _core():
+    from . import oracles  # the shared exact conversions (imported lazily: oracles loads us)
+
+    return oracles
+
+
+# ---------------------------------------------------------------------------------------------
+# exact lookups
+def embedding(table, tokens, /):
+    table, tokens = np.asarray(table, dtype=np.float64), np.asarray(tokens)
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= table.shape[0]):
+        raise ValueError("token ids out of range")
+    return table[tokens]
+
+
+def one_hot(labels, num_classes, /, *, dtype=None):
+    labels, k = np.asarray(labels), int(num_classes)
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError("labels out of range")
+    return (labels[..., None] == np.arange(k)).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# mpmath
+def tied_logits(h, table, /):
+    core = _core()
+    h, table = np.asarray(h), np.asarray(table)
+    out = np.empty((*h.shape[:-1], table.shape[0]), dtype=np.float64)
+    with mpmath.workdps(DPS):
+        rows = [[core._mp(t) for t in row] for row in table]
+        for idx in np.ndindex(h.shape[:-1]):
+            hv = [core._mp(t) for t in h[idx]]
+            out[idx] = [core._f64(mpmath.fsum(a * b for a, b in zip(hv, row))) for row in rows]
+    return out
+
+
+def _theta(i: int, dim: int, base) -> mpmath.mpf:
+    """base^(−2i/d) at the working precision (the exponent an exact fraction)."""
+    return mpmath.power(mpmath.mpf(float(base)), mpmath.mpf(-2 * i) / dim)
+
+
+def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=None,
+                         device=None):
+    core = _core()
+    n, dim = int(num_positions), int(dim)
+    out = np.empty((n, dim), dtype=np.float64)
+    with mpmath.workdps(DPS):
+        for i in range(dim // 2):
+            theta = _theta(i, dim, base)
+            for p in range(n):
+                out[p, 2 * i] = core._f64(mpmath.sin(p * theta))
+                out[p, 2 * i + 1] = core._f64(mpmath.cos(p * theta))
+    return out
+
+
+def _pairs(dim: int, layout: str):
+    """The feature indices (a, b) of pair i, i = 0 … d/2 − 1."""
+    if layout == "interleaved":
+        return [(2 * i, 2 * i + 1) for i in range(dim // 2)]
+    if layout == "half":
+        return [(i, i + dim // 2) for i in range(dim // 2)]
+    raise ValueError(f"unknown layout {layout!r}")
+
+
+def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
+    core = _core()
+    x, positions = np.asarray(x), np.asarray(positions)
+    dim = x.shape[-1]
+    out = np.empty(x.shape, dtype=np.float64)
+    with mpmath.workdps(DPS):
+        thetas = [_theta(i, dim, base) for i in range(dim // 2)]
+        for idx in np.ndindex(x.shape[:-1]):
+            p = core._mp(positions[idx[-1]])
+            for i, (a, b) in enumerate(_pairs(dim, layout)):
+                c, s = mpmath.cos(p * thetas[i]), mpmath.sin(p * thetas[i])
+                xa, xb = core._mp(x[idx][a]), core._mp(x[idx][b])
+                out[(*idx, a)] = core._f64(xa * c - xb * s)
+                out[(*idx, b)] = core._f64(xa * s + xb * c)
+    return out
+
+
+def _cosines(query, rows) -> list:
+    """cos(query, row) for every row, with ‖·‖ clamped below at ε (a zero vector gives 0)."""
+    core = _core()
+    eps = mpmath.mpf(COS_EPS)
+    q = [core._mp(t) for t in query]
+    qn = max(mpmath.sqrt(mpmath.fsum(t * t for t in q)), eps)
+    out = []
+    for row in rows:
+        r = [core._mp(t) for t in row]
+        rn = max(mpmath.sqrt(mpmath.fsum(t * t for t in r)), eps)
+        out.append(mpmath.fsum(a * b for a, b in zip(q, r)) / (qn * rn))
+    return out
+
+
+def _ranking(cosines: list) -> list[int]:
+    """Indices by decreasing cosine, exact ties to the lower index."""
+    return sorted(range(len(cosines)), key=lambda j: (-cosines[j], j))
+
+
+def analogy(table, a, b, c, /):
+    table = np.asarray(table)
+    a, b, c = np.broadcast_arrays(np.asarray(a), np.asarray(b), np.asarray(c))
+    out = np.empty(a.shape, dtype=np.int64)
+    with mpmath.workdps(DPS):
+        core = _core()
+        for idx in np.ndindex(a.shape):
+            ia, ib, ic = int(a[idx]), int(b[idx]), int(c[idx])
+            target = [core._mp(eb) - core._mp(ea) + core._mp(ec)
+                      for ea, eb, ec in zip(table[ia], table[ib], table[ic])]
+            cos = _cosines(target, table)
+            out[idx] = next(j for j in _ranking(cos) if j not in (ia, ib, ic))
+    return out
+
+
+def cosine_top_k(query, docs, /, *, k):
+    query, docs = np.asarray(query), np.asarray(docs)
+    out = np.empty((*query.shape[:-1], int(k)), dtype=np.int64)
+    with mpmath.workdps(DPS):
+        for idx in np.ndindex(query.shape[:-1]):
+            out[idx] = _ranking(_cosines(query[idx], docs))[: int(k)]
+    return out
+
+
+ORACLES: dict[str, Callable] = {
+    f.__name__: f
+    for f in (embedding, one_hot, tied_logits, sinusoidal_positions, rope, analogy,
+              cosine_top_k)
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# scales
+def _exact(reference, args, kwargs):
+    return 0.0  # a copy, an indicator or an index is exact: any difference is an error
+
+
+def _tied_floor(reference, args, kwargs):
+    h, table = (np.abs(np.asarray(a, dtype=np.float64)) for a in args)
+    return h @ table.T  # Σⱼ|hⱼEᵥⱼ|: a dot product is accurate normwise, not relatively
+
+
+def _angles(positions, dim, base):
+    theta = np.array([float(base) ** (-2.0 * i / dim) for i in range(dim // 2)])
+    return np.abs(np.asarray(positions, dtype=np.float64))[:, None] * theta  # (n, d/2)
+
+
+def _sinusoidal_floor(reference, args, kwargs):
+    n, dim = int(args[0]), int(args[1])
+    g = np.maximum(1.0, _angles(np.arange(n), dim, kwargs.get("base", 10000.0)))
+    return np.repeat(g, 2, axis=1)  # the absolute condition of sin/cos at a float angle
+
+
+def _rope_floor(reference, args, kwargs):
+    x, positions = np.abs(np.asarray(args[0], dtype=np.float64)), args[1]
+    dim = x.shape[-1]
+    g = np.maximum(1.0, _angles(positions, dim, kwargs.get("base", 10000.0)))  # (T, d/2)
+    floor = np.empty(x.shape, dtype=np.float64)
+    for i, (a, b) in enumerate(_pairs(dim, kwargs.get("layout", "interleaved"))):
+        size = (x[..., a] + x[..., b]) * g[:, i]
+        floor[..., a] = size
+        floor[..., b] = size
+    return floor  # (|x_a| + |x_b|)·max(1, |pθ|): rotation error scales with the pair and angle
+
+
+FLOORS: dict[str, Callable] = {
+    "embedding": _exact,
+    "one_hot": _exact,
+    "analogy": _exact,
+    "cosine_top_k": _exact,
+    "tied_logits": _tied_floor,
+    "sinusoidal_positions": _sinusoidal_floor,
+    "rope": _rope_floor,
+}
+
+#: see the module docstring for the operation counts
+ULP_BUDGET = {
+    "embedding": {"float32": 0, "float64": 0},
+    "one_hot": {"float32": 0, "float64": 0},
+    "analogy": {"float32": 0, "float64": 0},
+    "cosine_top_k": {"float32": 0, "float64": 0},
+    "tied_logits": {"float32": 8, "float64": 8},
+    "sinusoidal_positions": {"float32": 6, "float64": 6},
+    "rope": {"float32": 8, "float64": 8},
+}

@@ -1,0 +1,204 @@
+r"""Tier R oracles for §1 Linear algebra: exact values from mpmath at 50 digits.
+
+Written independently of ``spec/linalg.py`` (nothing from ``spec`` is imported): every input
+element is converted exactly to an mpf, the equation is evaluated in arbitrary-exponent
+arithmetic (so 1e200² neither overflows nor 1e-200² underflows), and only the result is rounded
+correctly to float64. The SVD-based oracles use ``mpmath.svd_r`` at 50 digits.
+
+Conventions, matching the spec's docstrings: `axis` indexes the broadcast shape of two
+vector inputs; a NaN anywhere in a reduced slice gives NaN; an infinity follows the extended
+reals (‖x‖ = ∞ when an entry is ±∞); an empty axis has norm and dot product 0.
+
+``FLOORS`` gives, per equation, the magnitude at which an error is measured in ulps (see
+``conformance.oracles.ulp_error``), each with its reason; ``ULP_BUDGET`` the budgets.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+
+DPS = 50
+
+
+def _f64(x) -> float:
+    """Correctly rounded float64 of an mpf (the shared helper, imported when first used so
+    that this module can be loaded by conformance.oracles itself)."""
+    from .oracles import _f64 as correctly_rounded
+
+    return correctly_rounded(x)
+
+
+def _mp(x) -> mpmath.mpf:
+    return mpmath.mpf(float(x))
+
+
+def _at_dps(fn):
+    def wrapper(*args, **kwargs):
+        with mpmath.workdps(DPS):
+            return fn(*args, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _moved(a, axis):
+    a = np.asarray(a)
+    if a.ndim < 1:
+        raise ValueError("the input must have at least 1 dimension")
+    axis = axis % a.ndim
+    return np.moveaxis(a, axis, -1)
+
+
+def _has_nan(values) -> bool:
+    return any(mpmath.isnan(x) for x in values)
+
+
+def _norm_exact(values) -> mpmath.mpf:
+    if _has_nan(values):
+        return mpmath.mpf("nan")
+    if any(mpmath.isinf(x) for x in values):
+        return mpmath.mpf("inf")
+    return mpmath.sqrt(mpmath.fsum(x * x for x in values))
+
+
+# ---------------------------------------------------------------------------------------------
+@_at_dps
+def dot(x, y, /, *, axis=-1):
+    x, y = np.broadcast_arrays(np.asarray(x), np.asarray(y))
+    mx, my = _moved(x, axis), _moved(y, axis)
+    out = np.empty(mx.shape[:-1], dtype=np.float64)
+    for idx in np.ndindex(mx.shape[:-1]):
+        xs, ys = [_mp(a) for a in mx[idx]], [_mp(b) for b in my[idx]]
+        # products of two doubles are exact at 50 digits; ∞·0 and ∞ − ∞ give NaN
+        out[idx] = _f64(mpmath.fsum(a * b for a, b in zip(xs, ys, strict=True)))
+    return out
+
+
+@_at_dps
+def norm(x, /, *, axis=-1, keepdims=False):
+    moved = _moved(x, axis)
+    out = np.empty(moved.shape[:-1], dtype=np.float64)
+    for idx in np.ndindex(moved.shape[:-1]):
+        out[idx] = _f64(_norm_exact([_mp(a) for a in moved[idx]]))
+    return np.expand_dims(out, axis % np.ndim(x)) if keepdims else out
+
+
+@_at_dps
+def cosine_similarity(x, y, /, *, axis=-1, eps=1e-8):
+    x, y = np.broadcast_arrays(np.asarray(x), np.asarray(y))
+    mx, my = _moved(x, axis), _moved(y, axis)
+    e = _mp(eps)
+    out = np.empty(mx.shape[:-1], dtype=np.float64)
+    for idx in np.ndindex(mx.shape[:-1]):
+        xs, ys = [_mp(a) for a in mx[idx]], [_mp(b) for b in my[idx]]
+        if _has_nan(xs) or _has_nan(ys):
+            out[idx] = math.nan
+            continue
+        nx, ny = max(_norm_exact(xs), e), max(_norm_exact(ys), e)
+        out[idx] = _f64(mpmath.fsum(a * b for a, b in zip(xs, ys, strict=True)) / (nx * ny))
+    return out
+
+
+@_at_dps
+def frobenius_norm(W, /):
+    W = np.asarray(W)
+    out = np.empty(W.shape[:-2], dtype=np.float64)
+    for idx in np.ndindex(W.shape[:-2]):
+        out[idx] = _f64(_norm_exact([_mp(a) for a in W[idx].reshape(-1)]))
+    return out
+
+
+def _svd(matrix):
+    """(U, σ, Vᵀ) of one host matrix at the working precision, σ in descending order."""
+    a = mpmath.matrix([[_mp(e) for e in row] for row in matrix])
+    u, s, vt = mpmath.svd_r(a, full_matrices=False, compute_uv=True)
+    order = sorted(range(len(s)), key=lambda i: -s[i])
+    return u, [s[i] for i in order], vt, order
+
+
+@_at_dps
+def low_rank_approximation(W, /, *, rank):
+    W = np.asarray(W)
+    m, n = W.shape[-2:]
+    out = np.empty(W.shape, dtype=np.float64)
+    for idx in np.ndindex(W.shape[:-2]):
+        u, s, vt, order = _svd(W[idx])
+        top = order[:rank]
+        for i in range(m):
+            for j in range(n):
+                out[(*idx, i, j)] = _f64(mpmath.fsum(s[r] * u[i, c] * vt[c, j]
+                                                     for r, c in enumerate(top)))
+    return out
+
+
+@_at_dps
+def spectral_norm(W, /):
+    W = np.asarray(W)
+    out = np.empty(W.shape[:-2], dtype=np.float64)
+    for idx in np.ndindex(W.shape[:-2]):
+        a = mpmath.matrix([[_mp(e) for e in row] for row in W[idx]])
+        out[idx] = _f64(max(mpmath.svd_r(a, compute_uv=False)))
+    return out
+
+
+ORACLES = {f.__name__: f for f in (dot, norm, cosine_similarity, frobenius_norm,
+                                    low_rank_approximation, spectral_norm)}
+
+
+# ---------------------------------------------------------------------------------------------
+def _dot_floor(reference, args, kwargs):
+    # normwise: a sum of products cancels, so an error is judged at Σ|xᵢyᵢ| (the condition
+    # number of the dot product times its value), not at the possibly tiny result
+    x, y = np.broadcast_arrays(np.asarray(args[0], np.float64), np.asarray(args[1], np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sum(np.abs(_moved(x, kwargs.get("axis", -1)) * _moved(y, kwargs.get("axis",
+                                                                                       -1))),
+                      axis=-1)
+
+
+def _own_magnitude(reference, args, kwargs):
+    # norms are perfectly conditioned (relative error in = relative error out): relative
+    return np.abs(reference)
+
+
+def _low_rank_floor(reference, args, kwargs):
+    # W_k's entries are sums of σᵢuᵢvᵢᵀ terms of size up to σ₁: judged normwise at σ₁ of W
+    # (a backward-stable SVD is accurate to a few ulp of ‖W‖₂, not of each small entry)
+    sigma_1 = spectral_norm(args[0])
+    return np.asarray(sigma_1)[..., None, None]
+
+
+FLOORS = {
+    "dot": _dot_floor,
+    "norm": _own_magnitude,
+    # the cosine lies in [−1, 1]: an absolute error, measured at 1
+    "cosine_similarity": lambda reference, args, kwargs: 1.0,
+    "frobenius_norm": _own_magnitude,
+    "low_rank_approximation": _low_rank_floor,
+    # σ_max is perfectly conditioned (Weyl: |δσ| ≤ ‖δW‖₂): relative
+    "spectral_norm": _own_magnitude,
+}
+
+#: budgets from the operation counts of the registered inputs (n ≤ 4 elements per slice,
+#: matrices ≤ 4×3), not from what was observed:
+ULP_BUDGET = {
+    # n products (exact in fma or 0.5 ulp each) and n − 1 additions, at Σ|xᵢyᵢ|: ≤ n ulp
+    "dot": {"float32": 4, "float64": 4},
+    # x/s, squares, n − 1 additions, √ (halves their relative error), ×s: ≈ (n + 5)/2 ulp
+    "norm": {"float32": 8, "float64": 8},
+    # two norms (≈ 4 ulp each, relative), two divisions, n products and additions, at 1
+    "cosine_similarity": {"float32": 16, "float64": 16},
+    # the norm of ≤ 6 entries
+    "frobenius_norm": {"float32": 8, "float64": 8},
+    # a backward-stable SVD has backward error ≈ max(m, n)·ε·σ₁ (≤ 4 ulp of σ₁ here); the
+    # registered inputs have gaps σ_k − σ_{k+1} ≥ σ₁/4, which amplify the singular-vector
+    # error at most 4×; k ≤ 2 rank-one terms are summed: 4·4·2 = 32
+    "low_rank_approximation": {"float32": 32, "float64": 32},
+    # singular values of a backward-stable SVD: |δσ| ≲ max(m, n)·ε·σ₁ (Weyl), m, n ≤ 3:
+    # ≤ 3 ulp relative, ×2 for the ulp of a value just above a power of two
+    "spectral_norm": {"float32": 8, "float64": 8},
+}

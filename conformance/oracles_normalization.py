@@ -1,0 +1,180 @@
+r"""Tier R oracles of §7 Normalisation: batch, layer and RMS norm in mpmath at 50 digits.
+
+Each oracle takes the spec call's host NumPy arguments and options and returns the exact
+result rounded once to float64. The inputs convert exactly to mpmath. The mean is an exact
+sum divided by n; the deviations, the variance and the root are taken at 50 digits. Nothing
+from ``spec`` is imported.
+
+The scale (``FLOORS``). A normalisation layer is ill-conditioned when the values are large
+compared with their spread: an offset of 1e4 and a spread of 1 amplify an input perturbation
+of u·|x| into an output change of about u·|x|/σ. So the error is measured normwise at the
+size of the terms the formula combines: |γⱼ|·max_k|x_k|/σ + |βⱼ|, where
+σ = √(var + ε) (for RMSNorm, √(mean x² + ε)). This is the scale at which a backward-stable
+evaluation is accurate to a few units of rounding.
+
+Budgets (``ULP_BUDGET``), from the operation counts. n is the length of the reduced slice,
+at most N_MAX = 8 in every record; M = max|x|, u the unit roundoff; at the floor F one ulp
+is at least u·F.
+
+* LayerNorm and BatchNorm: the mean is off by δ ≤ n·u·M (an n-term sum in any order, then
+  a division); the deviation x − μ by (n + 2)·u·M, i.e. n + 2 ulps of x̂. The variance
+  (square, sum, division, and the deviations' own rounding) is off by (n + 4)·u relative,
+  + ε and the root make it (n + 5)/2 + 1, the division 1 more: on |x̂| ≤ 2M/σ that is
+  ≤ n + 9 ulps. The affine map adds ≤ 4: in all ≤ 2n + 15 = 31 ulps.
+* RMSNorm: every term is positive, so the mean square is relatively accurate to (n + 1)·u,
+  + ε makes it n + 2; the root halves it and adds 1; the division and γ add 2: the
+  relative error of y is ≤ (n/2 + 4)·u, i.e. ≤ 8 ulps at F ≥ |y|.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+
+import mpmath
+import numpy as np
+
+__all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
+
+DPS = 50
+N_MAX = 8
+
+
+def _core():
+    from . import oracles  # the shared exact conversions (imported lazily: oracles loads us)
+
+    return oracles
+
+
+def _row_norm(row, g, b, eps, *, centre: bool):
+    """One slice: [γⱼ (xⱼ − μ)/√(σ² + ε) + βⱼ] (centre) or [γⱼ xⱼ/√(mean x² + ε)]."""
+    core = _core()
+    xs = [core._mp(t) for t in row]
+    n = len(xs)
+    mu = mpmath.fsum(xs) / n if centre else mpmath.mpf(0)
+    d = [t - mu for t in xs]
+    var = mpmath.fsum(t * t for t in d) / n
+    s = mpmath.sqrt(var + eps)
+    out = []
+    for dj, gj, bj in zip(d, g, b):
+        if s == 0:  # every deviation is 0 too: 0/0
+            out.append(math.nan)
+            continue
+        out.append(core._f64(core._mp(gj) * (dj / s) + core._mp(bj)))
+    return out
+
+
+def _eps(eps) -> mpmath.mpf:
+    eps = float(eps)
+    if not (math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps must be a non-negative finite number, got {eps!r}")
+    return mpmath.mpf(eps)
+
+
+def _last_axis(x, gamma, beta, eps, *, centre: bool):
+    x = np.asarray(x)
+    n = x.shape[-1]
+    g = np.broadcast_to(np.asarray(gamma), (n,))
+    b = np.broadcast_to(np.asarray(beta), (n,))
+    out = np.empty(x.shape, dtype=np.float64)
+    with mpmath.workdps(DPS):
+        e = _eps(eps)
+        for idx in np.ndindex(x.shape[:-1]):
+            out[idx] = _row_norm(x[idx], g, b, e, centre=centre)
+    return out
+
+
+def _batch_axes(ndim: int, axis) -> tuple[int, ...]:
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(sorted(operator.index(a) % ndim for a in axes))
+
+
+def _batch_layout(x, axis):
+    """x with the batch axes moved last and flattened: (features..., m), and how to undo it."""
+    x = np.asarray(x)
+    axes = _batch_axes(x.ndim, axis)
+    kept = [i for i in range(x.ndim) if i not in axes]
+    moved = np.transpose(x, kept + list(axes))
+    features = tuple(x.shape[i] for i in kept)
+    flat = moved.reshape((*features, -1))
+
+    def undo(result):
+        back = result.reshape(moved.shape)
+        return np.transpose(back, np.argsort(kept + list(axes)))
+
+    return flat, features, undo
+
+
+def batch_norm(x, gamma, beta, /, *, eps=1e-5, axis=0):
+    flat, features, undo = _batch_layout(x, axis)
+    g = np.broadcast_to(np.asarray(gamma), features)
+    b = np.broadcast_to(np.asarray(beta), features)
+    out = np.empty(flat.shape, dtype=np.float64)
+    with mpmath.workdps(DPS):
+        e = _eps(eps)
+        for idx in np.ndindex(features):
+            m = flat.shape[-1]
+            out[idx] = _row_norm(flat[idx], [g[idx]] * m, [b[idx]] * m, e, centre=True)
+    return undo(out)
+
+
+def layer_norm(x, gamma, beta, /, *, eps=1e-5):
+    return _last_axis(x, gamma, beta, eps, centre=True)
+
+
+def rms_norm(x, gamma, /, *, eps=1e-6):
+    return _last_axis(x, gamma, np.zeros(()), eps, centre=False)
+
+
+ORACLES: dict[str, Callable] = {f.__name__: f for f in (batch_norm, layer_norm, rms_norm)}
+
+
+# ---------------------------------------------------------------------------------------------
+# scales: |γ|·max|x|/σ + |β| per output element, σ from float64 statistics (a scale only)
+def _scale(x, axes, eps, *, centre: bool):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        mu = np.mean(x, axis=axes, keepdims=True) if centre else 0.0
+        var = np.mean((x - mu) ** 2, axis=axes, keepdims=True)
+        sigma = np.sqrt(var + float(eps))
+        big = np.max(np.abs(x), axis=axes, keepdims=True)
+        return np.where(sigma > 0, big / np.where(sigma > 0, sigma, 1.0), np.inf)
+
+
+def _layer_floor(reference, args, kwargs):
+    x, gamma, beta = args
+    s = _scale(x, -1, kwargs.get("eps", 1e-5), centre=True)
+    return np.abs(np.asarray(gamma, dtype=np.float64)) * s + np.abs(np.asarray(beta,
+                                                                             dtype=np.float64))
+
+
+def _batch_floor(reference, args, kwargs):
+    x, gamma, beta = (np.asarray(a, dtype=np.float64) for a in args)
+    axes = _batch_axes(x.ndim, kwargs.get("axis", 0))
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    features = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    g = np.broadcast_to(gamma, features).reshape(kept)
+    b = np.broadcast_to(beta, features).reshape(kept)
+    return np.abs(g) * _scale(x, axes, kwargs.get("eps", 1e-5), centre=True) + np.abs(b)
+
+
+def _rms_floor(reference, args, kwargs):
+    x, gamma = args
+    s = _scale(x, -1, kwargs.get("eps", 1e-6), centre=False)
+    return np.abs(np.asarray(gamma, dtype=np.float64)) * s
+
+
+#: normwise at the size of the combined terms, |γ|·max|x|/σ + |β| (the problem's condition)
+FLOORS: dict[str, Callable] = {
+    "batch_norm": _batch_floor,
+    "layer_norm": _layer_floor,
+    "rms_norm": _rms_floor,
+}
+
+#: see the module docstring for the operation counts (n ≤ N_MAX = 8)
+ULP_BUDGET = {
+    "batch_norm": {"float32": 2 * N_MAX + 15, "float64": 2 * N_MAX + 15},
+    "layer_norm": {"float32": 2 * N_MAX + 15, "float64": 2 * N_MAX + 15},
+    "rms_norm": {"float32": N_MAX // 2 + 4, "float64": N_MAX // 2 + 4},
+}

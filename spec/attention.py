@@ -1,0 +1,801 @@
+r"""Attention: softmax-weighted averages of values, keyed by query–key similarity.
+
+Conventions (§9 of EQUATIONS.md, the contract):
+
+* ``q`` is ``(..., heads, q_len, d_k)``, ``k`` is ``(..., heads, k_len, d_k)``, ``v`` is
+  ``(..., heads, k_len, d_v)``; the leading dimensions (heads and any batch) are optional and
+  broadcast against each other as in ``matmul``.
+* ``mask`` is boolean (True = may attend, as in PyTorch's ``scaled_dot_product_attention``; the
+  opposite of ``key_padding_mask`` and of ``nn.MultiheadAttention``'s boolean ``attn_mask``) or
+  an additive float mask (0 or −∞, any finite bias works too), broadcastable to
+  ``(..., q_len, k_len)`` without enlarging it.
+* ``scale`` defaults to 1/√d_k.
+* A query row whose keys are all masked out gets all-zero weights and a zero output, never
+  NaN (PyTorch 2.13 returns the same zeros, for boolean and for −∞ additive masks).
+* ``is_causal`` aligns the triangle to the *end* (bottom-right): query i may attend key j iff
+  j ≤ i + (k_len − q_len), so one decoding step (q_len = 1) attends to the whole cache. PyTorch's
+  ``is_causal=True`` aligns top-left instead (its ``causal_lower_right`` bias is ours); the two
+  agree when q_len = k_len. ``mask`` and ``is_causal`` together combine (both must allow).
+
+Sources: 000 (attention, multi-head), 002 §7.1–§7.4 (SDPA, multi-head, causal mask, cost),
+002 §10.3 (KV cache), 003 (Q, K, V), 004 (self-attention).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+from . import _validate as check
+from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from .probability import _shifted
+
+__all__ = [
+    "attention_cost",
+    "attention_weights",
+    "causal_mask",
+    "kv_cache_attention",
+    "multi_head_attention",
+    "scaled_dot_product_attention",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# checks and shared pieces
+def _broadcast_shapes(a: tuple, b: tuple, names: str) -> tuple:
+    """The broadcast of two shapes, or ValueError naming both."""
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if x != y and 1 not in (x, y):
+            raise ValueError(f"{names} must have broadcastable leading (batch, head) dimensions, "
+                             f"got {a} and {b}")
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _scale(scale, d_k: int) -> float:
+    if scale is None:
+        if d_k == 0:
+            raise ValueError("q and k have d_k = 0: the default scale 1/√d_k is undefined")
+        return 1.0 / math.sqrt(d_k)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise TypeError(f"scale must be a real number or None, got {type(scale).__name__}")
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale!r}")
+    return float(scale)
+
+
+def _check_qk(q, k, mask, others=None):
+    """Namespace, dtypes and shapes of q, k (and mask); returns xp and the scores' shape.
+
+    `others` (name → array) join the namespace check, so that arrays from two libraries are
+    refused before anything else is looked at.
+    """
+    arrays = {"q": q, "k": k, **(others or {})}
+    if mask is not None:
+        arrays["mask"] = mask
+    xp = check.namespace(**arrays)
+    check.floating(xp, q, "q")
+    check.floating(xp, k, "k")
+    check.same_dtype(q, k, "q and k")
+    check.min_ndim(q, 2, "q")
+    check.min_ndim(k, 2, "k")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must have the same last dimension d_k, got q {tuple(q.shape)} "
+                         f"and k {tuple(k.shape)}")
+    batch = _broadcast_shapes(tuple(q.shape[:-2]), tuple(k.shape[:-2]), "q and k")
+    scores_shape = (*batch, q.shape[-2], k.shape[-2])
+    if mask is not None:
+        if mask.dtype != xp.bool:
+            if not xp.isdtype(mask.dtype, "real floating"):
+                raise TypeError(f"mask must be boolean (True = may attend) or a real floating "
+                                f"additive mask (0 or −∞), got dtype {mask.dtype}")
+            if mask.dtype != q.dtype:
+                raise TypeError(f"an additive float mask must have q's dtype {q.dtype}, "
+                                f"got {mask.dtype}")
+        shape = tuple(mask.shape)
+        padded = (1,) * (len(scores_shape) - len(shape)) + shape
+        if len(shape) > len(scores_shape) or any(
+            m not in (1, s) for m, s in zip(padded, scores_shape)
+        ):
+            raise ValueError(f"mask must be broadcastable to the scores' shape (..., q_len, "
+                             f"k_len) = {scores_shape}, got {shape}")
+    return xp, scores_shape
+
+
+def _causal_allowed(xp, q_len: int, k_len: int, device):
+    """Boolean (q_len, k_len): True where key j ≤ i + (k_len − q_len) (bottom-right aligned)."""
+    i = xp.arange(q_len, dtype=xp.int64, device=device)
+    j = xp.arange(k_len, dtype=xp.int64, device=device)
+    return j[None, :] <= i[:, None] + (k_len - q_len)
+
+
+def _masked_softmax(xp, s, allowed):
+    """Softmax along the last axis with disallowed entries at exactly 0; a row with nothing
+    allowed (every entry disallowed or −∞) gives 0 everywhere instead of 0/0 = NaN."""
+    if allowed is not None:
+        s = xp.where(allowed, s, xp.full_like(s, -math.inf))
+    e = xp.exp(_shifted(xp, s, -1))  # the max of an all −∞ row is replaced by 0: e = 0
+    total = xp.sum(e, axis=-1, keepdims=True)  # ≥ 1 unless the row is fully masked
+    return e / xp.where(total == 0, xp.ones_like(total), total)
+
+
+def _weights(q, k, mask, is_causal, scale, v=None):
+    """(xp, weights): every check (v's too, when given) runs before any arithmetic."""
+    xp, scores_shape = _check_qk(q, k, mask, None if v is None else {"v": v})
+    if v is not None:
+        check.floating(xp, v, "v")
+        check.same_dtype(q, v, "q and v")
+        check.min_ndim(v, 2, "v")
+        if v.shape[-2] != k.shape[-2]:
+            raise ValueError(f"v must have one row per key (k_len = {k.shape[-2]}), got v "
+                             f"{tuple(v.shape)} and k {tuple(k.shape)}")
+        _broadcast_shapes(scores_shape[:-2], tuple(v.shape[:-2]), "the scores and v")
+    is_causal = _flag(is_causal, "is_causal")
+    scale = _scale(scale, q.shape[-1])
+    s = (q @ xp.matrix_transpose(k)) * scale
+    allowed = None
+    if mask is not None and mask.dtype == xp.bool:
+        allowed = mask
+    elif mask is not None:
+        s = s + mask
+    if is_causal:
+        causal = _causal_allowed(xp, q.shape[-2], k.shape[-2], check.device(q))
+        allowed = causal if allowed is None else (allowed & causal)
+    if scores_shape[-1] == 0:  # no keys at all: every row is fully masked
+        return xp, xp.zeros(scores_shape, dtype=q.dtype, device=check.device(q))
+    return xp, _masked_softmax(xp, s, allowed)
+
+
+def _a(xp, values, dtype, device):
+    return xp.asarray(values, dtype=dtype, device=device)
+
+
+def _grid(shape, seed: float, amplitude: float = 1.0) -> list:
+    """Deterministic, irregular values in [−amplitude, amplitude] as nested lists."""
+    count = math.prod(shape)
+    flat = [round(amplitude * math.sin(seed + 1.618 * i + 0.37 * i * i), 4)
+            for i in range(count)]
+
+    def nest(values, dims):
+        if not dims:
+            return values[0]
+        step = len(values) // dims[0] if dims[0] else 0
+        return [nest(values[n * step:(n + 1) * step], dims[1:]) for n in range(dims[0])]
+
+    return nest(flat, list(shape))
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="attention",
+    latex=r"A = \operatorname{softmax}\Bigl(\frac{QK^\top}{\sqrt{d_k}} + M\Bigr),"
+    r"\quad M_{ij} \in \{0, -\infty\}",
+    seeds=("000", "002 §7.1", "002 §7.3", "003", "004"),
+    oracle="mpmath",
+    identities=(
+        Identity("textbook", "A_ij = exp(s_ij)/Σ_j exp(s_ij) with s = q·k/√d_k (max freed)", "S"),
+        Identity("rows_sum_to_one", "every row sums to 1 (0 for a fully masked row)", "SP"),
+        Identity("causal_lower_triangular",
+                 "causal weights are 0 exactly where j > i + (k_len − q_len) (bottom-right)",
+                 "SP"),
+        Identity("fully_masked_row_zero", "a row with every key masked is all 0, never NaN",
+                 "SPR"),
+        Identity("bool_equals_additive", "a boolean mask and its 0/−∞ additive twin agree", "P"),
+        Identity("accuracy", "within its ulp budget of mpmath, normwise per row", "R"),
+        Identity("gradient", "autograd equals the SymPy derivative and central differences", "D"),
+    ),
+)
+def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None):
+    r"""Attention weights: the softmax over keys of the scaled query–key dot products.
+
+    .. math:: A = \operatorname{softmax}\Bigl(\frac{Q K^\top}{\sqrt{d_k}} + M\Bigr),
+              \qquad A_{ij} = \frac{e^{s_{ij}}}{\sum_{j'} e^{s_{ij'}}}
+
+    Masked keys (boolean False, additive −∞, or j > i + (k_len − q_len) under ``is_causal``)
+    get weight exactly 0; a query with every key masked gets a row of zeros, not NaN.
+    Dividing by √d_k keeps the scores' variance independent of d_k, so softmax does not
+    saturate (002 §7.1).
+
+    Shapes: q (..., q_len, d_k), k (..., k_len, d_k) → (..., q_len, k_len), the leading
+    dimensions broadcast. Source: 002 §7.1, §7.3; 000; 003; 004.
+    """
+    return _weights(q, k, mask, is_causal, scale)[1]
+
+
+def _qkv_samples(xp, dtype, device):
+    q = _a(xp, _grid((2, 3, 4), 0.1), dtype, device)
+    k = _a(xp, _grid((2, 3, 4), 1.3), dtype, device)
+    k5 = _a(xp, _grid((5, 4), 2.9, 1.5), dtype, device)
+    q1 = _a(xp, _grid((1, 4), 3.7, 1.5), dtype, device)
+    bool_mask = _a(xp, [[True, False, True], [True, True, False], [False, True, True]],
+                   xp.bool, device)
+    return q, k, k5, q1, bool_mask
+
+
+def _weights_samples(xp, dtype, device):
+    q, k, k5, q1, bool_mask = _qkv_samples(xp, dtype, device)
+    additive = _a(xp, [[0.0, -math.inf, 0.0, -1.5, 0.0]], dtype, device)
+    return [
+        Sample((q, k), {}, "two heads, no mask"),
+        Sample((q, k), {"is_causal": True}, "causal, q_len = k_len"),
+        Sample((q1, k5), {"is_causal": True}, "one decoding step attends the whole cache"),
+        Sample((q, k), {"mask": bool_mask}, "boolean mask"),
+        Sample((q1, k5), {"mask": additive, "scale": 0.25}, "additive mask and explicit scale"),
+    ]
+
+
+def _weights_references(xp, dtype, device):
+    q, k, k5, q1, bool_mask = _qkv_samples(xp, dtype, device)
+    dead = _a(xp, [[True, True, True], [False, False, False], [True, False, True]], xp.bool,
+              device)
+    dead_add = _a(xp, [[-math.inf] * 5], dtype, device)
+    big_q = _a(xp, _grid((3, 4), 0.7, 60.0), dtype, device)
+    big_k = _a(xp, _grid((3, 4), 4.1, 60.0), dtype, device)
+    q4 = _a(xp, _grid((4, 4), 5.3), dtype, device)
+    return [
+        Sample((q, k), {"mask": dead}, "a fully masked row (boolean)"),
+        Sample((q1, k5), {"mask": dead_add}, "a fully masked row (additive −∞)"),
+        Sample((big_q, big_k), {}, "scores ~1e3: softmax nearly one-hot"),
+        Sample((q4, k[0]), {"is_causal": True}, "causal with q_len > k_len: first row masked"),
+        Sample((q, k), {"is_causal": True, "mask": bool_mask}, "mask and is_causal combined"),
+    ]
+
+
+samples(attention_weights)(_weights_samples)
+references(attention_weights)(_weights_references)
+
+
+def _qk_errors(xp, dtype, device, extra=()):
+    q, k, _, _, _ = _qkv_samples(xp, dtype, device)
+    return [
+        ErrorCase((q, _a(xp, _grid((2, 3, 5), 0.0), dtype, device), *extra), {}, ValueError,
+                  "same last dimension d_k", "mismatched q/k dims"),
+        ErrorCase((q, k, *extra), {"mask": _a(xp, [[True, False]], xp.bool, device)}, ValueError,
+                  "mask must be broadcastable to the scores", "mask of the wrong shape"),
+        ErrorCase((q, k, *extra), {"mask": _a(xp, [[1, 0, 1]], xp.int64, device)}, TypeError,
+                  "mask must be boolean", "integer mask"),
+        ErrorCase((_a(xp, [[1, 2]], xp.int64, device), k, *extra), {}, TypeError,
+                  "q must have a real floating dtype", "integer q"),
+        ErrorCase((q, k, *extra), {"is_causal": 1}, TypeError, "is_causal must be True or False",
+                  "is_causal not a bool"),
+        ErrorCase((q, _a(xp, _grid((3, 3, 4), 0.0), dtype, device), *extra), {}, ValueError,
+                  "broadcastable leading", "head counts that do not broadcast"),
+        ErrorCase((q, k, *extra), {"scale": math.inf}, ValueError, "scale must be finite",
+                  "infinite scale"),
+    ]
+
+
+@errors(attention_weights)
+def _(xp, dtype, device):
+    return _qk_errors(xp, dtype, device)
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="attention",
+    latex=r"\operatorname{Attention}(Q, K, V) = \operatorname{softmax}"
+    r"\Bigl(\frac{QK^\top}{\sqrt{d_k}} + M\Bigr) V",
+    seeds=("000", "002 §7.1", "002 §7.3", "003", "004"),
+    oracle="mpmath",
+    identities=(
+        Identity("textbook", "o_i = Σ_j A_ij v_j with the textbook softmax weights", "S"),
+        Identity("query_permutation_equivariant",
+                 "permuting the queries permutes the output rows the same way", "SP"),
+        Identity("key_value_permutation_invariant",
+                 "a joint permutation of keys and values leaves the output unchanged", "SP"),
+        Identity("convex_hull", "each output coordinate lies between the min and max of V's", "P"),
+        Identity("causal_no_future",
+                 "causal output at i does not depend on keys and values after i", "SP"),
+        Identity("bool_equals_additive", "a boolean mask and its 0/−∞ additive twin agree", "P"),
+        Identity("fully_masked_row_zero", "a fully masked query gets a zero output, not NaN",
+                 "PR"),
+        Identity("matches_torch",
+                 "equals torch's scaled_dot_product_attention (boolean and additive masks, "
+                 "is_causal at q_len = k_len, causal_lower_right when k_len > q_len, a fully "
+                 "masked row)", "P"),
+        Identity("accuracy", "within its ulp budget of mpmath", "R"),
+        Identity("gradient", "∂/∂q, ∂/∂k, ∂/∂v: SymPy, autograd and differences agree", "D"),
+    ),
+)
+def scaled_dot_product_attention(q, k, v, /, *, mask=None, is_causal=False, scale=None):
+    r"""Scaled dot-product attention: each query's softmax-weighted average of the values.
+
+    .. math:: \operatorname{Attention}(Q, K, V) = \operatorname{softmax}
+              \Bigl(\frac{Q K^\top}{\sqrt{d_k}} + M\Bigr) V,
+              \qquad o_i = \sum_j A_{ij} v_j
+
+    The weights are :func:`attention_weights` (same mask, causal and scale conventions); a
+    fully masked query gets o_i = 0. Shapes: q (..., q_len, d_k), k (..., k_len, d_k),
+    v (..., k_len, d_v) → (..., q_len, d_v). Source: 002 §7.1, §7.3; 000; 003; 004.
+    """
+    _, w = _weights(q, k, mask, is_causal, scale, v)
+    return w @ v
+
+
+def _sdpa_samples(xp, dtype, device):
+    q, k, k5, q1, bool_mask = _qkv_samples(xp, dtype, device)
+    v = _a(xp, _grid((2, 3, 2), 6.1, 2.0), dtype, device)
+    v5 = _a(xp, _grid((5, 3), 7.7, 2.0), dtype, device)
+    additive = _a(xp, [[0.0, -math.inf, 0.0, -1.5, 0.0]], dtype, device)
+    return [
+        Sample((q, k, v), {}, "two heads, no mask"),
+        Sample((q, k, v), {"is_causal": True}, "causal, q_len = k_len"),
+        Sample((q1, k5, v5), {"is_causal": True}, "one decoding step attends the whole cache"),
+        Sample((q, k, v), {"mask": bool_mask}, "boolean mask"),
+        Sample((q1, k5, v5), {"mask": additive, "scale": 0.25},
+               "additive mask and explicit scale"),
+    ]
+
+
+@references(scaled_dot_product_attention)
+def _(xp, dtype, device):
+    q, k, k5, q1, _ = _qkv_samples(xp, dtype, device)
+    v = _a(xp, _grid((2, 3, 2), 6.1, 2.0), dtype, device)
+    v5 = _a(xp, _grid((5, 3), 7.7, 2.0), dtype, device)
+    dead = _a(xp, [[True, True, True], [False, False, False], [True, False, True]], xp.bool,
+              device)
+    big_q = _a(xp, _grid((3, 4), 0.7, 60.0), dtype, device)
+    big_k = _a(xp, _grid((3, 4), 4.1, 60.0), dtype, device)
+    q4 = _a(xp, _grid((4, 4), 5.3), dtype, device)
+    big_v = _a(xp, _grid((3, 2), 8.3, 1e4), dtype, device)
+    return [
+        Sample((q, k, v), {"mask": dead}, "a fully masked row (boolean)"),
+        Sample((q1, k5, v5), {"mask": _a(xp, [[-math.inf] * 5], dtype, device)},
+               "a fully masked row (additive −∞)"),
+        Sample((big_q, big_k, v[0]), {}, "scores ~1e3: softmax nearly one-hot"),
+        Sample((q4, k[0], v[1]), {"is_causal": True}, "causal with q_len > k_len: first row 0"),
+        Sample((q[0], k[0], big_v), {"is_causal": True}, "values ~1e4"),
+    ]
+
+
+samples(scaled_dot_product_attention)(_sdpa_samples)
+
+
+@errors(scaled_dot_product_attention)
+def _(xp, dtype, device):
+    q, k, _, _, _ = _qkv_samples(xp, dtype, device)
+    v = _a(xp, _grid((2, 3, 2), 6.1), dtype, device)
+    return [
+        *_qk_errors(xp, dtype, device, extra=(v,)),
+        ErrorCase((q, k, _a(xp, _grid((2, 4, 2), 0.0), dtype, device)), {}, ValueError,
+                  "v must have one row per key", "v of another length than k"),
+        ErrorCase((q, k, _a(xp, [[1, 2]] * 3, xp.int64, device)), {}, TypeError,
+                  "v must have a real floating dtype", "integer v"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _length(value, name: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be ≥ 0, got {value}")
+    return value
+
+
+@equation(
+    chapter="attention",
+    latex=r"M_{ij} = \begin{cases} 0 & j \le i + (k_\text{len} - q_\text{len}) \\"
+    r" -\infty & \text{otherwise} \end{cases}",
+    seeds=("002 §7.3", "002 §10.3"),
+    tiers="SPXE",
+    errata=(
+        "002 §7.3 defines M_ij = 0 iff j ≤ i, which is the causal mask only when q_len = k_len; "
+        "with a KV cache (k_len > q_len) the queries are the last q_len positions and the "
+        "condition is j ≤ i + (k_len − q_len). PyTorch's is_causal=True keeps j ≤ i (top-left), "
+        "which would let one decoding step see only the first key.",
+    ),
+    identities=(
+        Identity("values", "0 exactly where j ≤ i + (k_len − q_len), −∞ elsewhere; the boolean "
+                 "dtype gives True at the zeros", "SP"),
+        Identity("decoding_step", "q_len = 1 gives a row of zeros: one step sees the whole cache",
+                 "SP"),
+        Identity("equals_is_causal", "attention with this mask equals is_causal=True", "P"),
+    ),
+)
+def causal_mask(q_len, k_len, /, *, dtype=None, xp=None, device=None):
+    r"""The additive causal mask, aligned to the end: query i sees keys up to i + (k_len − q_len).
+
+    .. math:: M_{ij} = \begin{cases} 0 & j \le i + (k_\text{len} - q_\text{len}) \\
+              -\infty & \text{otherwise} \end{cases}
+
+    With q_len = k_len this is 002 §7.3's lower-triangular mask (M_ij = 0 iff j ≤ i). With
+    k_len > q_len the queries are the *last* q_len positions (new tokens after a KV cache of
+    k_len − q_len), so a single decoding step (q_len = 1) sees every key. With q_len > k_len
+    the first q_len − k_len rows are fully masked.
+
+    The mask takes no array to learn the namespace from, and ``spec`` never picks a library
+    itself, so the caller names it, as for ``sinusoidal_positions``: ``xp=`` is the array
+    namespace (required), ``device`` defaults to its default device and ``dtype`` to its
+    default floating dtype. A real floating dtype gives the additive 0/−∞ mask; the
+    namespace's ``bool`` gives the boolean mask (True = may attend).
+    Shapes: → (q_len, k_len). Source: 002 §7.3 (causal mask), 002 §10.3 (decoding).
+    """
+    q_len = _length(q_len, "q_len")
+    k_len = _length(k_len, "k_len")
+    if xp is None or not hasattr(xp, "arange"):
+        raise TypeError(f"causal_mask takes no array to learn the namespace from: pass xp=, the "
+                        f"array namespace to build the mask with (got xp={xp!r})")
+    if dtype is None:
+        info = getattr(xp, "__array_namespace_info__", None)
+        dtype = xp.float64 if info is None else info().default_dtypes(device=device)[
+            "real floating"]
+    try:
+        is_bool = dtype == xp.bool
+        floating = not is_bool and xp.isdtype(dtype, "real floating")
+    except (TypeError, ValueError, AttributeError):
+        is_bool = floating = False
+    if not (is_bool or floating):
+        raise TypeError(f"causal_mask's dtype must be a real floating dtype (additive mask) or "
+                        f"the namespace's bool, got {dtype!r}")
+    allowed = _causal_allowed(xp, q_len, k_len, device)
+    if is_bool:
+        return allowed
+    zeros = xp.zeros((q_len, k_len), dtype=dtype, device=device)
+    return xp.where(allowed, zeros, xp.full_like(zeros, -math.inf))
+
+
+@samples(causal_mask)
+def _(xp, dtype, device):
+    opts = {"xp": xp, "dtype": dtype, "device": device}
+    return [
+        Sample((3, 3), opts, "square: lower-triangular"),
+        Sample((1, 4), opts, "one decoding step over a cache of 3"),
+        Sample((2, 5), opts, "two new tokens after a cache of 3"),
+        Sample((3, 3), {**opts, "dtype": xp.bool}, "boolean"),
+    ]
+
+
+@references(causal_mask)
+def _(xp, dtype, device):
+    opts = {"xp": xp, "dtype": dtype, "device": device}
+    return [Sample((4, 2), opts, "q_len > k_len: first rows fully masked"),
+            Sample((0, 3), opts, "no queries")]
+
+
+@errors(causal_mask)
+def _(xp, dtype, device):
+    opts = {"xp": xp, "dtype": dtype, "device": device}
+    return [
+        ErrorCase((-1, 3), opts, ValueError, "q_len must be ≥ 0", "negative q_len"),
+        ErrorCase((2.5, 3), opts, TypeError, "q_len must be an integer", "non-integer q_len"),
+        ErrorCase((2, 3), {"dtype": dtype}, TypeError, "pass xp=", "no namespace"),
+        ErrorCase((2, 3), {**opts, "dtype": xp.int64}, TypeError,
+                  "dtype must be a real floating dtype", "integer dtype"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _count(value, name: str) -> int:
+    """A positive integer option (a head count)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a positive integer, got {value!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def _split_heads(xp, x, heads: int):
+    """(..., len, heads·d) → (..., heads, len, d)."""
+    x = xp.reshape(x, (*x.shape[:-1], heads, x.shape[-1] // heads))
+    return xp.moveaxis(x, -2, -3)
+
+
+def _merge_heads(xp, x):
+    """(..., heads, len, d) → (..., len, heads·d): Concat(head₁, …, head_h)."""
+    x = xp.moveaxis(x, -3, -2)
+    return xp.reshape(x, (*x.shape[:-2], x.shape[-2] * x.shape[-1]))
+
+
+def _repeat_kv(xp, x, groups: int):
+    """K/V heads (..., h_kv, len, d) → (..., h_kv·groups, len, d): head j serves query heads
+    j·groups … (j+1)·groups − 1 (grouped-query attention)."""
+    return x if groups == 1 else xp.repeat(x, groups, axis=-3)
+
+
+def _check_mha(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, num_kv_heads):
+    xp = check.namespace(x_q=x_q, x_kv=x_kv, w_q=w_q, w_k=w_k, w_v=w_v, w_o=w_o)
+    for name, a in (("x_q", x_q), ("x_kv", x_kv), ("w_q", w_q), ("w_k", w_k), ("w_v", w_v),
+                    ("w_o", w_o)):
+        check.floating(xp, a, name)
+        check.same_dtype(x_q, a, f"x_q and {name}")
+    check.min_ndim(x_q, 2, "x_q")
+    check.min_ndim(x_kv, 2, "x_kv")
+    for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v), ("w_o", w_o)):
+        if w.ndim != 2:
+            raise ValueError(f"{name} must be a matrix (out, in), got shape {tuple(w.shape)}")
+    num_heads = _count(num_heads, "num_heads")
+    num_kv_heads = num_heads if num_kv_heads is None else _count(num_kv_heads, "num_kv_heads")
+    if num_heads % num_kv_heads:
+        raise ValueError(f"num_heads = {num_heads} must be a multiple of num_kv_heads = "
+                         f"{num_kv_heads} (each K/V head serves a whole group of query heads)")
+    d_model = x_q.shape[-1]
+    if x_kv.shape[-1] != d_model:
+        raise ValueError(f"x_q and x_kv must have the same d_model, got {tuple(x_q.shape)} and "
+                         f"{tuple(x_kv.shape)}")
+    if w_q.shape[0] % num_heads:
+        raise ValueError(f"w_q has {w_q.shape[0]} rows, not divisible by num_heads = "
+                         f"{num_heads}: w_q must be (num_heads·d_head, d_model)")
+    d_head = w_q.shape[0] // num_heads
+    expected = {"w_q": (num_heads * d_head, d_model), "w_k": (num_kv_heads * d_head, d_model),
+                "w_v": (num_kv_heads * d_head, d_model), "w_o": (d_model, num_heads * d_head)}
+    for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v), ("w_o", w_o)):
+        if tuple(w.shape) != expected[name]:
+            raise ValueError(f"{name} must have shape {expected[name]} for d_model = {d_model}, "
+                             f"num_heads = {num_heads}, num_kv_heads = {num_kv_heads}, "
+                             f"d_head = {d_head}; got {tuple(w.shape)}")
+    return xp, num_heads, num_kv_heads
+
+
+@equation(
+    chapter="attention",
+    latex=r"\operatorname{MultiHead}(X_q, X_{kv}) = \operatorname{Concat}(\text{head}_1, \dots,"
+    r" \text{head}_h)\,W_O^\top,\quad \text{head}_i = \operatorname{Attention}(X_q W_{Q,i}^\top,"
+    r" X_{kv} W_{K,g(i)}^\top, X_{kv} W_{V,g(i)}^\top)",
+    seeds=("000", "002 §7.2", "002 §7.4", "003"),
+    tiers="SPDXE",
+    identities=(
+        Identity("single_head_identity_is_sdpa",
+                 "h = 1 with identity projections equals scaled_dot_product_attention", "SP"),
+        Identity("gqa_equals_repeated_mha",
+                 "GQA equals MHA with each K/V head's weights repeated over its group", "SP"),
+        Identity("matches_torch",
+                 "equals torch's multi_head_attention_forward with in_proj_weight = "
+                 "concat(w_q, w_k, w_v), out_proj = w_o, no biases, its (L, N, E) layout and "
+                 "its inverted boolean mask", "P"),
+        Identity("causal_no_future", "with is_causal, output at i ignores x_kv after i", "P"),
+        Identity("gradient", "∂/∂x_q, ∂/∂w_k: SymPy, autograd and differences agree", "D"),
+    ),
+)
+def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, /, *, num_heads, num_kv_heads=None,
+                         mask=None, is_causal=False):
+    r"""Multi-head attention: h attentions in d_head-dimensional subspaces, concatenated, mixed.
+
+    .. math:: \operatorname{MultiHead}(X_q, X_{kv}) = \operatorname{Concat}(\text{head}_1,
+              \dots, \text{head}_h)\, W_O^\top, \qquad
+              \text{head}_i = \operatorname{Attention}(X_q W_{Q,i}^\top,
+              X_{kv} W_{K,g(i)}^\top, X_{kv} W_{V,g(i)}^\top)
+
+    Weights follow the (out, in) convention: w_q (num_heads·d_head, d_model), w_k and w_v
+    (num_kv_heads·d_head, d_model), w_o (d_model, num_heads·d_head); rows i·d_head …
+    (i+1)·d_head − 1 belong to head i. With num_kv_heads < num_heads (grouped-query attention;
+    1 is multi-query attention) query head i uses K/V head g(i) = ⌊i / (num_heads /
+    num_kv_heads)⌋, which shrinks the KV cache by that factor (002 §7.4). ``mask`` and
+    ``is_causal`` are as in :func:`scaled_dot_product_attention`; a mask may carry a heads axis
+    (..., num_heads, q_len, k_len). No biases (add them to the projections if wanted).
+
+    Shapes: x_q (..., q_len, d_model), x_kv (..., k_len, d_model) → (..., q_len, d_model).
+    Self-attention is x_q = x_kv. Source: 002 §7.2, 000, 003 (multi-head attention).
+    """
+    xp, num_heads, num_kv_heads = _check_mha(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads,
+                                             num_kv_heads)
+    q = _split_heads(xp, x_q @ xp.matrix_transpose(w_q), num_heads)
+    k = _split_heads(xp, x_kv @ xp.matrix_transpose(w_k), num_kv_heads)
+    v = _split_heads(xp, x_kv @ xp.matrix_transpose(w_v), num_kv_heads)
+    groups = num_heads // num_kv_heads
+    heads = scaled_dot_product_attention(q, _repeat_kv(xp, k, groups), _repeat_kv(xp, v, groups),
+                                         mask=mask, is_causal=is_causal)
+    return _merge_heads(xp, heads) @ xp.matrix_transpose(w_o)
+
+
+def _mha_weights(xp, dtype, device, d_model=4, kv_rows=4, seed=0.0):
+    return (_a(xp, _grid((d_model, d_model), 0.3 + seed, 0.8), dtype, device),
+            _a(xp, _grid((kv_rows, d_model), 1.1 + seed, 0.8), dtype, device),
+            _a(xp, _grid((kv_rows, d_model), 2.3 + seed, 0.8), dtype, device),
+            _a(xp, _grid((d_model, d_model), 3.9 + seed, 0.8), dtype, device))
+
+
+@samples(multi_head_attention)
+def _(xp, dtype, device):
+    x = _a(xp, _grid((3, 4), 0.5, 1.5), dtype, device)
+    xb = _a(xp, _grid((2, 3, 4), 4.5, 1.5), dtype, device)
+    x_kv = _a(xp, _grid((5, 4), 9.5, 1.5), dtype, device)
+    w = _mha_weights(xp, dtype, device)
+    w_gqa = _mha_weights(xp, dtype, device, kv_rows=2)
+    return [
+        Sample((x, x, *w), {"num_heads": 2}, "self-attention, two heads"),
+        Sample((xb, xb, *w), {"num_heads": 2, "is_causal": True}, "batch of two, causal"),
+        Sample((x, x_kv, *w), {"num_heads": 4}, "cross-attention, four heads"),
+        Sample((x, x, *w_gqa), {"num_heads": 2, "num_kv_heads": 1}, "multi-query (one K/V head)"),
+        Sample((x, x, *w), {"num_heads": 1, "mask": _a(xp, [[True, False, True]] * 3, xp.bool,
+                                                       device)}, "one head, boolean mask"),
+    ]
+
+
+@errors(multi_head_attention)
+def _(xp, dtype, device):
+    x = _a(xp, _grid((3, 4), 0.5), dtype, device)
+    w = _mha_weights(xp, dtype, device)
+    w_gqa = _mha_weights(xp, dtype, device, kv_rows=2)
+    return [
+        ErrorCase((x, x, *w), {"num_heads": 3}, ValueError, "not divisible by num_heads",
+                  "d_model not divisible by num_heads"),
+        ErrorCase((x, x, *w), {"num_heads": 4, "num_kv_heads": 3}, ValueError,
+                  "must be a multiple of num_kv_heads", "num_heads not a multiple of num_kv_heads"),
+        ErrorCase((x, x, *w_gqa), {"num_heads": 2}, ValueError,
+                  r"w_k must have shape \(4, 4\)", "K/V weights too small for MHA"),
+        ErrorCase((x, _a(xp, _grid((3, 5), 0.5), dtype, device), *w), {"num_heads": 2},
+                  ValueError, "same d_model", "x_kv of another width"),
+        ErrorCase((x, x, *w), {"num_heads": 2, "mask": _a(xp, [[True, False]], xp.bool,
+                                                          device)},
+                  ValueError, "mask must be broadcastable", "mask of the wrong shape"),
+        ErrorCase((x, x, *w), {"num_heads": 0}, ValueError, "num_heads must be a positive",
+                  "zero heads"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="attention",
+    latex=r"K \leftarrow [K_\text{cache}; k_t],\ V \leftarrow [V_\text{cache}; v_t],\quad"
+    r" o_t = \operatorname{softmax}\Bigl(\frac{q_t K^\top}{\sqrt{d_k}} + M\Bigr) V",
+    seeds=("002 §10.3", "002 §7.4"),
+    tiers="SPXE",
+    identities=(
+        Identity("kv_cache_identity",
+                 "decoding token by token through the cache equals causal attention over the "
+                 "whole sequence", "SP"),
+        Identity("cache_appends", "the new caches are the old ones with k_t, v_t appended", "P"),
+        Identity("empty_cache_is_causal_sdpa",
+                 "with empty caches it is causal SDPA over the chunk", "P"),
+        Identity("grouped_query", "q_t with g× the cache's heads equals repeating the K/V heads",
+                 "P"),
+    ),
+)
+def kv_cache_attention(q_t, k_t, v_t, cache_k, cache_v, /):
+    r"""One decoding step with a KV cache: append the new keys and values, then attend causally.
+
+    .. math:: K = [K_\text{cache}; k_t], \quad V = [V_\text{cache}; v_t], \quad
+              o_t = \operatorname{softmax}\Bigl(\frac{q_t K^\top}{\sqrt{d_k}} + M\Bigr) V
+
+    M is the end-aligned causal mask: new query i (absolute position t_past + i) sees the
+    whole cache and the new tokens up to itself, so one token per call (t_new = 1) and a whole
+    prompt at once (prefill, empty cache) give the same result as causal attention over the
+    full sequence. An empty cache is an array with a zero-length time axis, e.g.
+    (..., heads, 0, d_k). Grouped-query attention: q_t may have g times the cache's heads
+    (axis −3); K/V head j then serves query heads j·g … (j+1)·g − 1, and the cache keeps only
+    the K/V heads.
+
+    Shapes: q_t (..., h, t_new, d_k), k_t (..., h_kv, t_new, d_k), v_t (..., h_kv, t_new, d_v),
+    cache_k (..., h_kv, t_past, d_k), cache_v (..., h_kv, t_past, d_v) → (output
+    (..., h, t_new, d_v), new_cache_k (..., h_kv, t_past + t_new, d_k), new_cache_v
+    (..., h_kv, t_past + t_new, d_v)). Source: 002 §10.3 (generate_step), 002 §7.4 (MQA).
+    """
+    xp = check.namespace(q_t=q_t, k_t=k_t, v_t=v_t, cache_k=cache_k, cache_v=cache_v)
+    for name, a in (("q_t", q_t), ("k_t", k_t), ("v_t", v_t), ("cache_k", cache_k),
+                    ("cache_v", cache_v)):
+        check.floating(xp, a, name)
+        check.same_dtype(q_t, a, f"q_t and {name}")
+        check.min_ndim(a, 2, name)
+    if q_t.shape[-2] != k_t.shape[-2] or v_t.shape[-2] != k_t.shape[-2]:
+        raise ValueError(f"q_t, k_t and v_t must hold the same number of new tokens (axis −2), "
+                         f"got {tuple(q_t.shape)}, {tuple(k_t.shape)} and {tuple(v_t.shape)}")
+    for new, cache, name in ((k_t, cache_k, "cache_k"), (v_t, cache_v, "cache_v")):
+        if (cache.ndim != new.ndim or tuple(cache.shape[:-2]) != tuple(new.shape[:-2])
+                or cache.shape[-1] != new.shape[-1]):
+            raise ValueError(f"{name} must be (..., heads, t_past, d) like the new entries "
+                             f"{tuple(new.shape)} except along time, got {tuple(cache.shape)}")
+    if cache_k.shape[-2] != cache_v.shape[-2]:
+        raise ValueError(f"cache_k and cache_v must hold the same number of past tokens, got "
+                         f"{tuple(cache_k.shape)} and {tuple(cache_v.shape)}")
+    if q_t.shape[-1] != k_t.shape[-1]:
+        raise ValueError(f"q_t and k_t must have the same last dimension d_k, got "
+                         f"{tuple(q_t.shape)} and {tuple(k_t.shape)}")
+    groups = 1
+    if q_t.ndim >= 3 and k_t.ndim >= 3 and k_t.shape[-3] not in (1, q_t.shape[-3]):
+        h, h_kv = q_t.shape[-3], k_t.shape[-3]
+        if h % h_kv:
+            raise ValueError(f"q_t has {h} heads, not a multiple of the {h_kv} K/V heads of "
+                             f"k_t and the cache (grouped-query attention)")
+        groups = h // h_kv
+    new_k = xp.concat([cache_k, k_t], axis=-2)
+    new_v = xp.concat([cache_v, v_t], axis=-2)
+    out = scaled_dot_product_attention(q_t, _repeat_kv(xp, new_k, groups),
+                                       _repeat_kv(xp, new_v, groups), is_causal=True)
+    return out, new_k, new_v
+
+
+@samples(kv_cache_attention)
+def _(xp, dtype, device):
+    q = _a(xp, _grid((2, 1, 4), 0.2), dtype, device)
+    k = _a(xp, _grid((2, 1, 4), 1.2), dtype, device)
+    val = _a(xp, _grid((2, 1, 3), 2.2), dtype, device)
+    ck = _a(xp, _grid((2, 3, 4), 3.2), dtype, device)
+    cv = _a(xp, _grid((2, 3, 3), 4.2), dtype, device)
+    empty_k = _a(xp, _grid((2, 1, 4), 0.0), dtype, device)[:, :0, :]
+    empty_v = _a(xp, _grid((2, 1, 3), 0.0), dtype, device)[:, :0, :]
+    q3 = _a(xp, _grid((2, 3, 4), 5.2), dtype, device)
+    q_gqa = _a(xp, _grid((4, 1, 4), 6.2), dtype, device)
+    return [
+        Sample((q, k, val, ck, cv), {}, "one step after three cached tokens"),
+        Sample((q3, ck, cv, empty_k, empty_v), {}, "prefill: three tokens, empty cache"),
+        Sample((q_gqa, k, val, ck, cv), {}, "grouped-query: four query heads, two K/V heads"),
+    ]
+
+
+@errors(kv_cache_attention)
+def _(xp, dtype, device):
+    q = _a(xp, _grid((2, 1, 4), 0.2), dtype, device)
+    k = _a(xp, _grid((2, 1, 4), 1.2), dtype, device)
+    val = _a(xp, _grid((2, 1, 3), 2.2), dtype, device)
+    ck = _a(xp, _grid((2, 3, 4), 3.2), dtype, device)
+    cv = _a(xp, _grid((2, 3, 3), 4.2), dtype, device)
+    return [
+        ErrorCase((q, k, val, _a(xp, _grid((2, 3, 5), 0.0), dtype, device), cv), {}, ValueError,
+                  "cache_k must be", "cache of another d_k"),
+        ErrorCase((q, k, val, ck, _a(xp, _grid((2, 2, 3), 0.0), dtype, device)), {}, ValueError,
+                  "same number of past tokens", "caches of different lengths"),
+        ErrorCase((_a(xp, _grid((2, 2, 4), 0.0), dtype, device), k, val, ck, cv), {}, ValueError,
+                  "same number of new tokens", "q_t and k_t of different lengths"),
+        ErrorCase((q, k, val, xp.astype(ck, xp.int64), cv), {}, TypeError,
+                  "cache_k must have a real floating dtype", "integer cache"),
+        ErrorCase((_a(xp, _grid((3, 1, 4), 0.0), dtype, device), k, val, ck, cv), {},
+                  ValueError, "not a multiple of the 2 K/V heads", "3 query heads, 2 K/V heads"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="attention",
+    latex=r"\text{FLOPs} = 4 s^2 d,\qquad \text{memory} = h\,s^2",
+    seeds=("002 §7.4",),
+    tiers="PE",
+    identities=(
+        Identity("counts", "4s²d = 2·(2 s·s·d) multiply-adds of QKᵀ and AV; h·s² scores", "P"),
+        Identity("quadratic", "doubling s quadruples both; FLOPs linear in d", "P"),
+    ),
+)
+def attention_cost(seq_len, dim, /, *, num_heads=1):
+    r"""The cost of the attention core: FLOPs of QKᵀ and AV, and the number of scores held.
+
+    .. math:: \text{FLOPs} = 2 \cdot s \cdot s \cdot d + 2 \cdot s \cdot s \cdot d = 4 s^2 d,
+              \qquad \text{memory} = h \, s^2
+
+    Counted: the two matrix products of self-attention over s tokens, QKᵀ (s×d by d×s) and
+    AV (s×s by s×d), summed over the h heads (d = h·d_head, so the total does not depend on
+    h), one multiply-add = 2 FLOPs. Not counted: the Q, K, V, O projections (8sd²), the
+    scaling, the mask and the softmax (O(h s²) elementwise work). memory is the number of
+    attention-score *elements* materialised at once (one s×s matrix per head), not bytes.
+    Pure Python integers: seq_len ≥ 0, dim ≥ 1, num_heads ≥ 1 dividing dim.
+    Returns ``{"flops": 4·s²·d, "memory": h·s²}``. Source: 002 §7.4 (O(s²d) time, O(s²) memory).
+    """
+    s = _length(seq_len, "seq_len")
+    d = _count(dim, "dim")
+    h = _count(num_heads, "num_heads")
+    if d % h:
+        raise ValueError(f"dim = {d} must be divisible by num_heads = {h} (heads split d)")
+    return {"flops": 4 * s * s * d, "memory": h * s * s}
+
+
+@samples(attention_cost)
+def _(xp, dtype, device):
+    return [Sample((1024, 768), {}, "BERT-base length and width"),
+            Sample((2048, 12288), {"num_heads": 96}, "GPT-3: 96 heads")]
+
+
+@errors(attention_cost)
+def _(xp, dtype, device):
+    return [
+        ErrorCase((-1, 64), {}, ValueError, "seq_len must be ≥ 0", "negative length"),
+        ErrorCase((16, 64.0), {}, TypeError, "dim must be a positive integer", "float dim"),
+        ErrorCase((16, 64), {"num_heads": 5}, ValueError, "must be divisible by num_heads",
+                  "heads not dividing dim"),
+        ErrorCase((16, 0), {}, ValueError, "dim must be a positive integer", "zero dim"),
+    ]

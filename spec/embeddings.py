@@ -1,0 +1,774 @@
+r"""Embeddings and positions: token lookup, weight tying, positional encodings, similarity.
+
+Conventions. An embedding table E has shape (V, d): one row per token of a vocabulary of V.
+Token ids are integer arrays with values in [0, V). A position encoding is built for a
+sequence axis of length seq_len, with positions 0, 1, … unless given explicitly. The
+rotary embedding rotates pairs of features by angles p·θᵢ with θᵢ = base^(−2i/d). Two
+layouts pair the features differently: "interleaved" pairs (2i, 2i+1), as in RoFormer and
+Meta's LLaMA code; "half" pairs (i, i + d/2), as in GPT-NeoX and Hugging Face's
+``rotate_half``. Both apply the same rotation, with the features stored in a different
+order.
+
+The frequencies θᵢ are computed once in Python, correctly rounded to float64 with the
+standard library's ``decimal``, and converted to the working dtype. Every backend therefore
+uses the same frequencies, and the angle p·θᵢ is one multiplication in the working dtype.
+In float32 that angle carries a relative rounding error of about 6e-8. At position 1e4 the
+absolute error is then about 6e-4 rad, which is inherent to float32 angles. Pass float64
+inputs for long contexts where that matters.
+
+Sources: 002 §6.1 (token embeddings, weight tying), 002 §6.2.1 (sinusoidal encoding),
+002 §6.2.2 (RoPE), 003 (one-hot vectors, king − man + woman ≈ queen), 004 (embeddings,
+retrieval by cosine similarity).
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+import operator
+
+from . import _validate as v
+from ._registry import (
+    ErrorCase,
+    Identity,
+    Limit,
+    Sample,
+    equation,
+    errors,
+    references,
+    samples,
+)
+from .linalg import cosine_similarity
+
+__all__ = [
+    "analogy",
+    "cosine_top_k",
+    "embedding",
+    "one_hot",
+    "rope",
+    "sinusoidal_positions",
+    "tied_logits",
+]
+
+_LAYOUTS = ("interleaved", "half")
+
+
+def _a(xp, values, dtype, device):
+    return xp.asarray(values, dtype=dtype, device=device)
+
+
+def _i(xp, values, device):
+    return xp.asarray(values, dtype=xp.int64, device=device)
+
+
+def _count(value, name: str, *, minimum: int) -> int:
+    """A non-negative integer option as a Python int (ints and 0-d integer arrays accepted)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if n < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {n}")
+    return n
+
+
+def _table(xp, table) -> None:
+    v.floating(xp, table, "table")
+    if table.ndim != 2:
+        raise ValueError(f"table must be a matrix (V, d) with one row per token, got shape "
+                         f"{tuple(table.shape)}")
+
+
+def _ids(xp, ids, name: str, vocab: int) -> None:
+    """Integer token ids in [0, vocab): TypeError for another dtype, ValueError if outside."""
+    v.integer(xp, ids, name)
+    v.check_values(xp, ids, lambda t: (t < 0) | (t >= vocab),
+                   f"{name} must be token ids in [0, {vocab}); some are out of range")
+
+
+def _default_float(xp, device):
+    """The namespace's default real floating dtype on `device` (float64, torch: float32)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return xp.float64
+    return info().default_dtypes(device=device)["real floating"]
+
+
+def _dtype_option(xp, dtype, device, kinds, name: str = "dtype"):
+    """The dtype option: None → the default floating dtype; else a dtype of `kinds`."""
+    if dtype is None:
+        return _default_float(xp, device)
+    try:  # a dtype object of the namespace (some namespaces also take names: not portable)
+        ok = not isinstance(dtype, str) and xp.isdtype(dtype, kinds)
+    except (TypeError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise TypeError(f"{name} must be a {' or '.join(kinds)} dtype of the array namespace, "
+                        f"got {dtype!r}")
+    return dtype
+
+
+def _inverse_frequencies(xp, dim: int, base: float, dtype, device):
+    r"""θᵢ = base^(−2i/dim), i = 0 … dim/2 − 1, as an array of `dtype` (the same on every
+    backend).
+
+    Decimal's power is correctly rounded and its exponent −2i/dim is exact to 40 digits, so
+    each θᵢ is float64's nearest value (a float64 exponent −2i/dim would first be rounded,
+    costing up to |ln base|·u ≈ 9 units of rounding for base 1e4).
+    """
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        b = decimal.Decimal(base)
+        theta = [float(b ** (decimal.Decimal(-2 * i) / dim)) for i in range(dim // 2)]
+    return xp.asarray(theta, dtype=dtype, device=device)
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="embeddings",
+    latex=r"e_t = E[t] = \operatorname{onehot}(t)\,E,\quad E \in \mathbb{R}^{|V| \times d}",
+    seeds=("002 §6.1", "003", "004"),
+    oracle="exact",
+    identities=(
+        Identity("is_one_hot_matmul", "embedding(E, t) = one_hot(t) @ E", "SP"),
+        Identity("gradient", "the gradient with respect to E adds each upstream row into the "
+                 "row of its token (SymPy, autograd, differences)", "D"),
+        Identity("exact", "a copy of the rows: bitwise equal to the table's rows", "R"),
+    ),
+    limits=(
+        Limit("dask", "dask's reshape cannot split a 0-length axis that has several chunks "
+              "(no tokens: (0,) rows back to (0, 2, d))",
+              "https://github.com/dask/dask/issues/2561", tiers="PXR", note="no tokens"),
+    ),
+)
+def embedding(table, tokens, /):
+    r"""Token embedding: look up the row of the embedding table for every token id.
+
+    .. math:: e_t = E[t] = \operatorname{onehot}(t)\, E, \qquad E \in \mathbb{R}^{|V| \times d}
+
+    Shapes: table (V, d), tokens integer (...) with values in [0, V) → (..., d).
+    Source: 002 §6.1 (e_t = E[t]), 003 (from one-hot to dense vectors), 004 (e = E(x)).
+    """
+    xp = v.namespace(table=table, tokens=tokens)
+    _table(xp, table)
+    _ids(xp, tokens, "tokens", table.shape[0])
+    rows = xp.take(table, xp.reshape(tokens, (-1,)), axis=0)
+    return xp.reshape(rows, (*tokens.shape, table.shape[1]))
+
+
+_TABLE = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [-2.0, 3.0, 1.0], [0.0, 1.0, -1.5]]
+
+
+@samples(embedding)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, _TABLE, dtype, device), _i(xp, [2, 0, 2, 3], device)), {},
+               "a sequence of 4 tokens, one repeated"),
+        Sample((_a(xp, _TABLE, dtype, device), _i(xp, [[1, 3], [0, 0]], device)), {},
+               "a batch of 2 sequences"),
+        Sample((_a(xp, _TABLE, dtype, device), _i(xp, 1, device)), {}, "one token (0-d)"),
+    ]
+
+
+@references(embedding)
+def _(xp, dtype, device):
+    big = 1e300 if dtype == xp.float64 else 3e38
+    return [
+        Sample((_a(xp, [[big, -big], [math.inf, math.nan]], dtype, device),
+                _i(xp, [1, 0], device)), {}, "huge, infinite and NaN rows are copied"),
+        Sample((_a(xp, _TABLE, dtype, device), _i(xp, [[0, 1]], device)[:0, :]), {},
+               "no tokens"),
+    ]
+
+
+@errors(embedding)
+def _(xp, dtype, device):
+    table = _a(xp, _TABLE, dtype, device)
+    return [
+        ErrorCase((table, _i(xp, [0, 4], device)), {}, ValueError,
+                  r"tokens must be token ids in \[0, 4\)", "token id = V"),
+        ErrorCase((table, _i(xp, [-1], device)), {}, ValueError,
+                  r"tokens must be token ids in \[0, 4\)", "negative token id"),
+        ErrorCase((table, _a(xp, [0.0, 1.0], dtype, device)), {}, TypeError,
+                  "tokens must have an integer dtype", "float token ids"),
+        ErrorCase((_a(xp, [0.5, 1.0], dtype, device), _i(xp, [0], device)), {}, ValueError,
+                  r"table must be a matrix \(V, d\)", "a vector as table"),
+        ErrorCase((_i(xp, [[1, 2]], device), _i(xp, [0], device)), {}, TypeError,
+                  "table must have a real floating dtype", "integer table"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="embeddings",
+    latex=r"\operatorname{onehot}(y)_k = [y = k],\quad k = 0, \dots, K - 1",
+    seeds=("003",),
+    tiers="SPRXE",
+    oracle="exact",
+    identities=(
+        Identity("rows_sum_to_one", "each row holds one 1 and K − 1 zeros, so it sums to 1",
+                 "SP"),
+        Identity("argmax_inverts", "argmax(one_hot(y)) = y", "P"),
+        Identity("dtype", "the default is the namespace's default floating dtype; dtype= an "
+                 "integer or bool dtype gives 0/1 of that kind", "P"),
+        Identity("exact", "exactly 0 and 1", "R"),
+    ),
+)
+def one_hot(labels, num_classes, /, *, dtype=None):
+    r"""One-hot encoding: the indicator vector of each label among `num_classes` classes.
+
+    .. math:: \operatorname{onehot}(y)_k = [y = k] =
+              \begin{cases} 1 & k = y \\ 0 & k \ne y \end{cases}, \qquad k = 0, \dots, K - 1
+
+    `dtype` is the output dtype: a floating, integer or bool dtype of the labels' namespace;
+    None (the default) means the namespace's default floating dtype on the labels' device
+    (float64 for NumPy, JAX with x64, Dask and array-api-strict; float32 for PyTorch).
+    Shapes: labels integer (...) with values in [0, K), num_classes K ≥ 1 (an int) →
+    (..., K). Source: 003 (one-hot encoding of words).
+    """
+    xp = v.namespace(labels=labels)
+    v.integer(xp, labels, "labels")
+    k = _count(num_classes, "num_classes", minimum=1)
+    device = v.device(labels)
+    dtype = _dtype_option(xp, dtype, device, ("real floating", "integral", "bool"))
+    v.check_values(xp, labels, lambda y: (y < 0) | (y >= k),
+                   f"labels must be class indices in [0, {k}); some are out of range")
+    classes = xp.arange(k, dtype=labels.dtype, device=device)
+    return xp.astype(xp.expand_dims(labels, axis=-1) == classes, dtype)
+
+
+@samples(one_hot)
+def _(xp, dtype, device):
+    return [
+        Sample((_i(xp, [2, 0, 1, 2], device), 3), {}, "four labels, three classes"),
+        Sample((_i(xp, [[0, 4], [3, 3]], device), 5), {}, "a 2 × 2 batch of labels"),
+        Sample((_i(xp, 1, device), 2), {}, "one label (0-d)"),
+    ]
+
+
+@references(one_hot)
+def _(xp, dtype, device):
+    return [
+        Sample((_i(xp, [0, 49999, 50256], device), 50257), {}, "GPT-2's vocabulary of 50257"),
+        Sample((_i(xp, [0], device)[:0], 4), {}, "no labels"),
+        Sample((_i(xp, [0, 0], device), 1), {}, "a single class"),
+    ]
+
+
+@errors(one_hot)
+def _(xp, dtype, device):
+    y = _i(xp, [0, 2], device)
+    return [
+        ErrorCase((_i(xp, [0, 3], device), 3), {}, ValueError,
+                  r"labels must be class indices in \[0, 3\)", "label = num_classes"),
+        ErrorCase((_i(xp, [-1], device), 3), {}, ValueError,
+                  r"labels must be class indices in \[0, 3\)", "negative label"),
+        ErrorCase((_a(xp, [0.0, 1.0], dtype, device), 3), {}, TypeError,
+                  "labels must have an integer dtype", "float labels"),
+        ErrorCase((y, 0), {}, ValueError, r"num_classes must be an integer ≥ 1",
+                  "zero classes"),
+        ErrorCase((y, 3.0), {}, TypeError, "num_classes must be an integer", "float classes"),
+        ErrorCase((y, 3), {"dtype": "float32"}, TypeError,
+                  "dtype must be a real floating or integral or bool dtype", "dtype as a string"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="embeddings",
+    latex=r"\operatorname{logits} = h\,E^\top,\quad W_{\mathrm{out}} = E",
+    seeds=("002 §6.1",),
+    oracle="mpmath",
+    identities=(
+        Identity("is_dot_with_rows", "logit v is the dot product of h with row v of E "
+                 "(SymPy: h Eᵀ entry by entry)", "SP"),
+        Identity("shape", "(…, d) and (V, d) give (…, V)", "P"),
+        Identity("gradient_reaches_table", "the gradient with respect to E is gᵀh (SymPy, "
+                 "autograd, differences), so the output layer trains the embedding", "D"),
+        Identity("accuracy", "within its ulp budget of mpmath, normwise at Σⱼ|hⱼEᵥⱼ|", "R"),
+    ),
+)
+def tied_logits(h, table, /):
+    r"""Output logits with weight tying: the embedding table is reused as the output layer.
+
+    .. math:: \operatorname{logits} = h\,E^\top, \qquad
+              \operatorname{logits}_v = \langle h, E_v \rangle = \sum_{j=1}^{d} h_j E_{vj}
+
+    Sharing W_out = E saves |V|·d parameters; the gradient of the loss reaches E from both
+    ends. Shapes: h (..., d), table (V, d) → (..., V). Source: 002 §6.1 (weight tying).
+    """
+    xp = v.namespace(h=h, table=table)
+    v.floating(xp, h, "h")
+    _table(xp, table)
+    v.same_dtype(h, table, "h and table")
+    v.min_ndim(h, 1, "h")
+    if h.shape[-1] != table.shape[1]:
+        raise ValueError(f"h must have the table's width d = {table.shape[1]} as its last "
+                         f"axis, got h of shape {tuple(h.shape)} and table of shape "
+                         f"{tuple(table.shape)}")
+    return h @ table.T
+
+
+@samples(tied_logits)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, -0.5, 2.0], dtype, device), _a(xp, _TABLE, dtype, device)), {},
+               "one hidden state"),
+        Sample((_a(xp, [[[1.0, 0.0, 0.5], [0.25, -1.0, 2.0]]], dtype, device),
+                _a(xp, _TABLE, dtype, device)), {}, "batch × sequence"),
+    ]
+
+
+@references(tied_logits)
+def _(xp, dtype, device):
+    h = [1.0, -1.0, 0.5, 0.25, -2.0, 3.0, 0.125, 1.5]
+    e = [[1.0, 1.0, 2.0, 4.0, -1.0, 2.0, 8.0, 0.0],
+         [1e-3, -1e-3, 0.0, 2.0, 0.5, -0.25, 1.0, 0.5],
+         [3.0, 1.0, -6.0, 4.0, 1.0, 1.0, 0.0, 0.0]]
+    return [
+        Sample((_a(xp, [h], dtype, device), _a(xp, e, dtype, device)), {},
+               "d = 8, one logit cancels to 0"),
+    ]
+
+
+@errors(tied_logits)
+def _(xp, dtype, device):
+    table = _a(xp, _TABLE, dtype, device)
+    return [
+        ErrorCase((_a(xp, [1.0, 2.0], dtype, device), table), {}, ValueError,
+                  r"h must have the table's width d = 3", "h of another width"),
+        ErrorCase((_a(xp, [1.0, 2.0, 3.0], dtype, device), _a(xp, [1.0, 2.0, 3.0], dtype,
+                                                               device)), {}, ValueError,
+                  r"table must be a matrix \(V, d\)", "a vector as table"),
+        ErrorCase((_i(xp, [1, 2, 3], device), table), {}, TypeError,
+                  "h must have a real floating dtype", "integer h"),
+        ErrorCase((_a(xp, 1.0, dtype, device), table), {}, ValueError,
+                  "h must have at least 1 dimension", "0-d h"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="embeddings",
+    latex=r"PE(p, 2i) = \sin(p\,\theta_i),\ PE(p, 2i+1) = \cos(p\,\theta_i),"
+    r"\quad \theta_i = \mathrm{base}^{-2i/d}",
+    seeds=("002 §6.2.1", "003"),
+    # no generic tier R: it takes no array, so the harness (which moves positional arrays
+    # only) would call it with the host's namespace; its accuracy against mpmath is checked
+    # with each backend's namespace, dtype and device in test_embeddings.py (tier P)
+    tiers="SPXE",
+    oracle="mpmath",
+    identities=(
+        Identity("is_textbook", "the code gives sin(p·base^(−2i/d)) and cos(…) exactly "
+                 "(SymPy)", "S"),
+        Identity("relative_offset_linear", "PE(p + k) = M_k PE(p) with one block-diagonal "
+                 "rotation M_k for every p: exactly for d = 2, 4 (SymPy); by solving for M_k "
+                 "from several p and checking it is the same (Hypothesis)", "SP"),
+        Identity("bounded", "every value lies in [−1, 1]; each (sin, cos) pair has norm 1",
+                 "P"),
+        Identity("accuracy", "within its ulp budget of mpmath, at the scale max(1, |p·θᵢ|) "
+                 "of the float angle, with the backend's namespace, dtype and device "
+                 "(positions to 1e4 in float32)", "P"),
+        Identity("cross_backend", "the backend's namespace, dtype and device give NumPy's "
+                 "values", "X"),
+    ),
+)
+def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=None,
+                         device=None):
+    r"""Sinusoidal positional encoding: sines and cosines of the position at geometric frequencies.
+
+    .. math:: PE(p, 2i) = \sin(p\,\theta_i), \qquad PE(p, 2i+1) = \cos(p\,\theta_i), \qquad
+              \theta_i = \mathrm{base}^{-2i/d} = \frac{1}{10000^{2i/d}}
+
+    For every offset k there is one block-diagonal rotation M_k with
+    PE(p + k) = M_k PE(p) for every p, so a linear map can read relative positions.
+
+    This function takes no array to learn the namespace from, so the caller names it:
+    ``xp=`` is the array namespace (``array_api_compat.numpy``, ``array_api_compat.torch``,
+    ``jax.numpy``, …; required). ``dtype`` defaults to the namespace's default floating
+    dtype and ``device`` to its default device. `num_positions` and `dim` are integers (a
+    0-d integer array is accepted too).
+    Shapes: → (num_positions, dim), positions 0 … num_positions − 1, dim even ≥ 2.
+    Source: 002 §6.2.1, 003 (sinusoidal encodings let the model learn relative positions).
+    """
+    if xp is None or not hasattr(xp, "arange"):
+        raise TypeError(
+            "sinusoidal_positions takes no array to learn the namespace from: pass xp=, the "
+            f"array namespace to build the encoding with (got xp={xp!r})"
+        )
+    n = _count(num_positions, "num_positions", minimum=0)
+    dim = _count(dim, "dim", minimum=2)
+    if dim % 2:
+        raise ValueError(f"dim must be even (a sine and a cosine per frequency), got {dim}")
+    base = v.positive_number(base, "base")
+    dtype = _dtype_option(xp, dtype, device, ("real floating",))
+    p = xp.arange(n, dtype=dtype, device=device)
+    angle = p[:, None] * _inverse_frequencies(xp, dim, base, dtype, device)[None, :]
+    return xp.reshape(xp.stack([xp.sin(angle), xp.cos(angle)], axis=-1), (n, dim))
+
+
+@samples(sinusoidal_positions)
+def _(xp, dtype, device):
+    opts = {"xp": xp, "dtype": dtype, "device": device}
+    return [
+        Sample((6, 8), opts, "6 positions, d = 8"),
+        Sample((4, 2), {**opts, "base": 100.0}, "d = 2, base 100"),
+    ]
+
+
+@references(sinusoidal_positions)
+def _(xp, dtype, device):
+    opts = {"xp": xp, "dtype": dtype, "device": device}
+    return [
+        Sample((_i(xp, 3, device), 4), opts, "num_positions as a 0-d integer array"),
+        Sample((0, 4), opts, "no positions"),
+        Sample((2049, 6), opts, "positions to 2048, angles to 2048 rad"),
+    ]
+
+
+@errors(sinusoidal_positions)
+def _(xp, dtype, device):
+    opts = {"xp": xp, "dtype": dtype, "device": device}
+    return [
+        ErrorCase((4, 8), {}, TypeError, "pass xp=, the array namespace", "no namespace"),
+        ErrorCase((4, 7), opts, ValueError, "dim must be even", "odd dim"),
+        ErrorCase((-1, 8), opts, ValueError, "num_positions must be an integer ≥ 0",
+                  "negative num_positions"),
+        ErrorCase((4, 8), {**opts, "base": 0.0}, ValueError, "base must be a positive",
+                  "zero base"),
+        ErrorCase((4.0, 8), opts, TypeError, "num_positions must be an integer",
+                  "float num_positions"),
+        ErrorCase((4, 8), {**opts, "dtype": xp.int64}, TypeError,
+                  "dtype must be a real floating dtype", "integer dtype"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="embeddings",
+    latex=r"\begin{pmatrix} y_a \\ y_b \end{pmatrix} = \begin{pmatrix} \cos p\theta_i & "
+    r"-\sin p\theta_i \\ \sin p\theta_i & \cos p\theta_i \end{pmatrix}"
+    r"\begin{pmatrix} x_a \\ x_b \end{pmatrix},\quad \theta_i = \mathrm{base}^{-2i/d}",
+    seeds=("002 §6.2.2",),
+    oracle="mpmath",
+    identities=(
+        Identity("relative_invariance", "⟨rope(q, m), rope(k, n)⟩ depends only on m − n: "
+                 "unchanged by m, n → m + c, n + c (SymPy for d = 2 and 4, both layouts; "
+                 "Hypothesis for any even d and positions)", "SP"),
+        Identity("norm_preserving", "‖rope(x, p)‖ = ‖x‖ for every token", "SP"),
+        Identity("position_zero_identity", "rope(x, 0) = x", "SP"),
+        Identity("layouts", "interleaved matches a complex-number reference (RoFormer/LLaMA); "
+                 "half matches an explicit rotate_half reference (GPT-NeoX/HF); the two are "
+                 "one feature permutation apart", "P"),
+        Identity("gradient", "SymPy, autograd and central differences agree (x, and float "
+                 "positions)", "D"),
+        Identity("accuracy", "within its ulp budget of mpmath, at the scale "
+                 "(|x_a| + |x_b|)·max(1, |p·θᵢ|) (positions to 1e4 in float32)", "R"),
+    ),
+)
+def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
+    r"""Rotary position embedding: rotate each feature pair by an angle proportional to position.
+
+    .. math:: \begin{pmatrix} y_a \\ y_b \end{pmatrix} =
+              \begin{pmatrix} \cos p\theta_i & -\sin p\theta_i \\
+                              \sin p\theta_i & \cos p\theta_i \end{pmatrix}
+              \begin{pmatrix} x_a \\ x_b \end{pmatrix}, \qquad
+              \theta_i = \mathrm{base}^{-2i/d}, \quad i = 0, \dots, d/2 - 1
+
+    Pair i is (a, b) = (2i, 2i + 1) for ``layout="interleaved"`` (RoFormer, Meta's LLaMA)
+    and (i, i + d/2) for ``layout="half"`` (GPT-NeoX, Hugging Face ``rotate_half``). With
+    R_p the block rotation, (R_m q)ᵀ(R_n k) = qᵀ R_{n−m} k depends on m − n only.
+    Positions are converted to x's dtype.
+    Shapes: x (..., seq_len, d) with d even ≥ 2; positions (seq_len,), integer or floating →
+    x's shape. Source: 002 §6.2.2.
+    """
+    xp = v.namespace(x=x, positions=positions)
+    v.floating(xp, x, "x")
+    v.choice(layout, _LAYOUTS, "layout")
+    v.min_ndim(x, 2, "x")
+    seq_len, dim = x.shape[-2], x.shape[-1]
+    if dim < 2 or dim % 2:
+        raise ValueError(f"x must have an even feature dimension d ≥ 2 (features are rotated "
+                         f"in pairs), got d = {dim} (x of shape {tuple(x.shape)})")
+    if not xp.isdtype(positions.dtype, ("integral", "real floating")):
+        raise TypeError(f"positions must have an integer or real floating dtype, got "
+                        f"{positions.dtype}")
+    if tuple(positions.shape) != (seq_len,):
+        raise ValueError(f"positions must have shape (seq_len,) = ({seq_len},) for x of shape "
+                         f"{tuple(x.shape)}, got {tuple(positions.shape)}")
+    base = v.positive_number(base, "base")
+
+    theta = _inverse_frequencies(xp, dim, base, x.dtype, v.device(x))
+    angle = xp.astype(positions, x.dtype)[:, None] * theta[None, :]  # (seq_len, d/2)
+    cos, sin = xp.cos(angle), xp.sin(angle)
+    if layout == "interleaved":
+        xa, xb = x[..., 0::2], x[..., 1::2]
+        pairs = xp.stack([xa * cos - xb * sin, xa * sin + xb * cos], axis=-1)
+        return xp.reshape(pairs, x.shape)
+    xa, xb = x[..., : dim // 2], x[..., dim // 2 :]
+    return xp.concat([xa * cos - xb * sin, xa * sin + xb * cos], axis=-1)
+
+
+_Q = [[1.0, -0.5, 2.0, 0.25], [0.5, 1.5, -1.0, 3.0], [-2.0, 0.0, 1.0, 1.0]]
+
+
+@samples(rope)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, _Q, dtype, device), _i(xp, [0, 1, 2], device)), {},
+               "3 tokens, d = 4, interleaved"),
+        Sample((_a(xp, _Q, dtype, device), _i(xp, [0, 1, 2], device)), {"layout": "half"},
+               "3 tokens, d = 4, half"),
+        Sample((_a(xp, [_Q, [[1.0, 2.0, 3.0, 4.0]] * 3], dtype, device),
+                _a(xp, [5.0, 0.5, 7.25], dtype, device)), {"base": 100.0},
+               "a batch of 2, float positions, base 100"),
+    ]
+
+
+@references(rope)
+def _(xp, dtype, device):
+    row = [1.0, -2.0, 0.5, 3.0, -1.0, 0.25, 2.0, -0.75]
+    return [
+        Sample((_a(xp, [row] * 3, dtype, device), _i(xp, [1000, 4096, 10000], device)), {},
+               "positions to 1e4, interleaved"),
+        Sample((_a(xp, [row] * 3, dtype, device), _i(xp, [1000, 4096, 10000], device)),
+               {"layout": "half"}, "positions to 1e4, half"),
+        Sample((_a(xp, [[1e30, -1e30], [1e-30, 3e-30]], dtype, device),
+                _i(xp, [3, 7], device)), {}, "huge and tiny features"),
+    ]
+
+
+@errors(rope)
+def _(xp, dtype, device):
+    x = _a(xp, _Q, dtype, device)
+    p = _i(xp, [0, 1, 2], device)
+    return [
+        ErrorCase((_a(xp, [[1.0, 2.0, 3.0]], dtype, device), _i(xp, [0], device)), {},
+                  ValueError, "x must have an even feature dimension", "odd d"),
+        ErrorCase((x, _i(xp, [0, 1], device)), {}, ValueError,
+                  r"positions must have shape \(seq_len,\) = \(3,\)", "positions too short"),
+        ErrorCase((x, _i(xp, [[0, 1, 2]], device)), {}, ValueError,
+                  r"positions must have shape \(seq_len,\)", "2-d positions"),
+        ErrorCase((x, p), {"layout": "neox"}, ValueError, "layout must be one of",
+                  "unknown layout"),
+        ErrorCase((_a(xp, [1.0, 2.0], dtype, device), _i(xp, [0], device)), {}, ValueError,
+                  "x must have at least 2 dimension", "1-d x"),
+        ErrorCase((_i(xp, [[1, 2]], device), _i(xp, [0], device)), {}, TypeError,
+                  "x must have a real floating dtype", "integer x"),
+        ErrorCase((x, xp.asarray([True, False, True], device=device)), {}, TypeError,
+                  "positions must have an integer or real floating dtype", "bool positions"),
+        ErrorCase((x, p), {"base": -1.0}, ValueError, "base must be a positive",
+                  "negative base"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+def _similarities(query, rows):
+    """cos(query, rowᵥ) for every row: (..., d) and (V, d) → (..., V)."""
+    return cosine_similarity(query[..., None, :], rows)
+
+
+@equation(
+    chapter="embeddings",
+    latex=r"\operatorname*{arg\,max}_{v \notin \{a, b, c\}}"
+    r" \cos\bigl(E_b - E_a + E_c,\ E_v\bigr)",
+    seeds=("002 §6.1", "003"),
+    tiers="SPRXE",
+    oracle="mpmath",
+    errata=(
+        "003 (and 002 §6.1) state king − man + woman ≈ queen without saying that the three "
+        "query words are left out of the search; the standard evaluation (word2vec's "
+        "analogy test) excludes them, since the nearest vector is often b itself. The spec "
+        "excludes a, b and c.",
+    ),
+    identities=(
+        Identity("king_queen", "king − man + woman → queen on a constructed table (003)", "SP"),
+        Identity("brute_force", "equals the arg max of cosine_similarity over the rows other "
+                 "than a, b, c, ties to the lower index; never returns a, b or c", "P"),
+        Identity("scale_invariant", "unchanged when the whole table is scaled by c > 0", "P"),
+        Identity("exact", "the index of the mpmath arg max on inputs with clear margins", "R"),
+    ),
+)
+def analogy(table, a, b, c, /):
+    r"""Word analogy: the token whose embedding is nearest, by cosine, to E[b] − E[a] + E[c].
+
+    .. math:: \hat v = \operatorname*{arg\,max}_{v \notin \{a, b, c\}}
+              \cos\bigl(E_b - E_a + E_c,\ E_v\bigr)
+
+    "a is to b as c is to v̂": with a = man, b = king, c = woman the answer is queen. The
+    three query tokens are excluded. Ties go to the lower index, and a zero target vector
+    has cosine 0 with every row (`cosine_similarity`'s ε), so it gives the first row not
+    excluded. Shapes: table (V, d) with V ≥ 4; a, b, c integer arrays of one shape (...)
+    with values in [0, V) → integer indices (...) (the namespace's default index dtype).
+    Source: 002 §6.1, 003 (king − man + woman ≈ queen).
+    """
+    xp = v.namespace(table=table, a=a, b=b, c=c)
+    _table(xp, table)
+    vocab = table.shape[0]
+    if vocab < 4:
+        raise ValueError(f"table must have at least 4 rows (a, b and c are excluded from the "
+                         f"search), got shape {tuple(table.shape)}")
+    for name, ids in (("a", a), ("b", b), ("c", c)):
+        _ids(xp, ids, name, vocab)
+    v.same_shape(a, b, "a and b")
+    v.same_shape(a, c, "a and c")
+
+    target = embedding(table, b) - embedding(table, a) + embedding(table, c)  # (..., d)
+    sims = _similarities(target, table)  # (..., V)
+    ids = xp.arange(vocab, dtype=a.dtype, device=v.device(table))
+    excluded = ((ids == xp.expand_dims(a, axis=-1)) | (ids == xp.expand_dims(b, axis=-1))
+                | (ids == xp.expand_dims(c, axis=-1)))
+    sims = xp.where(excluded, xp.asarray(-math.inf, dtype=sims.dtype, device=v.device(sims)),
+                    sims)
+    return xp.argmax(sims, axis=-1)
+
+
+#: a constructed table (003): dimensions royalty, maleness, femaleness, and a "fruit" axis
+_WORDS = ["king", "queen", "man", "woman", "apple", "prince", "princess"]
+_VECTORS = [
+    [0.9, 0.8, 0.1, 0.0],
+    [0.9, 0.1, 0.8, 0.0],
+    [0.1, 0.9, 0.1, 0.0],
+    [0.1, 0.1, 0.9, 0.0],
+    [0.0, 0.1, 0.1, 0.9],
+    [0.7, 0.8, 0.1, 0.1],
+    [0.7, 0.1, 0.8, 0.1],
+]
+_KING, _QUEEN, _MAN, _WOMAN = 0, 1, 2, 3
+
+
+@samples(analogy)
+def _(xp, dtype, device):
+    e = _a(xp, _VECTORS, dtype, device)
+    return [
+        Sample((e, _i(xp, _MAN, device), _i(xp, _KING, device), _i(xp, _WOMAN, device)), {},
+               "king − man + woman → queen"),
+        Sample((e, _i(xp, [_WOMAN, _KING], device), _i(xp, [_QUEEN, _MAN], device),
+                _i(xp, [_MAN, _QUEEN], device)), {}, "a batch of two analogies"),
+    ]
+
+
+@references(analogy)
+def _(xp, dtype, device):
+    e = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 2.0], [0.0, 1.0]]
+    return [
+        Sample((_a(xp, e, dtype, device), _i(xp, 0, device), _i(xp, 3, device),
+                _i(xp, 2, device)), {}, "tied rows: the lower index wins"),
+        Sample((_a(xp, [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype, device),
+                _i(xp, 0, device), _i(xp, 1, device), _i(xp, 1, device)), {},
+               "zero target: the first row not excluded"),
+    ]
+
+
+@errors(analogy)
+def _(xp, dtype, device):
+    e = _a(xp, _VECTORS, dtype, device)
+    i0, i1 = _i(xp, 0, device), _i(xp, 1, device)
+    return [
+        ErrorCase((e, _i(xp, 7, device), i0, i1), {}, ValueError,
+                  r"a must be token ids in \[0, 7\)", "a out of range"),
+        ErrorCase((e, i0, i1, _i(xp, [1, 2], device)), {}, ValueError,
+                  "a and c must have the same shape", "c of another shape"),
+        ErrorCase((e, i0, _a(xp, 1.0, dtype, device), i1), {}, TypeError,
+                  "b must have an integer dtype", "float b"),
+        ErrorCase((e[:3, :], i0, i1, i1), {}, ValueError,
+                  "table must have at least 4 rows", "only 3 rows"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+@equation(
+    chapter="embeddings",
+    latex=r"\operatorname{top}_k\ \operatorname{sim}(q, d_i),\quad"
+    r"\operatorname{sim}(q, d) = \frac{q \cdot d}{\|q\|\,\|d\|}",
+    seeds=("004",),
+    tiers="PRXE",
+    oracle="mpmath",
+    identities=(
+        Identity("sorted_by_cosine", "the indices are those of `cosine_similarity` sorted in "
+                 "decreasing order, ties to the lower index", "P"),
+        Identity("scale_invariant", "unchanged when the query or a document is scaled by "
+                 "c > 0 (away from ties)", "P"),
+        Identity("exact", "the mpmath ranking on inputs with clear margins", "R"),
+    ),
+)
+def cosine_top_k(query, docs, /, *, k):
+    r"""Retrieval by cosine similarity: the indices of the k documents most aligned with the query.
+
+    .. math:: \operatorname{sim}(q, d_i) = \frac{q \cdot d_i}{\|q\|\,\|d_i\|}, \qquad
+              \text{result} = (i_1, \dots, i_k),\
+              \operatorname{sim}(q, d_{i_1}) \ge \dots \ge \operatorname{sim}(q, d_{i_k})
+
+    The similarities are `cosine_similarity` (a zero vector has similarity 0 with
+    everything). The order is a stable sort, so equal similarities are listed in increasing
+    index order; NaN similarities are placed wherever the backend's sort puts NaN.
+    Shapes: query (..., d), docs (N, d), 1 ≤ k ≤ N (an int) → integer indices (..., k)
+    (the namespace's default index dtype); the scores are
+    ``cosine_similarity(query[..., None, :], docs)`` taken at those indices.
+    Source: 004 (retrieval: sim(q, dᵢ) = q·dᵢ/(‖q‖‖dᵢ‖)).
+    """
+    xp = v.namespace(query=query, docs=docs)
+    v.floating(xp, query, "query")
+    v.floating(xp, docs, "docs")
+    v.same_dtype(query, docs, "query and docs")
+    v.min_ndim(query, 1, "query")
+    if docs.ndim != 2:
+        raise ValueError(f"docs must be a matrix (N, d) with one document per row, got shape "
+                         f"{tuple(docs.shape)}")
+    if query.shape[-1] != docs.shape[1]:
+        raise ValueError(f"query must have the documents' width d = {docs.shape[1]} as its last "
+                         f"axis, got query of shape {tuple(query.shape)}")
+    k = _count(k, "k", minimum=1)
+    if k > docs.shape[0]:
+        raise ValueError(f"k must be at most the number of documents N = {docs.shape[0]}, "
+                         f"got k = {k}")
+    sims = _similarities(query, docs)  # (..., N)
+    return xp.argsort(-sims, axis=-1, stable=True)[..., :k]
+
+
+_DOCS = [[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 1.0, 0.0], [-1.0, 0.5, 0.5], [0.5, 0.5, 0.7]]
+
+
+@samples(cosine_top_k)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1.0, 0.25, 0.0], dtype, device), _a(xp, _DOCS, dtype, device)),
+               {"k": 3}, "one query, top 3 of 5"),
+        Sample((_a(xp, [[0.0, 1.0, 0.1], [0.2, 0.2, 1.0]], dtype, device),
+                _a(xp, _DOCS, dtype, device)), {"k": 5}, "two queries, full ranking"),
+    ]
+
+
+@references(cosine_top_k)
+def _(xp, dtype, device):
+    # rows (1, 1), (2, 2), (4, 4): scalings by powers of two, so their cosines tie exactly in
+    # floating point too (a factor 5 could round the two norms differently)
+    return [
+        Sample((_a(xp, [1.0, 1.0], dtype, device),
+                _a(xp, [[0.0, 1.0], [2.0, 2.0], [1.0, 0.0], [1.0, 1.0], [4.0, 4.0]], dtype,
+                   device)), {"k": 4}, "equal similarities: increasing index"),
+        Sample((_a(xp, [1e30, 2e30], dtype, device),
+                _a(xp, [[1e-30, 0.0], [1e30, 1e30], [0.0, 0.0]], dtype, device)), {"k": 3},
+               "huge and tiny vectors, a zero document"),
+    ]
+
+
+@errors(cosine_top_k)
+def _(xp, dtype, device):
+    q = _a(xp, [1.0, 0.0, 0.0], dtype, device)
+    docs = _a(xp, _DOCS, dtype, device)
+    return [
+        ErrorCase((q, docs), {"k": 6}, ValueError,
+                  "k must be at most the number of documents N = 5", "k > N"),
+        ErrorCase((q, docs), {"k": 0}, ValueError, "k must be an integer ≥ 1", "k = 0"),
+        ErrorCase((q, docs), {"k": 2.0}, TypeError, "k must be an integer", "float k"),
+        ErrorCase((_a(xp, [1.0, 0.0], dtype, device), docs), {"k": 1}, ValueError,
+                  "query must have the documents' width d = 3", "query of another width"),
+        ErrorCase((q, q), {"k": 1}, ValueError, r"docs must be a matrix \(N, d\)",
+                  "a vector as docs"),
+        ErrorCase((q, _a(xp, _DOCS, xp.float32 if dtype == xp.float64 else xp.float64,
+                         device)), {"k": 1}, TypeError,
+                  "query and docs must have the same dtype", "docs of another dtype"),
+    ]
