@@ -73,9 +73,11 @@ def _dot_scale(x, W, b=None):
 
 
 def _close_to_dot(got, want, scale, dtype, what, factor=64):
-    """|got − want| ≤ factor·eps·(scale + |want|): dot products are accurate normwise."""
+    """|got − want| ≤ factor·eps·(scale + |want|) + tiny: dot products are accurate normwise;
+    the smallest normal `tiny` allows backends that flush subnormal products to zero (XLA)."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    bound = factor * _eps(dtype) * (np.asarray(scale) + np.abs(want))
+    bound = (factor * _eps(dtype) * (np.asarray(scale) + np.abs(want))
+             + float(np.finfo(dtype).tiny))
     assert np.all(np.abs(got - want) <= bound), (
         f"{what}: max excess {np.max(np.abs(got - want) - bound)}\n got {got}\n want {want}")
 
@@ -106,24 +108,24 @@ def _tidy(e):
 
 def _difference_is_zero(lhs, rhs) -> bool:
     d = _tidy(lhs) - _tidy(rhs)
+    if d == 0:
+        return True
+    # a false identity shows a nonzero value at a random rational point at once (and is not
+    # handed to a slow simplification); a true one is then proven exactly below
+    symbols_ = sorted(d.free_symbols, key=str)
+    draws = np.random.default_rng(5).integers(1, 997, len(symbols_))
+    point = {s: sp.Rational(int(k), 331) for s, k in zip(symbols_, draws)}
+    if abs(complex(d.subs(point).evalf(50))) > 1e-30:
+        return False
     atoms: dict = {}
 
     def atom(arg):
         key = sp.expand(arg)
         return atoms.setdefault(key, sp.Symbol(f"E{len(atoms)}", positive=True))
 
-    rational = d.replace(sp.exp, atom)
-    if sp.cancel(sp.together(rational)) == 0:
+    if sp.cancel(sp.together(d.replace(sp.exp, atom))) == 0:
         return True
-    # not identical as a rational function of the atoms: a wrong result shows a nonzero value
-    # at a random point at once (no slow simplification of a false identity); only an
-    # identity that needs relations between the atoms goes on to SymPy's simplification
-    point = {s: sp.Rational(int(h) % 997 + 1, 331) for s, h in
-             zip(sorted(d.free_symbols, key=str), np.random.default_rng(5).integers(0, 10**6,
-                                                                              len(d.free_symbols)))}
-    if abs(complex(d.subs(point).evalf(30))) > 1e-20:
-        return False
-    return symbolic.is_zero(d)
+    return symbolic.is_zero(d)  # an identity that needs relations between the exponentials
 
 
 def _assert_equal(lhs, rhs, what):
@@ -215,14 +217,16 @@ def _grad_check(params, grads, loss, what):
 
 
 @pytest.mark.spec("mlp_backward", tier="S")
-@pytest.mark.parametrize(("act", "sizes"), [("tanh", (2, 3, 2)), ("gelu", (2, 3, 2)),
-                                            ("tanh", (2, 3, 2, 2))])
-def test_mlp_backward_is_the_sympy_gradient(act, sizes):
-    """L = ⟨c, z_L⟩ with symbolic c, weights, biases and a batch of two inputs: SymPy
-    differentiates the traced forward pass; mlp_backward(δ_L = c) must give exactly that.
-    Non-square layers catch a transposed product, and the symbolic φ' a missing one."""
-    x, params = _sym_net(sizes, 2)
-    c = symbolic.symbols("c", (2, sizes[-1]))
+@pytest.mark.parametrize(("act", "sizes", "batch"), [("tanh", (2, 3, 2), 2),
+                                                     ("gelu", (2, 3, 2), 2),
+                                                     ("tanh", (2, 3, 2, 2), 1)])
+def test_mlp_backward_is_the_sympy_gradient(act, sizes, batch):
+    """L = ⟨c, z_L⟩ with symbolic c, weights, biases and inputs (a batch of two, or one input
+    through three layers, so the recurrence runs twice): SymPy differentiates the traced
+    forward pass; mlp_backward(δ_L = c) must give exactly that. Non-square layers catch a
+    transposed product, and the symbolic φ' a missing or misplaced one."""
+    x, params = _sym_net(sizes, batch)
+    c = symbolic.symbols("c", (batch, sizes[-1]))
     out, cache = spec.mlp_forward(x, params, activation=act)
     loss = sp.Add(*(symbolic.exprs(c) * symbolic.exprs(out)).reshape(-1))
     _grad_check(params, spec.mlp_backward(c, cache, params, activation=act), loss, "⟨c, z_L⟩")
@@ -735,9 +739,16 @@ def test_no_single_neuron_solves_xor(backend, dtype):
     assert res.status == 2, "the XOR inequalities must be infeasible"
 
 
+def _solve_limited(backend, d) -> bool:
+    """dask's LU solve needs equal square chunks (the record's Limit, note "d ≥ 3")."""
+    rec = spec.catalogue()["linear_regression_fit"]
+    return d >= 3 and rec.limit(backend.id, "P", "d ≥ 3") is not None
+
+
 @pytest.mark.spec("linear_regression_fit", tier="P")
 @given(n_extra=st.integers(0, 20), d=st.integers(1, 5), seed=st.integers(0, 2**32 - 1))
 def test_linear_regression_recovers_noiseless_parameters(backend, dtype, n_extra, d, seed):
+    assume(not _solve_limited(backend, d))
     rng = np.random.default_rng(seed)
     n = 3 * (d + 1) + n_extra
     X = rng.uniform(-1, 1, (n, d))
@@ -761,6 +772,7 @@ def test_linear_regression_recovers_noiseless_parameters(backend, dtype, n_extra
 def test_linear_regression_zero_gradient_and_least_squares(backend, n_extra, d, seed):
     if "float64" not in backend.float_dtypes:
         pytest.skip(f"backend {backend.id} has no float64")
+    assume(not _solve_limited(backend, d))
     rng = np.random.default_rng(seed)
     n = 3 * (d + 1) + n_extra
     X = rng.uniform(-1, 1, (n, d))
@@ -802,7 +814,7 @@ def _fixed(backend, fn, host_args: dict, **kwargs):
 
 
 def _act_grad(name):
-    return {"tanh": spec.tanh_grad, "relu": spec.relu_grad}[name]
+    return {"tanh": spec.tanh_grad, "relu": spec.relu_grad, "gelu": spec.gelu_grad}[name]
 
 
 def _mlp2(act):
@@ -833,7 +845,7 @@ def _layer_cases(backend, seed):
     net = [r.normal(0, 1, (3, 2)), r.normal(0, 0.5, (3,)), r.normal(0, 1, (2, 3)),
            r.normal(0, 0.5, (2,))]
     cases = {}
-    for act in ("tanh", "relu"):
+    for act in ("tanh", "relu", "gelu"):
         g = _act_grad(act)
 
         def z_of(xp, a, act=act):
@@ -887,7 +899,7 @@ def _layer_cases(backend, seed):
 
 def _layer_case_params():
     names = {}
-    for act in ("tanh", "relu"):
+    for act in ("tanh", "relu", "gelu"):
         for what in ("w", "b", "x"):
             names[f"neuron[{what},{act}]"] = "neuron"
         for what in ("W", "b", "x"):

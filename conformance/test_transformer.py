@@ -9,13 +9,14 @@ identity composes them (each proven in its own chapter).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import array_api_compat
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import assume, given
+from hypothesis import assume, given, reject
 from hypothesis import strategies as st
 
 import spec
@@ -389,8 +390,9 @@ def test_decoder_causal_and_shape(backend, dtype, data):
     other = tokens.copy()
     other[..., i + 1:] = (tokens[..., i + 1:] + 1) % vocab
     pb = _on(backend, p)
-    a = _np(backend, spec.decoder_forward(to_backend(backend, tokens), pb, **_dec_opts(cfg)))
-    b = _np(backend, spec.decoder_forward(to_backend(backend, other), pb, **_dec_opts(cfg)))
+    with _dask_index_collision(backend):
+        a = _np(backend, spec.decoder_forward(to_backend(backend, tokens), pb, **_dec_opts(cfg)))
+        b = _np(backend, spec.decoder_forward(to_backend(backend, other), pb, **_dec_opts(cfg)))
     assert a.shape == (*tokens.shape, vocab)
     depth = 4 * len(p["blocks"]) + 2
     tol = _chain_tol(dtype, depth, np.max(np.abs(a)))
@@ -403,8 +405,9 @@ def test_decoder_causal_and_shape(backend, dtype, data):
 def test_decoder_matches_torch(backend, dtype, data):
     t = pytest.importorskip("torch")
     tokens, p, cfg = _decoder_case(data, dtype)
-    got = _np(backend, spec.decoder_forward(to_backend(backend, tokens), _on(backend, p),
-                                            **_dec_opts(cfg)))
+    with _dask_index_collision(backend):
+        got = _np(backend, spec.decoder_forward(to_backend(backend, tokens), _on(backend, p),
+                                                **_dec_opts(cfg)))
     want = _torch_decoder(t, tokens, p, cfg)
     # tolerance: the chain's depth; the residual stream's size grows with depth (LayerNorm
     # keeps each sublayer's input O(1)), so errors are relative to the largest logit
@@ -413,15 +416,38 @@ def test_decoder_matches_torch(backend, dtype, data):
 
 
 # --- generation -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _dask_index_collision(backend):
+    """Discard the rare draw that trips a dask defect in integer-array indexing (used by the
+    embedding lookup): dask's slice_with_int_dask_array_on_axis builds an internal array of
+    the table's block offsets with from_array(offsets, chunks=1), whose deterministic name
+    collides with a token array holding exactly those offsets in one-element chunks (e.g.
+    tokens [0, 3] against a 5-row table in blocks (3, 2)), and it then fails with "Chunks do
+    not add up to shape". Not a property of the equations; reported with this chapter."""
+    try:
+        yield
+    except ValueError as exc:
+        if backend.id == "dask" and "Chunks do not add up to shape" in str(exc):
+            reject()
+        raise
+
+
 @pytest.mark.spec("generate", tier="P")
 @given(data=st.data())
 def test_generate_with_cache_equals_recomputing(backend, dtype, data):
     """Greedy generation through the KV cache picks the tokens that recomputing
     decoder_forward on the whole prefix picks, with logits that agree; stops comparing at a
-    near-tie, where rounding may legitimately choose either token."""
+    near-tie, where rounding may legitimately choose either token. Value checks are off: this
+    is about the numbers, the checks are tier E's, and on lazy backends (Dask) each check
+    evaluates the whole growing graph again."""
     tokens, p, cfg = _decoder_case(data, dtype, t_max=3)
     steps = data.draw(st.integers(0, 4), label="steps")
     pb = _on(backend, p)
+    with _dask_index_collision(backend), spec.value_checks(False):
+        _generate_and_recompute(backend, tokens, pb, p, cfg, steps, dtype)
+
+
+def _generate_and_recompute(backend, tokens, pb, p, cfg, steps, dtype):
     out, logits = spec.generate(pb, to_backend(backend, tokens), steps, sampler=spec.greedy,
                                 return_logits=True, **_dec_opts(cfg))
     out, logits = backend.to_numpy(out), _np(backend, logits)

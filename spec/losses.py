@@ -12,7 +12,16 @@ from __future__ import annotations
 import math
 
 from . import _validate as v
-from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import (
+    ErrorCase,
+    Identity,
+    Limit,
+    Sample,
+    equation,
+    errors,
+    references,
+    samples,
+)
 from .probability import _shifted, _xlogy, softmax
 
 __all__ = [
@@ -489,6 +498,11 @@ def _(xp, dtype, device):
     r" = -\log\prod_{t=1}^{T} \operatorname{softmax}(z_t)_{x_t}",
     seeds=("004", "002 §10.1"),
     oracle="mpmath",
+    limits=(
+        Limit("dask", "dask's max raises on a zero-size chunk (a sequence of T = 0 steps)",
+              "https://github.com/dask/dask/issues/3906", tiers="XR",
+              note="T = 0: the empty product"),
+    ),
     identities=(
         Identity("chain_rule", "exp(−NLL) equals the product of the per-step softmax "
                  "probabilities of the tokens (the chain rule of probability)", "SP"),
@@ -637,8 +651,10 @@ def _(xp, dtype, device):
     return [
         Sample((_a(xp, [[0.5, -1.0, 2.0], [0.0, 3.0, -0.25]], dtype, device),),
                {"weight": 0.01}, "one matrix"),
-        # a list of arrays is the common call; the generic tiers X and R move only top-level
-        # arrays to the backend, so lists are exercised in conformance/test_losses.py
+        Sample(([_a(xp, [[1.0, -2.0], [0.5, 0.0]], dtype, device),
+                 _a(xp, [0.1, -0.3], dtype, device),
+                 _a(xp, [[2.0, 1.0]], dtype, device)],), {"weight": 0.5},
+               "two matrices and a bias vector"),
         Sample((_a(xp, [1.0, 2.0], dtype, device),), {"weight": 0.0}, "weight 0"),
     ]
 
