@@ -141,6 +141,8 @@ def _weights(q, k, mask, is_causal, scale, v=None):
         _broadcast_shapes(scores_shape[:-2], tuple(v.shape[:-2]), "the scores and v")
     is_causal = _flag(is_causal, "is_causal")
     scale = _scale(scale, q.shape[-1])
+    if scores_shape[-1] == 0:  # no keys at all: every row is fully masked
+        return xp, xp.zeros(scores_shape, dtype=q.dtype, device=check.device(q))
     s = (q @ xp.matrix_transpose(k)) * scale
     allowed = None
     if mask is not None and mask.dtype == xp.bool:
@@ -150,8 +152,6 @@ def _weights(q, k, mask, is_causal, scale, v=None):
     if is_causal:
         causal = _causal_allowed(xp, q.shape[-2], k.shape[-2], check.device(q))
         allowed = causal if allowed is None else (allowed & causal)
-    if scores_shape[-1] == 0:  # no keys at all: every row is fully masked
-        return xp, xp.zeros(scores_shape, dtype=q.dtype, device=check.device(q))
     return xp, _masked_softmax(xp, s, allowed)
 
 
