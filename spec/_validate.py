@@ -73,6 +73,19 @@ def min_ndim(x, n: int, name: str) -> None:
         raise ValueError(f"{name} must have at least {n} dimension(s), got shape {tuple(x.shape)}")
 
 
+def integer_option(value, name: str, *, what: str = "an integer") -> int:
+    """A Python int from an integer option (ints and 0-d integer arrays; bools refused).
+
+    Range checks stay with the caller, who knows the domain and says it in its own words.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be {what}, got a bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}") from None
+
+
 def axis_index(x, axis, name: str) -> int:
     """Normalise `axis` to a non-negative index into `x`'s dimensions."""
     return axis_of_shape(tuple(x.shape), axis, name)

@@ -24,7 +24,6 @@ Sources: 000 (attention, multi-head), 002 §7.1–§7.4 (SDPA, multi-head, causa
 from __future__ import annotations
 
 import math
-import operator
 
 from . import _validate as check
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
@@ -375,12 +374,7 @@ def _(xp, dtype, device):
 
 # --------------------------------------------------------------------------------------------
 def _length(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    value = check.integer_option(value, name)
     if value < 0:
         raise ValueError(f"{name} must be ≥ 0, got {value}")
     return value
@@ -481,12 +475,7 @@ def _(xp, dtype, device):
 # --------------------------------------------------------------------------------------------
 def _count(value, name: str) -> int:
     """A positive integer option (a head count)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a positive integer, got {value!r}") from None
+    value = check.integer_option(value, name, what="a positive integer")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value}")
     return value

@@ -17,7 +17,6 @@ Sources: 002 §10.1–§10.2 (temperature, top-k, nucleus, beam search), 001 (te
 from __future__ import annotations
 
 import math
-import operator
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
@@ -42,12 +41,7 @@ def _dtype_name(xp, dtype) -> str:
 
 def _count(value, name: str, low: int, high: int | None = None) -> int:
     """A Python integer in [low, high] (bools refused), else TypeError/ValueError."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    value = v.integer_option(value, name)
     if high is None and value < low:
         raise ValueError(f"{name} must be an integer ≥ {low}, got {value}")
     if high is not None and not low <= value <= high:

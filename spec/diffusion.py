@@ -20,7 +20,6 @@ the formulas are those of Ho et al. (2020), "Denoising Diffusion Probabilistic M
 from __future__ import annotations
 
 import math
-import operator
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
@@ -113,12 +112,7 @@ def _betas_for(xp, betas, like):
 
 
 def _step(t, num_steps: int) -> int:
-    if isinstance(t, bool):
-        raise TypeError(f"t must be an integer time step, got {t!r}")
-    try:
-        t = operator.index(t)
-    except TypeError:
-        raise TypeError(f"t must be an integer time step, got {type(t).__name__}") from None
+    t = v.integer_option(t, "t", what="an integer time step")
     if not 1 <= t <= num_steps:
         raise ValueError(f"t must be in [1, {num_steps}] (1-based, T = len(betas)), got {t}")
     return t
@@ -314,12 +308,7 @@ def linear_beta_schedule(num_steps, /, *, beta_start, beta_end, like):
     """
     xp = v.namespace(like=like)
     v.floating(xp, like, "like")
-    if isinstance(num_steps, bool):
-        raise TypeError("num_steps must be an integer, got a bool")
-    try:
-        num_steps = operator.index(num_steps)
-    except TypeError:
-        raise TypeError(f"num_steps must be an integer, got {type(num_steps).__name__}") from None
+    num_steps = v.integer_option(num_steps, "num_steps")
     if num_steps < 1:
         raise ValueError(f"num_steps must be ≥ 1, got {num_steps}")
     for name, b in (("beta_start", beta_start), ("beta_end", beta_end)):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import decimal
 import math
-import operator
 
 from . import _validate as v
 from ._registry import (
@@ -63,12 +62,7 @@ def _i(xp, values, device):
 
 def _count(value, name: str, *, minimum: int) -> int:
     """A non-negative integer option as a Python int (ints and 0-d integer arrays accepted)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    n = v.integer_option(value, name)
     if n < minimum:
         raise ValueError(f"{name} must be an integer ≥ {minimum}, got {n}")
     return n

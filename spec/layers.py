@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from typing import NamedTuple
 
 from . import _validate as v
@@ -550,12 +549,7 @@ def _(xp, dtype, device):
 
 # --------------------------------------------------------------------------------------------
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got a bool")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    n = v.integer_option(value, name)
     if n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n}")
     return n

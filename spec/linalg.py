@@ -12,8 +12,6 @@ similarity for retrieval).
 
 from __future__ import annotations
 
-import operator
-
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
 
@@ -398,12 +396,7 @@ def low_rank_approximation(W, /, *, rank):
     Source: 002 §1.3.
     """
     xp = _matrix(W, nonempty=True)
-    if isinstance(rank, bool):
-        raise TypeError(f"rank must be an integer, got {rank!r}")
-    try:
-        k = operator.index(rank)
-    except TypeError:
-        raise TypeError(f"rank must be an integer, got {rank!r}") from None
+    k = v.integer_option(rank, "rank")
     most = min(W.shape[-2], W.shape[-1])
     if not 0 <= k <= most:
         raise ValueError(f"rank must be in [0, min(m, n)] = [0, {most}] for W of shape "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 
 from . import _validate as check
 from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
@@ -63,12 +62,7 @@ def _decay(value, name: str) -> float:
 
 
 def _count(value, name: str, low: int) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    value = check.integer_option(value, name)
     if value < low:
         raise ValueError(f"{name} must be an integer ≥ {low}, got {value}")
     return value

@@ -33,7 +33,6 @@ KV cache), §6 (embeddings, weight tying); 003 (the architecture); 004 (next-tok
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Mapping, Sequence
 
 from . import _validate as check
@@ -87,12 +86,7 @@ def _shape(a, expected: tuple, name: str) -> None:
 
 
 def _int_option(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    value = check.integer_option(value, name)
     if value < minimum:
         raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value}")
     return value
