@@ -24,15 +24,10 @@ from collections.abc import Callable
 import mpmath
 import numpy as np
 
-DPS = 50
+from .mp import DPS
+from .mp import f64 as _f64
+
 _GELU_CUBIC = mpmath.mpf("0.044715")  # the decimal constant of the tanh form (not its double)
-
-
-def _f64(x) -> float:
-    """An mpf rounded correctly to float64 (the shared routine of conformance/oracles.py)."""
-    from .oracles import _f64 as correctly_rounded  # imported late: oracles.py imports us
-
-    return correctly_rounded(x)
 
 
 def _elementwise(scalar: Callable) -> Callable:

@@ -18,31 +18,9 @@ from collections.abc import Callable
 import mpmath
 import numpy as np
 
-DPS = 50
-
-
-def _base():
-    from . import oracles  # imported when called: conformance.oracles loads this module
-
-    return oracles
-
-
-def _mp(x) -> mpmath.mpf:
-    return _base()._mp(x)
-
-
-def _f64(x) -> float:
-    return _base()._f64(x)
-
-
-def _at_dps(fn: Callable) -> Callable:
-    def wrapper(*args, **kwargs):
-        with mpmath.workdps(DPS):
-            return fn(*args, **kwargs)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
+from .mp import at_dps as _at_dps
+from .mp import f64 as _f64
+from .mp import mp as _mp
 
 
 def _terms(fn, *arrays) -> dict:

@@ -32,17 +32,11 @@ import math
 import mpmath
 import numpy as np
 
+from .mp import DPS
+from .mp import f64 as _f64
+
 __all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
 
-DPS = 50
-
-
-def _f64(x) -> float:
-    if mpmath.isnan(x):
-        return math.nan
-    if mpmath.isinf(x):
-        return math.inf if x > 0 else -math.inf
-    return float(mpmath.mpf(x))  # mpf → float rounds to nearest
 
 
 def _broadcast(q, k, v, mask):

@@ -33,17 +33,14 @@ from collections.abc import Callable
 import mpmath
 import numpy as np
 
+from .mp import DPS
+from .mp import f64 as _f64
+from .mp import mp as _mp
+
 __all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
 
-DPS = 50
 #: `cosine_similarity`'s default ε
 COS_EPS = 1e-8
-
-
-def _core():
-    from . import oracles  # the shared exact conversions (imported lazily: oracles loads us)
-
-    return oracles
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,14 +62,13 @@ def one_hot(labels, num_classes, /, *, dtype=None):
 # ---------------------------------------------------------------------------------------------
 # mpmath
 def tied_logits(h, table, /):
-    core = _core()
     h, table = np.asarray(h), np.asarray(table)
     out = np.empty((*h.shape[:-1], table.shape[0]), dtype=np.float64)
     with mpmath.workdps(DPS):
-        rows = [[core._mp(t) for t in row] for row in table]
+        rows = [[_mp(t) for t in row] for row in table]
         for idx in np.ndindex(h.shape[:-1]):
-            hv = [core._mp(t) for t in h[idx]]
-            out[idx] = [core._f64(mpmath.fsum(a * b for a, b in zip(hv, row))) for row in rows]
+            hv = [_mp(t) for t in h[idx]]
+            out[idx] = [_f64(mpmath.fsum(a * b for a, b in zip(hv, row))) for row in rows]
     return out
 
 
@@ -83,15 +79,14 @@ def _theta(i: int, dim: int, base) -> mpmath.mpf:
 
 def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=None,
                          device=None):
-    core = _core()
     n, dim = int(num_positions), int(dim)
     out = np.empty((n, dim), dtype=np.float64)
     with mpmath.workdps(DPS):
         for i in range(dim // 2):
             theta = _theta(i, dim, base)
             for p in range(n):
-                out[p, 2 * i] = core._f64(mpmath.sin(p * theta))
-                out[p, 2 * i + 1] = core._f64(mpmath.cos(p * theta))
+                out[p, 2 * i] = _f64(mpmath.sin(p * theta))
+                out[p, 2 * i + 1] = _f64(mpmath.cos(p * theta))
     return out
 
 
@@ -105,31 +100,29 @@ def _pairs(dim: int, layout: str):
 
 
 def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
-    core = _core()
     x, positions = np.asarray(x), np.asarray(positions)
     dim = x.shape[-1]
     out = np.empty(x.shape, dtype=np.float64)
     with mpmath.workdps(DPS):
         thetas = [_theta(i, dim, base) for i in range(dim // 2)]
         for idx in np.ndindex(x.shape[:-1]):
-            p = core._mp(positions[idx[-1]])
+            p = _mp(positions[idx[-1]])
             for i, (a, b) in enumerate(_pairs(dim, layout)):
                 c, s = mpmath.cos(p * thetas[i]), mpmath.sin(p * thetas[i])
-                xa, xb = core._mp(x[idx][a]), core._mp(x[idx][b])
-                out[(*idx, a)] = core._f64(xa * c - xb * s)
-                out[(*idx, b)] = core._f64(xa * s + xb * c)
+                xa, xb = _mp(x[idx][a]), _mp(x[idx][b])
+                out[(*idx, a)] = _f64(xa * c - xb * s)
+                out[(*idx, b)] = _f64(xa * s + xb * c)
     return out
 
 
 def _cosines(query, rows) -> list:
     """cos(query, row) for every row, with ‖·‖ clamped below at ε (a zero vector gives 0)."""
-    core = _core()
     eps = mpmath.mpf(COS_EPS)
-    q = [core._mp(t) for t in query]
+    q = [_mp(t) for t in query]
     qn = max(mpmath.sqrt(mpmath.fsum(t * t for t in q)), eps)
     out = []
     for row in rows:
-        r = [core._mp(t) for t in row]
+        r = [_mp(t) for t in row]
         rn = max(mpmath.sqrt(mpmath.fsum(t * t for t in r)), eps)
         out.append(mpmath.fsum(a * b for a, b in zip(q, r)) / (qn * rn))
     return out
@@ -145,10 +138,9 @@ def analogy(table, a, b, c, /):
     a, b, c = np.broadcast_arrays(np.asarray(a), np.asarray(b), np.asarray(c))
     out = np.empty(a.shape, dtype=np.int64)
     with mpmath.workdps(DPS):
-        core = _core()
         for idx in np.ndindex(a.shape):
             ia, ib, ic = int(a[idx]), int(b[idx]), int(c[idx])
-            target = [core._mp(eb) - core._mp(ea) + core._mp(ec)
+            target = [_mp(eb) - _mp(ea) + _mp(ec)
                       for ea, eb, ec in zip(table[ia], table[ib], table[ic])]
             cos = _cosines(target, table)
             out[idx] = next(j for j in _ranking(cos) if j not in (ia, ib, ic))

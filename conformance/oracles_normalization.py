@@ -35,22 +35,18 @@ from collections.abc import Callable
 import mpmath
 import numpy as np
 
+from .mp import DPS
+from .mp import f64 as _f64
+from .mp import mp as _mp
+
 __all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
 
-DPS = 50
 N_MAX = 8
-
-
-def _core():
-    from . import oracles  # the shared exact conversions (imported lazily: oracles loads us)
-
-    return oracles
 
 
 def _row_norm(row, g, b, eps, *, centre: bool):
     """One slice: [γⱼ (xⱼ − μ)/√(σ² + ε) + βⱼ] (centre) or [γⱼ xⱼ/√(mean x² + ε)]."""
-    core = _core()
-    xs = [core._mp(t) for t in row]
+    xs = [_mp(t) for t in row]
     n = len(xs)
     mu = mpmath.fsum(xs) / n if centre else mpmath.mpf(0)
     d = [t - mu for t in xs]
@@ -61,7 +57,7 @@ def _row_norm(row, g, b, eps, *, centre: bool):
         if s == 0:  # every deviation is 0 too: 0/0
             out.append(math.nan)
             continue
-        out.append(core._f64(core._mp(gj) * (dj / s) + core._mp(bj)))
+        out.append(_f64(_mp(gj) * (dj / s) + _mp(bj)))
     return out
 
 

@@ -16,29 +16,9 @@ import math
 import mpmath
 import numpy as np
 
-DPS = 50
-
-
-def _f64(x) -> float:
-    """Correctly rounded float64 of an mpf (the shared helper, imported when first used so
-    that this module can be loaded by conformance.oracles itself)."""
-    from .oracles import _f64 as correctly_rounded
-
-    return correctly_rounded(x)
-
-
-def _mp(x) -> mpmath.mpf:
-    return mpmath.mpf(float(x))
-
-
-def _at_dps(fn):
-    def wrapper(*args, **kwargs):
-        with mpmath.workdps(DPS):
-            return fn(*args, **kwargs)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
+from .mp import at_dps as _at_dps
+from .mp import f64 as _f64
+from .mp import mp as _mp
 
 
 def _elementwise(rule, n_out: int, *arrays):

@@ -17,17 +17,10 @@ from collections.abc import Callable
 import mpmath
 import numpy as np
 
-DPS = 50
-
-
-def _base():
-    from . import oracles  # imported when called: conformance.oracles loads this module
-
-    return oracles
+from .mp import DPS, f64, mp
 
 
 def chinchilla_loss(n_params, n_tokens, /, *, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
-    mp, f64 = _base()._mp, _base()._f64
     n, d = np.broadcast_arrays(np.asarray(n_params, dtype=np.float64),
                                np.asarray(n_tokens, dtype=np.float64))
     out = np.empty(n.shape, dtype=np.float64)

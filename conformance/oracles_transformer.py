@@ -29,13 +29,11 @@ import math
 import mpmath
 import numpy as np
 
+from .mp import DPS
+from .mp import mp as _mp
+
 __all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
 
-DPS = 50
-
-
-def _mp(x):
-    return mpmath.mpf(float(x))
 
 
 def _activation(name: str, z):
