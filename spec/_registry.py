@@ -104,6 +104,11 @@ class Limit:
 InputBuilder = Callable[[Any, Any, Any], list]
 
 
+def sample_array(xp, values, dtype, device):
+    """An input for a record's builder: Python literals as an array of `dtype` on `device`."""
+    return xp.asarray(values, dtype=dtype, device=device)
+
+
 @dataclass
 class Equation:
     """The record of one equation."""

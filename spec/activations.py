@@ -24,6 +24,7 @@ import math
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = [
     "erf",
@@ -202,9 +203,6 @@ def _x_normal_pdf(xp, x):
     x = xp.clip(x, -2 * _T_CAP, 2 * _T_CAP)
     return _exp_neg_square(xp, xp.abs(x), 0.5, _INV_SQRT_2PI * x)
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _elementwise_samples(xp, dtype, device):

@@ -15,6 +15,7 @@ import math
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = [
     "discounted_return",
@@ -26,9 +27,6 @@ __all__ = [
 
 _REDUCTIONS = ("mean", "sum", "none")
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _arrays(**arrays):

@@ -27,6 +27,7 @@ import math
 
 from . import _validate as check
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 from .probability import _shifted
 
 __all__ = [
@@ -153,9 +154,6 @@ def _weights(q, k, mask, is_causal, scale, v=None):
         allowed = causal if allowed is None else (allowed & causal)
     return xp, _masked_softmax(xp, s, allowed)
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _grid(shape, seed: float, amplitude: float = 1.0) -> list:

@@ -20,6 +20,7 @@ import math
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = [
     "beam_search",
@@ -30,9 +31,6 @@ __all__ = [
     "top_p_filter",
 ]
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _dtype_name(xp, dtype) -> str:

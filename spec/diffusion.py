@@ -23,6 +23,7 @@ import math
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = [
     "alpha_bar",
@@ -33,9 +34,6 @@ __all__ = [
     "linear_beta_schedule",
 ]
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _pair(names: str, x, y):

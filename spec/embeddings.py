@@ -37,6 +37,7 @@ from ._registry import (
     references,
     samples,
 )
+from ._registry import sample_array as _a
 from .linalg import cosine_similarity
 
 __all__ = [
@@ -51,9 +52,6 @@ __all__ = [
 
 _LAYOUTS = ("interleaved", "half")
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _i(xp, values, device):

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = [
     "count_parameters",
@@ -61,9 +62,6 @@ def _phi_grad(xp, name: str, z):
 
     return getattr(activations, f"{name}_grad")(z)
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _shape(x) -> tuple:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = [
     "cosine_similarity",
@@ -29,9 +30,6 @@ _DASK_SVD_REASON = ("dask's SVD (behind linalg.svd and linalg.matrix_norm(ord=2)
                     "matrices chunked along one dimension (tall-and-skinny or short-and-fat); "
                     "the dask backend chunks both axes")
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _linalg(xp, name: str):

@@ -22,6 +22,7 @@ from ._registry import (
     references,
     samples,
 )
+from ._registry import sample_array as _a
 from .probability import _shifted, _xlogy, softmax
 
 __all__ = [
@@ -210,9 +211,6 @@ def _(xp, dtype, device):
 
 # ============================================================================================
 # regression, binary classification, sequences, regularisation, risk
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
-
 
 def _other_float(xp, dtype):
     """The floating dtype that is not `dtype` (for dtype-mismatch error inputs)."""

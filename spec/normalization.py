@@ -22,14 +22,12 @@ import math
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = ["batch_norm", "layer_norm", "rms_norm"]
 
 _OFFSET = 1e4  # the offset of the references that catch one-pass variance formulas
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _eps(value) -> float:

@@ -18,6 +18,7 @@ import numbers
 
 from . import _validate as check
 from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 from .linalg import _linalg, _scaled_norm
 
 __all__ = [
@@ -32,9 +33,6 @@ __all__ = [
     "warmup_cosine_lr",
 ]
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 # --------------------------------------------------------------------------------------------

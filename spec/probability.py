@@ -10,6 +10,7 @@ import math
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = [
     "bayes_posterior",
@@ -51,9 +52,6 @@ def _xlogy(xp, x, y):
     zero = x == 0
     return xp.where(zero, xp.zeros_like(x), x * xp.log(xp.where(zero, xp.ones_like(y), y)))
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import math
 
 from . import _validate as v
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 
 __all__ = [
     "chinchilla_loss",
@@ -30,9 +31,6 @@ __all__ = [
 #: published in the text: E = 1.69, A = 406.4, B = 410.7, α = 0.34, β = 0.28.
 _CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _is_array(value) -> bool:

@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 
 from . import _validate as check
 from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import sample_array as _a
 from .activations import gelu, relu, silu
 from .attention import (
     _check_mha,
@@ -64,9 +65,6 @@ _BLOCK_KEYS = ("ln1_gamma", "ln1_beta", "w_q", "w_k", "w_v", "w_o", "ln2_gamma",
                "w1", "b1", "w2", "b2")
 _DECODER_KEYS = ("embedding", "blocks", "ln_f_gamma", "ln_f_beta")
 
-
-def _a(xp, values, dtype, device):
-    return xp.asarray(values, dtype=dtype, device=device)
 
 
 def _keys(params, expected: tuple, name: str) -> None:
