@@ -718,27 +718,6 @@ def test_elementwise_sweep_against_mpmath(backend, dtype, name, kwargs):
 
 
 # ============================================================================ tier D
-def _modules_with_scalar_sqrt(original):
-    """derivatives._lambdify_modules with a sqrt that also takes Python numbers: SymPy prints
-    sqrt(2) and sqrt(pi) (from erf' = 2e^{−x²}/√π) as calls on numbers, which torch's and
-    array-api-strict's sqrt refuse. Everything else is the harness's own map."""
-
-    def modules(xp):
-        base = original(xp)
-        table = dict(base[0])
-        sqrt = table["sqrt"]
-        table["sqrt"] = lambda v: math.sqrt(v) if isinstance(v, (int, float)) else sqrt(v)
-        return [table, *base[1:]]
-
-    return modules
-
-
-@pytest.fixture
-def scalar_sqrt(monkeypatch):
-    monkeypatch.setattr(derivatives, "_lambdify_modules",
-                        _modules_with_scalar_sqrt(derivatives._lambdify_modules))
-
-
 def _inputs(seed, kind, shape):
     rng = np.random.default_rng(seed)
     if kind == "positive":  # away from the kink and the where-branch point at 0
@@ -797,7 +776,7 @@ DERIVATIVES = {
      for k, v in DERIVATIVES.items()],
 )
 @pytest.mark.parametrize("seed", [0, 1])
-def test_derivatives_agree(backend, case, seed, scalar_sqrt):
+def test_derivatives_agree(backend, case, seed):
     """SymPy (the traced code, lambdified to the backend), autograd and central differences
     agree, and so does the spec's `_grad` as the closed form."""
     f_name, grad_name, kwargs, sign, assume = DERIVATIVES[case]
@@ -813,7 +792,7 @@ def _swiglu_negative_gates(x, W, V):
 @pytest.mark.spec("swiglu", "swiglu_vjp", tier="D")
 @pytest.mark.parametrize("argnum", [0, 1, 2])
 @pytest.mark.parametrize("sign", [1, -1])
-def test_swiglu_derivatives_agree(backend, argnum, sign, scalar_sqrt):
+def test_swiglu_derivatives_agree(backend, argnum, sign):
     rng = np.random.default_rng(7 + argnum)
     x, W, V = rng.uniform(0.2, 1.5, (2, 3)), rng.uniform(0.2, 1.0, (4, 3)), \
         rng.uniform(0.2, 1.0, (4, 3))
