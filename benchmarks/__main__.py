@@ -1,0 +1,111 @@
+"""``python -m benchmarks``: time every equation family on CPU and GPU backends, write the page.
+
+    python -m benchmarks                                   # every backend that runs here
+    python -m benchmarks --backends numpy,torch,torch:cuda,cupy --out docs/results/benchmarks
+    python -m benchmarks --quick                           # smoke run (CI): small sizes only
+    python -m benchmarks --render-only --out DIR           # redraw the page from DIR's JSON
+    python -m benchmarks -- -k softmax                     # extra pytest arguments
+
+It writes, under ``--out``: ``benchmarks.json`` (pytest-benchmark's raw file, every round and
+the cost model in ``extra_info``), ``skipped.json`` (reason → count), ``benchmarks.md`` (the
+tables) and ``plots/*.png`` (throughput against size, one line per backend and mode). A backend
+that cannot run here is listed with its reason, never silently dropped. Speed is reported,
+never asserted; the exit status is pytest's (non-zero only if a benchmark errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import backends
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_BACKENDS = ("numpy", "torch", "jax", "torch:cuda", "cupy", "jax:cuda")
+
+
+class _SkipRecorder:
+    """Collects the reason of every skipped benchmark."""
+
+    def __init__(self) -> None:
+        self.reasons: Counter[str] = Counter()
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2]
+            self.reasons[reason.removeprefix("Skipped: ")] += 1
+
+
+def _split(argv):
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv, pytest_args = _split(list(sys.argv[1:] if argv is None else argv))
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("--backends", default=",".join(DEFAULT_BACKENDS),
+                   help="comma-separated backend ids (default: %(default)s; those that cannot "
+                        "run here are reported as skipped)")
+    p.add_argument("--quick", action="store_true",
+                   help="the two smallest sizes, few rounds: checks the pipeline, not speed")
+    p.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    p.add_argument("--render-only", action="store_true",
+                   help="do not run anything: rebuild the page from --out/benchmarks.json")
+    p.add_argument("--title", default=None)
+    args = p.parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    raw, skipped_file = out / "benchmarks.json", out / "skipped.json"
+    rc = 0
+    if not args.render_only:
+        runnable, skipped = [], Counter()
+        for backend_id in backends.parse(args.backends):
+            try:
+                backends.get(backend_id)
+                runnable.append(backend_id)
+            except backends.BackendUnavailable as exc:
+                skipped[f"backend {backend_id} not run: {exc}"] += 1
+        if not runnable:
+            print("no requested backend can run here:", *skipped, sep="\n  ", file=sys.stderr)
+            return 2
+        try:
+            import pytest_benchmark  # noqa: F401
+        except ImportError:
+            print("the benchmarks need pytest-benchmark: pip install 'ai-math-spec[bench]'",
+                  file=sys.stderr)
+            return 2
+        import pytest
+
+        recorder = _SkipRecorder()
+        rc = pytest.main([
+            str(HERE / "test_throughput.py"), f"--backend={','.join(runnable)}",
+            "-p", "no:cacheprovider", "-q", f"--benchmark-json={raw}",
+            "--benchmark-columns=median,rounds", "--benchmark-sort=fullname",
+            *(["--bench-quick"] if args.quick else []), *pytest_args,
+        ], plugins=[recorder])
+        skipped.update(recorder.reasons)
+        skipped_file.write_text(json.dumps(dict(skipped), indent=1, sort_keys=True))
+    if not raw.is_file():
+        print(f"no results to render: {raw} does not exist", file=sys.stderr)
+        return rc or 2
+    from . import report
+
+    rows, meta = report.load(raw)
+    skipped = json.loads(skipped_file.read_text()) if skipped_file.is_file() else {}
+    quick = args.quick or (args.render_only and all(r.elements <= 2**16 for r in rows))
+    report.plot(rows, out / "plots")
+    title = args.title or "Benchmarks: GPU versus CPU throughput"
+    page = report.markdown(rows, meta, skipped, title=title, plots_dir="plots", quick=quick)
+    (out / "benchmarks.md").write_text(page)
+    print(f"wrote {out / 'benchmarks.md'} ({len(rows)} timings), {out / 'plots'}/")
+    return int(rc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
