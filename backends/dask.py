@@ -34,11 +34,13 @@ CONNECT_TIMEOUT = "10s"
 def start_local_cluster(n_workers: int | None = None, **options):
     """A `LocalCluster` of `n_workers` processes with one thread each, and a `Client` to it.
 
-    `options` go to `LocalCluster` (`memory_limit`, …). No dashboard: nothing listens on a
-    public port. Returns `(client, cluster)`.
+    `options` go to `LocalCluster` (`memory_limit`, …). The scheduler's HTTP server (the
+    dashboard, where bokeh is installed) listens on a free port of 127.0.0.1 only, so clusters
+    never collide on :8787. Returns `(client, cluster)`.
     """
     distributed = _distributed()
-    options = {"threads_per_worker": 1, "processes": True, "dashboard_address": None, **options}
+    options = {"threads_per_worker": 1, "processes": True, "dashboard_address": "127.0.0.1:0",
+               **options}
     cluster = distributed.LocalCluster(n_workers=n_workers or os.cpu_count() or 1, **options)
     return distributed.Client(cluster), cluster
 

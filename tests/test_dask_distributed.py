@@ -4,13 +4,19 @@ A two-worker `LocalCluster` started through the environment variable must comput
 equation (softmax cross-entropy over a chunked batch) equal to NumPy in float64, with the tasks
 seen running on the cluster's workers (a threaded fall-back would run none there); a bad
 scheduler address or `local:N` value must raise `BackendUnavailable` naming it; closing the
-backend must give dask its default scheduler back; and with the variable unset no client exists.
-Skipped, saying so, only where `distributed` is not installed.
+backend must give dask its default scheduler back; with the variable unset no client exists; and
+the scale-out benchmark's `--quick` run (what CI runs) must write checked results. Skipped,
+saying so, only where `distributed` is not installed.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +124,21 @@ def test_missing_distributed_only_matters_when_a_scheduler_is_asked_for(monkeypa
     assert _select(monkeypatch, "").client is None
     with pytest.raises(BackendUnavailable, match=r"pip install 'ai-math-spec\[dask\]'"):
         _select(monkeypatch, "local:1")
+
+
+@pytest.mark.slow
+def test_scaling_benchmark_quick_writes_checked_results(tmp_path):
+    """`python -m benchmarks.dask_scaling --quick` (what CI runs): two clusters, checked result."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "benchmarks.dask_scaling", "--quick", "--out",
+                           str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "dask_scaling.json").read_text())
+    assert [r["workers"] for r in report["results"]] == [1, 2]
+    for row in report["results"]:
+        assert row["check"]["relative_error"] <= 2e-5 and row["seconds"] > 0
+        assert row["check"]["logits"] == report["logits"] == 2**20
+    assert report["results"][0]["speedup"] == 1.0
+    page = (tmp_path / "dask_scaling.md").read_text()
+    assert f"`os.cpu_count()` = {os.cpu_count()}" in page and "| 2 |" in page
+    assert (tmp_path / "dask_scaling.png").read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,266 @@
+"""Scale-out of the dask backend: softmax cross-entropy over ~N logits on 1, 2, 4, … workers.
+
+    python -m benchmarks.dask_scaling                          # 10⁸ logits, 1,2,4,8,16 workers
+    python -m benchmarks.dask_scaling --logits 1e9 --workers 1,2,4
+    python -m benchmarks.dask_scaling --quick                  # seconds (CI): tiny N, 1,2 workers
+    python -m benchmarks.dask_scaling --scheduler tcp://host:8786   # a running cluster, as it is
+
+For each worker count a `LocalCluster` (worker processes, one thread each) generates a
+(rows, vocab) float32 batch of logits and its integer labels with `dask.array.random` (seeded,
+chunked by rows) on the workers and keeps them there (`persist`): nothing the size of the batch
+ever reaches this process. The timed work is `spec.softmax_cross_entropy(logits, labels)` (mean)
+computed on the cluster: one warm-up, then the median of `--repeats` runs. Before timing, the
+cluster's result over the first `--check-logits` logits must equal a float64 NumPy reference
+computed here chunk by chunk (and every worker count must agree with the first), so the
+benchmark cannot time nonsense. Speedup is against the smallest worker count (1 by default);
+scaling efficiency = speedup / workers × that count.
+
+Writes `dask_scaling.json`, `dask_scaling.md` and `dask_scaling.png` (speedup against the ideal
+line) under `--out`. A machine with C cores cannot speed up past C workers: the table records
+`os.cpu_count()` and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import spec
+from backends._base import _distribution_version
+from backends.dask import connect, start_local_cluster
+
+DEFAULT_OUT = Path("benchmark-results/dask-scaling")
+STEM = "dask_scaling"
+#: relative tolerance of the float32 result against the float64 reference
+RTOL = 2e-5
+
+
+def inputs(rows: int, vocab: int, chunk_rows: int, seed: int):
+    """Lazy (rows, vocab) float32 standard-normal logits and uniform int64 labels, by rows."""
+    import dask.array as da
+
+    rng = da.random.default_rng(seed)
+    logits = rng.standard_normal((rows, vocab), chunks=(chunk_rows, vocab), dtype=np.float32)
+    labels = rng.integers(0, vocab, size=rows, chunks=chunk_rows)
+    return logits, labels
+
+
+def reference(logits, labels, blocks: int) -> float:
+    """Mean softmax cross-entropy of the first `blocks` row chunks in float64 NumPy, computed in
+    this process one chunk at a time (dask's synchronous scheduler only generates the chunk)."""
+    import dask
+
+    total, rows = 0.0, 0
+    for i in range(blocks):
+        z, y = dask.compute(logits.blocks[i], labels.blocks[i], scheduler="sync")
+        z = z.astype(np.float64)
+        m = z.max(axis=1)
+        lse = np.log(np.exp(z - m[:, None]).sum(axis=1)) + m
+        total += float(np.sum(lse - z[np.arange(len(z)), y]))
+        rows += len(z)
+    return total / rows
+
+
+def _loss(client, logits, labels) -> float:
+    with spec.value_checks(False):  # the labels are in range by construction
+        graph = spec.softmax_cross_entropy(logits, labels)
+    return float(client.compute(graph).result())
+
+
+def measure(client, lazy, args) -> dict:
+    """Persist the inputs on the cluster, check the result, then time the equation."""
+    import distributed
+
+    logits, labels = client.persist(list(lazy))
+    distributed.wait([logits, labels])
+    check_blocks = min(logits.numblocks[0], max(1, math.ceil(args.check_logits / (
+        args.chunk_rows * args.vocab))))
+    check_rows = min(check_blocks * args.chunk_rows, logits.shape[0])
+    expected = reference(*lazy, check_blocks)
+    got = _loss(client, logits[:check_rows], labels[:check_rows])
+    error = abs(got - expected) / abs(expected)
+    if not error <= RTOL:
+        raise AssertionError(f"the cluster's softmax cross-entropy {got!r} differs from the "
+                             f"float64 reference {expected!r} by {error:.1e} (relative)")
+    value = _loss(client, logits, labels)  # warm-up
+    load, times = os.getloadavg()[0], []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        again = _loss(client, logits, labels)
+        times.append(time.perf_counter() - start)
+        if again != value:
+            raise AssertionError(f"two runs disagree: {value!r} then {again!r}")
+    threads = client.nthreads()
+    client.cancel([logits, labels])
+    return {"workers": len(threads), "threads": sum(threads.values()),
+            "seconds": statistics.median(times), "times": times, "loss": value,
+            "load_1min": max(load, os.getloadavg()[0]),
+            "check": {"logits": check_rows * args.vocab, "reference_float64": expected,
+                      "cluster_float32": got, "relative_error": error}}
+
+
+def run(args) -> dict:
+    rows = max(1, round(args.logits / args.vocab))
+    lazy = inputs(rows, args.vocab, args.chunk_rows, args.seed)
+    total_ram = _total_memory()
+    results = []
+    if args.scheduler:
+        client = connect(args.scheduler)
+        try:
+            results.append(measure(client, lazy, args) | {"scheduler": args.scheduler})
+        finally:
+            client.close()
+    for n in [] if args.scheduler else args.workers:
+        memory_limit = int(0.75 * total_ram / n)  # the workers share 3/4 of this machine's RAM
+        client, cluster = start_local_cluster(n, memory_limit=memory_limit)
+        try:
+            row = measure(client, lazy, args)
+        finally:
+            client.close()
+            cluster.close()
+        results.append(row | {"memory_limit": memory_limit, "scheduler": "LocalCluster"})
+        print(f"{n:>3} workers: {row['seconds']:.3f} s", file=sys.stderr)
+    base = results[0]
+    for row in results:
+        row["logits_per_s"] = rows * args.vocab / row["seconds"]
+        row["speedup"] = base["seconds"] / row["seconds"] * base["workers"]
+        row["efficiency"] = row["speedup"] / row["workers"]
+        if abs(row["loss"] / base["loss"] - 1) > RTOL:
+            raise AssertionError(f"{row['workers']} workers give {row['loss']!r}, "
+                                 f"{base['workers']} gave {base['loss']!r}")
+    return {
+        "equation": "spec.softmax_cross_entropy(logits, labels) (reduction='mean')",
+        "command": "python -m benchmarks.dask_scaling " + " ".join(args.argv),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu_count": os.cpu_count(), "memory_gib": round(total_ram / 2**30, 1),
+                    "platform": platform.platform(), "python": platform.python_version()},
+        "versions": {d: _distribution_version(d) for d in ("dask", "distributed", "numpy")},
+        "logits": rows * args.vocab, "rows": rows, "vocab": args.vocab, "dtype": "float32",
+        "chunk_rows": args.chunk_rows, "chunks": lazy[0].numblocks[0],
+        "bytes": rows * args.vocab * 4 + rows * 8, "seed": args.seed, "repeats": args.repeats,
+        "results": results,
+    }
+
+
+def _total_memory() -> int:
+    import psutil  # a dependency of distributed
+
+    return psutil.virtual_memory().total
+
+
+def markdown(report: dict) -> str:
+    """The results as a Markdown page: setup, table, the core-count caveat, the plot."""
+    m, first = report["machine"], report["results"][0]
+    worst = max(report["results"], key=lambda r: r["check"]["relative_error"])["check"]
+    chunk = report["chunk_rows"] * report["vocab"] * 4
+    lines = [
+        f"# Dask scale-out: softmax cross-entropy over {report['logits']:.2e} logits", "",
+        f"`{report['command']}`, {report['date']}: {m['platform']}, "
+        f"**`os.cpu_count()` = {m['cpu_count']}**, {m['memory_gib']} GiB RAM; "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".", "",
+        f"{report['equation']} over a ({report['rows']:,} × {report['vocab']:,}) float32 batch "
+        f"({_mb(report['bytes'])}) in {report['chunks']} chunks of {report['chunk_rows']} rows "
+        f"({_mb(chunk)} each), generated on the workers by `dask.array.random` and persisted "
+        "there. Each worker is a process with one thread; each worker count is timed over "
+        f"{report['repeats']} computes after a warm-up. Checked against a float64 NumPy "
+        f"reference over the first {worst['logits']:.2e} logits at every worker count: "
+        f"relative error at most {worst['relative_error']:.1e}; loss {first['loss']:.6f}.", "",
+        f"| workers | seconds | fastest | logits/s | speedup vs {first['workers']} "
+        "| efficiency | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {r['workers']} | {r['seconds']:.3f} | {min(r['times']):.3f} | "
+              f"{r['logits_per_s']:.3g} | {r['speedup']:.2f} | {r['efficiency']:.0%} | "
+              f"{r['load_1min']:.1f} |" for r in report["results"]]
+    lines += ["", "Seconds: the median compute; fastest: the quickest; speedup and efficiency "
+              "from the medians; load: the 1-minute load average around the timed computes "
+              f"(above {m['cpu_count']}, other processes were competing for the cores)."]
+    over = [r["workers"] for r in report["results"] if r["workers"] > (m["cpu_count"] or 1)]
+    if over:
+        lines += ["", f"This machine has {m['cpu_count']} cores: the runs with "
+                  f"{', '.join(map(str, over))} workers put several worker processes on one "
+                  "core, so they cannot be faster and their efficiency must fall; they measure "
+                  "the cost of oversubscription and scheduling, not scale-out. Run it on a "
+                  "machine (or a cluster, `--scheduler`) with as many cores as workers to "
+                  "measure scaling."]
+    lines += ["", f"![Speedup against workers]({STEM}.png)", ""]
+    return "\n".join(lines)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def plot(report: dict, path: Path) -> None:
+    """Speedup against workers, with the ideal line and this machine's core count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workers = [r["workers"] for r in report["results"]]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(workers, workers, "--", color="grey", label="ideal (speedup = workers)")
+    ax.plot(workers, [r["speedup"] for r in report["results"]], "o-", label="measured")
+    ax.axvline(report["machine"]["cpu_count"], color="tab:red", linestyle=":",
+               label=f"cores here ({report['machine']['cpu_count']})")
+    ax.set(xscale="log", yscale="log", xlabel="workers (processes, 1 thread each)",
+           ylabel="speedup", title=f"softmax cross-entropy, {report['logits']:.1e} logits")
+    ax.set_xticks(workers, [str(w) for w in workers])
+    ax.set_yticks(workers, [str(w) for w in workers])
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.dask_scaling",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--logits", type=float, default=1e8, help="about how many logits (1e8)")
+    p.add_argument("--vocab", type=int, default=32768, help="classes per row (32768)")
+    p.add_argument("--chunk-rows", type=int, default=32, help="rows per chunk (32)")
+    p.add_argument("--workers", default="1,2,4,8,16", help="worker counts (1,2,4,8,16)")
+    p.add_argument("--repeats", type=int, default=3, help="timed computes per count (3)")
+    p.add_argument("--check-logits", type=float, default=1e8,
+                   help="logits checked against the float64 reference (1e8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scheduler", help="a running scheduler's address: time that cluster as is")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder ({DEFAULT_OUT})")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny N on 1 and 2 workers, for CI (overrides the sizes)")
+    args = p.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
+    if args.quick:
+        args.logits, args.vocab, args.chunk_rows, args.workers = 2**20, 1024, 64, "1,2"
+        args.repeats = 2
+    args.workers = sorted({int(w) for w in args.workers.split(",")})
+    if args.workers[0] < 1:
+        p.error("--workers: counts must be ≥ 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{STEM}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{STEM}.md").write_text(markdown(report))
+    plot(report, args.out / f"{STEM}.png")
+    print(markdown(report))
+    print(f"wrote {args.out}/{STEM}.json, .md, .png", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
