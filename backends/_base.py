@@ -14,6 +14,7 @@ import importlib.metadata
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 
@@ -57,6 +58,8 @@ class Backend:
     is_symbolic: bool = False
     #: True for backends whose device is a GPU
     is_gpu: bool = False
+    #: what `compile` runs (the report names it for a run with SPEC_COMPILE=1)
+    compiler: str = "none (compile is the identity)"
 
     def __init__(self) -> None:
         self.xp = self._namespace()
@@ -104,6 +107,10 @@ class Backend:
     def prepare_for_conformance(self) -> None:
         """Put the library in its most exact mode (TF32 off) for a conformance run."""
 
+    def prepare_for_compiled_conformance(self) -> None:
+        """Make `compile` fail rather than quietly run eager code, for a compiled run (one whose
+        tests call every equation many times with new shapes, dtypes and options)."""
+
     # --- reporting ---------------------------------------------------------------------
     def versions(self) -> dict[str, str]:
         out = {}
@@ -125,24 +132,60 @@ class Backend:
         return f"<Backend {self.id}>"
 
 
-def static_kwargs_compile(jit: Callable[[Callable], Callable], fn: Callable) -> Callable:
-    """Compile `fn` once per distinct set of keyword options.
+def _has_array(value) -> bool:
+    """Whether `value` is an array, or a list, tuple or dict holding one (what a tracer takes)."""
+    if isinstance(value, dict):
+        return any(_has_array(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_array(v) for v in value)
+    return array_api_compat.is_array_api_obj(value) and not isinstance(value, np.generic)
 
-    The equations take arrays positionally and options (axis, eps, …) by keyword; compilers
-    such as `jax.jit` must see the options as constants, so each set of options gets its own
-    compiled function, cached.
+
+def _static_key(value):
+    """A cache key for a static argument that tells apart what `==` conflates (1, 1.0 and True;
+    0.0 and -0.0), with lists and dicts made hashable; TypeError if something is unhashable."""
+    if isinstance(value, float):
+        return (type(value), value.hex())
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_static_key(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple((k, _static_key(v)) for k, v in sorted(value.items())))
+    hash(value)
+    return (type(value), value)
+
+
+def _call_static(fn, n_args, static, static_kwargs, arrays, array_kwargs):
+    """Call `fn` with its static arguments (by position) and traced ones put back in place."""
+    traced = iter(arrays)
+    args = [static[i] if i in static else next(traced) for i in range(n_args)]
+    return fn(*args, **static_kwargs, **array_kwargs)
+
+
+def static_kwargs_compile(jit: Callable[[Callable], Callable], fn: Callable) -> Callable:
+    """Compile `fn` once per distinct set of static arguments.
+
+    Compilers such as `jax.jit` trace arrays but must see everything else as constants: the
+    keyword options (axis, eps, …) and positional sizes, flags, callables or None (`causal_mask(
+    n, m, xp=…)`). So every argument, positional or keyword, that is an array or holds one (a
+    list, tuple or dict of parameters) is traced, every other one is static, and each distinct
+    set of static arguments gets its own compiled function, cached.
     """
     cache: dict[tuple, Callable] = {}
 
     @functools.wraps(fn)
-    def compiled(*arrays, **options):
-        key = tuple(sorted(options.items()))
+    def compiled(*args, **kwargs):
+        static = {i: a for i, a in enumerate(args) if not _has_array(a)}
+        static_kwargs = {k: v for k, v in kwargs.items() if not _has_array(v)}
+        arrays = tuple(a for i, a in enumerate(args) if i not in static)
+        array_kwargs = {k: v for k, v in kwargs.items() if k not in static_kwargs}
+        bound = functools.partial(_call_static, fn, len(args), static, static_kwargs)
         try:
-            f = cache[key]
-        except KeyError:
-            f = cache[key] = jit(functools.partial(fn, **options))
-        except TypeError:  # unhashable option (an array): no caching, compile the arrays only
-            return jit(functools.partial(fn, **options))(*arrays)
-        return f(*arrays)
+            key = (len(args), tuple(sorted(array_kwargs)), _static_key(static),
+                   _static_key(static_kwargs))
+        except TypeError:  # an unhashable static argument: compile for this call only
+            return jit(bound)(arrays, array_kwargs)
+        if key not in cache:
+            cache[key] = jit(bound)
+        return cache[key](arrays, array_kwargs)
 
     return compiled

@@ -10,6 +10,7 @@ from ._base import Backend, BackendUnavailable, require_module, static_kwargs_co
 class JaxBackend(Backend):
     library = "jax"
     has_autograd = True
+    compiler = "jax.jit"
 
     def __init__(self, platform: str = "cpu") -> None:
         self._platform = platform

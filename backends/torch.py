@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 from ._base import Backend, BackendUnavailable, require_module
+
+#: the recompile limit per function of a compiled conformance run (torch's default is 8)
+RECOMPILE_LIMIT = 512
 
 
 class TorchBackend(Backend):
     library = "torch"
     has_autograd = True
+    compiler = "torch.compile"
 
     def __init__(self, device: str = "cpu") -> None:
         self._device_kind = device
@@ -55,6 +61,23 @@ class TorchBackend(Backend):
 
     def compile(self, fn):
         return self.torch.compile(fn)
+
+    def prepare_for_compiled_conformance(self) -> None:
+        # Past its recompile limit, torch.compile runs a function eagerly with only a warning
+        # (https://docs.pytorch.org/docs/stable/torch.compiler_troubleshooting.html): raise the
+        # limits well above what the suite needs, and make reaching them an error.
+        config = importlib.import_module("torch._dynamo.config")
+        if not all(hasattr(config, k) for k in ("recompile_limit", "fail_on_recompile_limit_hit")):
+            raise BackendUnavailable(
+                f"compiled conformance on {self.id!r} needs a torch whose dynamo config has "
+                f"recompile_limit and fail_on_recompile_limit_hit (torch "
+                f"{self.torch.__version__} does not): it would run eagerly past the limit"
+            )
+        config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+        config.accumulated_recompile_limit = max(config.accumulated_recompile_limit,
+                                                 8 * RECOMPILE_LIMIT)
+        config.fail_on_recompile_limit_hit = True
+        config.suppress_errors = False
 
     def vjp(self, fn, primals, cotangent):
         torch = self.torch
