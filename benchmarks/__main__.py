@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                         "run here are reported as skipped)")
     p.add_argument("--quick", action="store_true",
                    help="the two smallest sizes, few rounds: checks the pipeline, not speed")
+    p.add_argument("--max-size", type=int, default=None, metavar="LOG2",
+                   help="leave out sizes above 2^LOG2 elements (default: up to 2^28)")
     p.add_argument("--out", type=Path, default=Path("benchmark-results"))
     p.add_argument("--render-only", action="store_true",
                    help="do not run anything: rebuild the page from --out/benchmarks.json")
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             str(HERE / "test_throughput.py"), f"--backend={','.join(runnable)}",
             "-p", "no:cacheprovider", "-q", f"--benchmark-json={raw}",
             "--benchmark-columns=median,rounds", "--benchmark-sort=fullname",
-            *(["--bench-quick"] if args.quick else []), *pytest_args,
+            *(["--bench-quick"] if args.quick else []),
+            *([f"--bench-max-size={args.max_size}"] if args.max_size else []), *pytest_args,
         ], plugins=[recorder])
         skipped.update(recorder.reasons)
         skipped_file.write_text(json.dumps(dict(skipped), indent=1, sort_keys=True))

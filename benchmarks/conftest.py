@@ -14,6 +14,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ai-math-spec benchmarks")
     group.addoption("--bench-quick", action="store_true",
                     help="the two smallest sizes and few rounds: a smoke run (CI), not numbers")
+    group.addoption("--bench-max-size", type=int, default=None, metavar="LOG2",
+                    help="leave out sizes above 2^LOG2 elements (a machine with little memory)")
 
 
 def _quick(config) -> bool:
@@ -23,8 +25,10 @@ def _quick(config) -> bool:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if {"case", "size"} <= set(metafunc.fixturenames):
         quick = _quick(metafunc.config)
+        largest = metafunc.config.getoption("--bench-max-size")
         pairs = [(name, n) for name, case in CASES.items()
-                 for n in (QUICK if quick else case.sizes)]
+                 for n in (QUICK if quick else case.sizes)
+                 if largest is None or n <= 2**largest]
         metafunc.parametrize("case,size", pairs,
                              ids=[f"{name}-n{n.bit_length() - 1}" for name, n in pairs])
 

@@ -802,8 +802,8 @@ def _localise_links(text: str, path: Path) -> str:
 
 def benchmark_pages() -> list[str]:
     folder = RESULTS / "benchmarks"
-    return [f"results/benchmarks/{p.name}" for p in sorted(folder.glob("*.md"))] \
-        if folder.is_dir() else []
+    return [f"results/benchmarks/{p.relative_to(folder).as_posix()}"
+            for p in sorted(folder.rglob("*.md"))] if folder.is_dir() else []
 
 
 # ----------------------------------------------------------------------------- assembling
