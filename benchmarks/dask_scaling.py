@@ -12,8 +12,8 @@ ever reaches this process. The timed work is `spec.softmax_cross_entropy(logits,
 computed on the cluster: one warm-up, then the median of `--repeats` runs. Before timing, the
 cluster's result over the first `--check-logits` logits must equal a float64 NumPy reference
 computed here chunk by chunk (and every worker count must agree with the first), so the
-benchmark cannot time nonsense. Speedup is against the smallest worker count (1 by default);
-scaling efficiency = speedup / workers × that count.
+benchmark cannot time nonsense. Speedup is against the smallest worker count w₀ (1 by
+default): t(w₀) / t(w); scaling efficiency = speedup / (w / w₀).
 
 Writes `dask_scaling.json`, `dask_scaling.md` and `dask_scaling.png` (speedup against the ideal
 line) under `--out`. A machine with C cores cannot speed up past C workers: the table records
@@ -133,8 +133,8 @@ def run(args) -> dict:
     base = results[0]
     for row in results:
         row["logits_per_s"] = rows * args.vocab / row["seconds"]
-        row["speedup"] = base["seconds"] / row["seconds"] * base["workers"]
-        row["efficiency"] = row["speedup"] / row["workers"]
+        row["speedup"] = base["seconds"] / row["seconds"]
+        row["efficiency"] = row["speedup"] * base["workers"] / row["workers"]
         if abs(row["loss"] / base["loss"] - 1) > RTOL:
             raise AssertionError(f"{row['workers']} workers give {row['loss']!r}, "
                                  f"{base['workers']} gave {base['loss']!r}")
@@ -179,9 +179,11 @@ def markdown(report: dict) -> str:
         "| efficiency | load |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    one = len(report["results"]) == 1  # a running cluster as it is: nothing to compare
     lines += [f"| {r['workers']} | {r['seconds']:.3f} | {min(r['times']):.3f} | "
-              f"{r['logits_per_s']:.3g} | {r['speedup']:.2f} | {r['efficiency']:.0%} | "
-              f"{r['load_1min']:.1f} |" for r in report["results"]]
+              f"{r['logits_per_s']:.3g} | {'—' if one else format(r['speedup'], '.2f')} | "
+              f"{'—' if one else format(r['efficiency'], '.0%')} | {r['load_1min']:.1f} |"
+              for r in report["results"]]
     lines += ["", "Seconds: the median compute; fastest: the quickest; speedup and efficiency "
               "from the medians; load: the 1-minute load average around the timed computes "
               f"(above {m['cpu_count']}, other processes were competing for the cores)."]
@@ -207,17 +209,19 @@ def plot(report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     workers = [r["workers"] for r in report["results"]]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(workers, workers, "--", color="grey", label="ideal (speedup = workers)")
+    ideal = [w / workers[0] for w in workers]
+    ax.plot(workers, ideal, "--", color="grey", label="ideal (speedup ∝ workers)")
     ax.plot(workers, [r["speedup"] for r in report["results"]], "o-", label="measured")
     ax.axvline(report["machine"]["cpu_count"], color="tab:red", linestyle=":",
                label=f"cores here ({report['machine']['cpu_count']})")
     ax.set(xscale="log", yscale="log", xlabel="workers (processes, 1 thread each)",
            ylabel="speedup", title=f"softmax cross-entropy, {report['logits']:.1e} logits")
     ax.set_xticks(workers, [str(w) for w in workers])
-    ax.set_yticks(workers, [str(w) for w in workers])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}"))
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
