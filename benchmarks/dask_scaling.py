@@ -93,20 +93,42 @@ def measure(client, lazy, args) -> dict:
         raise AssertionError(f"the cluster's softmax cross-entropy {got!r} differs from the "
                              f"float64 reference {expected!r} by {error:.1e} (relative)")
     value = _loss(client, logits, labels)  # warm-up
-    load, times = os.getloadavg()[0], []
+    ours = None if args.scheduler else _our_processes(client)
+    cpu_before, times = _cpu_seconds(ours), []
     for _ in range(args.repeats):
         start = time.perf_counter()
         again = _loss(client, logits, labels)
         times.append(time.perf_counter() - start)
         if again != value:
             raise AssertionError(f"two runs disagree: {value!r} then {again!r}")
+    elsewhere = _cpu_seconds(ours)
+    elsewhere = None if ours is None else max(
+        0.0, (elsewhere[0] - cpu_before[0]) - (elsewhere[1] - cpu_before[1])) / sum(times)
     threads = client.nthreads()
     client.cancel([logits, labels])
     return {"workers": len(threads), "threads": sum(threads.values()),
             "seconds": statistics.median(times), "times": times, "loss": value,
-            "load_1min": max(load, os.getloadavg()[0]),
+            "cores_busy_elsewhere": elsewhere,
             "check": {"logits": check_rows * args.vocab, "reference_float64": expected,
                       "cluster_float32": got, "relative_error": error}}
+
+
+def _our_processes(client) -> list:
+    """psutil handles on this process (client and scheduler), the workers and their nannies."""
+    import psutil
+
+    workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+    return [psutil.Process(), *workers, *(w.parent() for w in workers)]
+
+
+def _cpu_seconds(processes) -> tuple[float, float]:
+    """CPU seconds used so far by the whole machine (all cores) and by `processes`."""
+    import psutil
+
+    t = psutil.cpu_times()
+    busy = t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+    ours = sum(sum(p.cpu_times()[:2]) for p in processes or [])
+    return busy, ours
 
 
 def run(args) -> dict:
@@ -148,8 +170,16 @@ def run(args) -> dict:
         "logits": rows * args.vocab, "rows": rows, "vocab": args.vocab, "dtype": "float32",
         "chunk_rows": args.chunk_rows, "chunks": lazy[0].numblocks[0],
         "bytes": rows * args.vocab * 4 + rows * 8, "seed": args.seed, "repeats": args.repeats,
-        "results": results,
+        "client_peak_rss_bytes": _peak_rss(), "results": results,
     }
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory (the workers' is not counted)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
 def _total_memory() -> int:
@@ -171,22 +201,25 @@ def markdown(report: dict) -> str:
         f"{report['equation']} over a ({report['rows']:,} × {report['vocab']:,}) float32 batch "
         f"({_mb(report['bytes'])}) in {report['chunks']} chunks of {report['chunk_rows']} rows "
         f"({_mb(chunk)} each), generated on the workers by `dask.array.random` and persisted "
-        "there. Each worker is a process with one thread; each worker count is timed over "
+        f"there (this process peaked at {_mb(report['client_peak_rss_bytes'])}). Each worker "
+        "is a process with one thread; each worker count is timed over "
         f"{report['repeats']} computes after a warm-up. Checked against a float64 NumPy "
         f"reference over the first {worst['logits']:.2e} logits at every worker count: "
         f"relative error at most {worst['relative_error']:.1e}; loss {first['loss']:.6f}.", "",
         f"| workers | seconds | fastest | logits/s | speedup vs {first['workers']} "
-        "| efficiency | load |",
+        "| efficiency | busy elsewhere |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     one = len(report["results"]) == 1  # a running cluster as it is: nothing to compare
     lines += [f"| {r['workers']} | {r['seconds']:.3f} | {min(r['times']):.3f} | "
               f"{r['logits_per_s']:.3g} | {'—' if one else format(r['speedup'], '.2f')} | "
-              f"{'—' if one else format(r['efficiency'], '.0%')} | {r['load_1min']:.1f} |"
+              f"{'—' if one else format(r['efficiency'], '.0%')} | "
+              f"{_cores(r['cores_busy_elsewhere'])} |"
               for r in report["results"]]
     lines += ["", "Seconds: the median compute; fastest: the quickest; speedup and efficiency "
-              "from the medians; load: the 1-minute load average around the timed computes "
-              f"(above {m['cpu_count']}, other processes were competing for the cores)."]
+              "from the medians; busy elsewhere: the cores that other processes on this "
+              "machine kept busy during the timed computes, on average (this benchmark's "
+              f"processes had the other {m['cpu_count']} − that)."]
     over = [r["workers"] for r in report["results"] if r["workers"] > (m["cpu_count"] or 1)]
     if over:
         lines += ["", f"This machine has {m['cpu_count']} cores: the runs with "
@@ -197,6 +230,10 @@ def markdown(report: dict) -> str:
                   "measure scaling."]
     lines += ["", f"![Speedup against workers]({STEM}.png)", ""]
     return "\n".join(lines)
+
+
+def _cores(n: float | None) -> str:
+    return "—" if n is None else f"{n:.2f} cores"
 
 
 def _mb(n: int) -> str:
@@ -233,7 +270,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--logits", type=float, default=1e8, help="about how many logits (1e8)")
     p.add_argument("--vocab", type=int, default=32768, help="classes per row (32768)")
-    p.add_argument("--chunk-rows", type=int, default=32, help="rows per chunk (32)")
+    p.add_argument("--chunk-rows", type=int, default=128, help="rows per chunk (128)")
     p.add_argument("--workers", default="1,2,4,8,16", help="worker counts (1,2,4,8,16)")
     p.add_argument("--repeats", type=int, default=3, help="timed computes per count (3)")
     p.add_argument("--check-logits", type=float, default=1e8,
