@@ -26,6 +26,7 @@ import argparse
 import datetime as _dt
 import json
 import math
+import multiprocessing
 import os
 import platform
 import statistics
@@ -113,6 +114,33 @@ def measure(client, lazy, args) -> dict:
                       "cluster_float32": got, "relative_error": error}}
 
 
+def _numpy_worker(barrier, queue, chunk_rows: int, vocab: int, n: int) -> None:
+    z = np.random.default_rng(os.getpid()).standard_normal((chunk_rows, vocab), np.float32)
+    y = np.zeros(chunk_rows, dtype=np.int64)
+    with spec.value_checks(False):
+        spec.softmax_cross_entropy(z, y)  # warm-up
+        barrier.wait()
+        start = time.perf_counter()
+        for _ in range(n):
+            spec.softmax_cross_entropy(z, y)
+    queue.put(time.perf_counter() - start)
+
+
+def numpy_ceiling(workers: int, chunk_rows: int, vocab: int, chunks: int) -> float:
+    """Logits/s of `workers` plain processes (no dask) evaluating the equation in NumPy on the
+    same number of chunks of the same shape, started together: what this machine allows."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, queue, per = ctx.Barrier(workers), ctx.Queue(), math.ceil(chunks / workers)
+    procs = [ctx.Process(target=_numpy_worker, args=(barrier, queue, chunk_rows, vocab, per))
+             for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    seconds = max(queue.get() for _ in procs)
+    for proc in procs:
+        proc.join()
+    return workers * per * chunk_rows * vocab / seconds
+
+
 def _our_processes(client) -> list:
     """psutil handles on this process (client and scheduler), the workers and their nannies."""
     import psutil
@@ -150,7 +178,9 @@ def run(args) -> dict:
         finally:
             client.close()
             cluster.close()
-        results.append(row | {"memory_limit": memory_limit, "scheduler": "LocalCluster"})
+        ceiling = numpy_ceiling(n, args.chunk_rows, args.vocab, lazy[0].numblocks[0])
+        results.append(row | {"memory_limit": memory_limit, "scheduler": "LocalCluster",
+                              "numpy_processes_logits_per_s": ceiling})
         print(f"{n:>3} workers: {row['seconds']:.3f} s", file=sys.stderr)
     base = results[0]
     for row in results:
@@ -207,17 +237,21 @@ def markdown(report: dict) -> str:
         f"reference over the first {worst['logits']:.2e} logits at every worker count: "
         f"relative error at most {worst['relative_error']:.1e}; loss {first['loss']:.6f}.", "",
         f"| workers | seconds | fastest | logits/s | speedup vs {first['workers']} "
-        "| efficiency | busy elsewhere |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| efficiency | NumPy alone, logits/s | busy elsewhere |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     one = len(report["results"]) == 1  # a running cluster as it is: nothing to compare
     lines += [f"| {r['workers']} | {r['seconds']:.3f} | {min(r['times']):.3f} | "
               f"{r['logits_per_s']:.3g} | {'—' if one else format(r['speedup'], '.2f')} | "
               f"{'—' if one else format(r['efficiency'], '.0%')} | "
+              f"{_rate(r.get('numpy_processes_logits_per_s'))} | "
               f"{_cores(r['cores_busy_elsewhere'])} |"
               for r in report["results"]]
     lines += ["", "Seconds: the median compute; fastest: the quickest; speedup and efficiency "
-              "from the medians; busy elsewhere: the cores that other processes on this "
+              "from the medians; NumPy alone: as many plain processes as workers, no dask, "
+              "evaluating the equation on as many chunks of the same shape (the most this "
+              "machine gives, whatever the scheduler); busy elsewhere: the cores that other "
+              "processes on this "
               "machine kept busy during the timed computes, on average (this benchmark's "
               f"processes had the other {m['cpu_count']} − that)."]
     over = [r["workers"] for r in report["results"] if r["workers"] > (m["cpu_count"] or 1)]
@@ -230,6 +264,10 @@ def markdown(report: dict) -> str:
                   "measure scaling."]
     lines += ["", f"![Speedup against workers]({STEM}.png)", ""]
     return "\n".join(lines)
+
+
+def _rate(n: float | None) -> str:
+    return "—" if n is None else f"{n:.3g}"
 
 
 def _cores(n: float | None) -> str:
@@ -252,7 +290,11 @@ def plot(report: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     ideal = [w / workers[0] for w in workers]
     ax.plot(workers, ideal, "--", color="grey", label="ideal (speedup ∝ workers)")
-    ax.plot(workers, [r["speedup"] for r in report["results"]], "o-", label="measured")
+    ax.plot(workers, [r["speedup"] for r in report["results"]], "o-", label="dask, measured")
+    ceilings = [r.get("numpy_processes_logits_per_s") for r in report["results"]]
+    if None not in ceilings:
+        ax.plot(workers, [c / ceilings[0] for c in ceilings], "s:", color="tab:green",
+                label="NumPy alone, as many processes")
     ax.axvline(report["machine"]["cpu_count"], color="tab:red", linestyle=":",
                label=f"cores here ({report['machine']['cpu_count']})")
     ax.set(xscale="log", yscale="log", xlabel="workers (processes, 1 thread each)",

@@ -137,6 +137,7 @@ def test_scaling_benchmark_quick_writes_checked_results(tmp_path):
     assert [r["workers"] for r in report["results"]] == [1, 2]
     for row in report["results"]:
         assert row["check"]["relative_error"] <= 2e-5 and row["seconds"] > 0
+        assert row["numpy_processes_logits_per_s"] > 0
         assert row["check"]["logits"] == report["logits"] == 2**20
     assert report["results"][0]["speedup"] == 1.0
     page = (tmp_path / "dask_scaling.md").read_text()
