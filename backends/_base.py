@@ -138,7 +138,14 @@ def _has_array(value) -> bool:
         return any(_has_array(v) for v in value.values())
     if isinstance(value, (list, tuple)):
         return any(_has_array(v) for v in value)
-    return array_api_compat.is_array_api_obj(value) and not isinstance(value, np.generic)
+    return is_array(value)
+
+
+def is_array(value) -> bool:
+    """Whether `value` is an array: not a NumPy scalar, nor a dtype class such as np.float32
+    (which array-api-compat takes for an array, as it has `__array_namespace__`)."""
+    return (array_api_compat.is_array_api_obj(value)
+            and not isinstance(value, (np.generic, type)))
 
 
 def _static_key(value):
