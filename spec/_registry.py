@@ -95,10 +95,22 @@ class Limit:
     tiers: str = "SPDRXE"
     #: the note of the one input it concerns ("" = every input)
     note: str = ""
+    #: a limit of the backend's compiler (jax.jit): it applies only where the conformance
+    #: suite runs the equation compiled (SPEC_COMPILE=1, tiers P and X)
+    compiled: bool = False
 
-    def applies(self, backend_id: str, tier: str, note: str) -> bool:
+    def applies(self, backend_id: str, tier: str, note: str, compiled: bool = False) -> bool:
         return (self.backend == backend_id and tier in self.tiers
-                and (not self.note or self.note == note))
+                and (not self.note or self.note == note) and (compiled or not self.compiled))
+
+
+def jit_size_limit(note: str, tiers: str) -> Limit:
+    """jax.jit's limit for a size given as an integer array (the input `note`): in a trace the
+    array has no value, so it cannot become the Python int the equation needs."""
+    return Limit("jax", "jax.jit traces arrays as abstract values, so a size given as an "
+                 "integer array cannot become the Python int the equation needs",
+                 "https://docs.jax.dev/en/latest/errors.html#jax.errors."
+                 "TracerIntegerConversionError", tiers=tiers, note=note, compiled=True)
 
 
 InputBuilder = Callable[[Any, Any, Any], list]
@@ -144,9 +156,12 @@ class Equation:
     def doc(self) -> str:
         return inspect.getdoc(self.func) or ""
 
-    def limit(self, backend_id: str, tier: str, note: str = "") -> Limit | None:
-        """The documented limit that excuses this backend/tier/input, if any."""
-        return next((x for x in self.limits if x.applies(backend_id, tier, note)), None)
+    def limit(self, backend_id: str, tier: str, note: str = "", *,
+              compiled: bool = False) -> Limit | None:
+        """The documented limit that excuses this backend/tier/input, if any (`compiled`: the
+        equation runs through the backend's compiler, so its limits count too)."""
+        return next((x for x in self.limits if x.applies(backend_id, tier, note, compiled)),
+                    None)
 
     def identities_in(self, tier: str) -> tuple[Identity, ...]:
         return tuple(i for i in self.identities if tier in i.tiers)

@@ -22,7 +22,16 @@ from __future__ import annotations
 import math
 
 from . import _validate as v
-from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
+from ._registry import (
+    ErrorCase,
+    Identity,
+    Sample,
+    equation,
+    errors,
+    jit_size_limit,
+    references,
+    samples,
+)
 from ._registry import sample_array as _a
 
 __all__ = [
@@ -283,6 +292,7 @@ def _(xp, dtype, device):
     r" + \beta_{end}\,\tfrac{i}{T-1},\quad i = 0,\dots,T-1",
     seeds=("004",),
     tiers="PE",
+    limits=(jit_size_limit("num_steps as a 0-d integer array", tiers="P"),),
     identities=(
         Identity("endpoints", "starts at β_start and ends at β_end exactly", "P"),
         Identity("linear", "within 2 ulp (of the larger endpoint) of the exact rational "

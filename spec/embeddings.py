@@ -34,6 +34,7 @@ from ._registry import (
     Sample,
     equation,
     errors,
+    jit_size_limit,
     references,
     samples,
 )
@@ -352,6 +353,7 @@ def _(xp, dtype, device):
     # with each backend's namespace, dtype and device in test_embeddings.py (tier P)
     tiers="SPXE",
     oracle="mpmath",
+    limits=(jit_size_limit("num_positions as a 0-d integer array", tiers="X"),),
     identities=(
         Identity("is_textbook", "the code gives sin(p·base^(−2i/d)) and cos(…) exactly "
                  "(SymPy)", "S"),

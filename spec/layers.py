@@ -15,7 +15,17 @@ import math
 from typing import NamedTuple
 
 from . import _validate as v
-from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
+from ._registry import (
+    ErrorCase,
+    Identity,
+    Limit,
+    Sample,
+    equation,
+    errors,
+    jit_size_limit,
+    references,
+    samples,
+)
 from ._registry import sample_array as _a
 
 __all__ = [
@@ -558,6 +568,7 @@ def _positive_int(value, name: str) -> int:
     latex=r"P = \sum_{l=1}^{L} \bigl(n_{l-1} n_l + n_l\bigr)",
     seeds=("001", "002 §8.2"),
     tiers="PXE",
+    limits=(jit_size_limit("sizes as an integer array", tiers="X"),),
     identities=(
         Identity("mnist", "784-128-10 has 101,770 parameters (001)", "P"),
         Identity("counts_arrays", "equals the total size of the (W, b) arrays of an MLP with "
@@ -717,6 +728,7 @@ def _fan_errors(call):
     latex=r"\sigma_W = \sqrt{2 / n_{\text{in}}}",
     seeds=("002 §4.5", "003"),
     tiers="SPXE",
+    limits=(jit_size_limit("fan_in as a 0-d integer array", tiers="X"),),
     identities=(
         Identity("fixed_point", "E[relu(Z)²] = s²/2 for Z ~ N(0, s²) (SymPy integral), so "
                  "the second moment is preserved exactly when n_in σ_W²/2 = 1", "S"),
@@ -757,6 +769,7 @@ def _(xp, dtype, device):
     latex=r"\sigma_W = \sqrt{2 / (n_{\text{in}} + n_{\text{out}})}",
     seeds=("003",),
     tiers="SPXE",
+    limits=(jit_size_limit("fan_in as a 0-d integer array", tiers="X"),),
     identities=(
         Identity("compromise", "1/σ_W² is the mean of the forward (n_in) and backward (n_out) "
                  "variance-preserving requirements (SymPy)", "S"),

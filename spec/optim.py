@@ -748,7 +748,12 @@ _EIGH_LIMIT = Limit("dask", "dask has no linalg.eigvalsh (no symmetric eigensolv
                  "'degenerate': the second-derivative test is inconclusive", "P"),
         Identity("spectrum", "on H = Q diag(λ) Qᵀ the answer follows the signs of λ", "P"),
     ),
-    limits=(_EIGH_LIMIT,),
+    limits=(_EIGH_LIMIT,
+            Limit("jax", "the answer is a Python string chosen from the eigenvalues' values "
+                  "(float() and bool() of array results), which jax.jit cannot trace: in a "
+                  "trace arrays have no values",
+                  "https://docs.jax.dev/en/latest/errors.html#jax.errors.ConcretizationTypeError",
+                  tiers="P", compiled=True)),
 )
 def classify_critical_point(hessian, /):
     r"""Classify a critical point by the signs of its Hessian's eigenvalues.
