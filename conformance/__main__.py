@@ -3,6 +3,7 @@
     python -m conformance                          # numpy (or $SPEC_BACKEND), profile dev
     python -m conformance --backend numpy,torch,jax --report out/ --profile ci
     python -m conformance --backend torch -- -k softmax -x      # extra pytest arguments
+    python -m conformance --backend torch,jax --compile  # tiers P, X compiled (SPEC_COMPILE=1)
 
 Prints the Markdown matrix (equation × tier per backend) and writes report.json, report.md
 and one <backend>.json/.md per backend into --report (default ./conformance-report).
@@ -33,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="directory for report.json / report.md (default: %(default)s)")
     p.add_argument("--profile", default=None, choices=("ci", "dev", "thorough"),
                    help="Hypothesis profile (default: $HYPOTHESIS_PROFILE or dev)")
+    p.add_argument("--compile", action="store_true",
+                   help="run tiers P and X through each backend's compile (torch.compile, "
+                   "jax.jit) to show compiled == eager (default: $SPEC_COMPILE)")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown report")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after `--`")
     return p
@@ -51,8 +55,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import pytest
 
+    from . import compiled, settings
     from . import report as report_mod
-    from . import settings
+
+    if args.compile:
+        os.environ[compiled.ENV_VAR] = "1"
+    try:
+        compile_mode = compiled.enabled()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     collector = report_mod.Collector()
     suite = Path(__file__).resolve().parent
@@ -65,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     elapsed = time.perf_counter() - start
     rep = report_mod.build(collector.records, selected, exit_code=int(exit_code),
-                           profile=settings.profile_name())
+                           profile=settings.profile_name(), compiled=compile_mode)
     rep["wall_time_s"] = round(elapsed, 1)
     written = report_mod.write(rep, args.report)
     if not args.quiet:

@@ -3,7 +3,9 @@
 It adds `--backend` (overriding `SPEC_BACKEND`), selects and prepares the backends (failing
 fast on an unknown id, a missing library or a missing GPU), parametrises every test that asks
 for `backend` over them, registers the Hypothesis profiles, prints the selection in the report
-header, and tags each test report with the equations and tier it covers.
+header, and tags each test report with the equations and tier it covers. With `SPEC_COMPILE=1`
+the tests of tiers P and X see `spec.<equation>` compiled by the backend under test, and their
+reports say which equations they ran compiled (see compiled.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import os
 import pytest
 
 import backends
+import spec
 
-from . import settings
+from . import compiled, settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,16 +40,22 @@ def pytest_configure(config: pytest.Config) -> None:
     value = config.getoption("--backend") or os.environ.get(backends.ENV_VAR)
     try:
         selected = backends.selected(value)
+        compile_mode = compiled.enabled()
+        for backend in selected:
+            backend.prepare_for_conformance()
+            if compile_mode:
+                backend.prepare_for_compiled_conformance()
     except (ValueError, backends.BackendUnavailable) as exc:
         raise pytest.UsageError(str(exc)) from None
-    for backend in selected:
-        backend.prepare_for_conformance()
     config.stash[settings.BACKENDS] = selected
+    config.stash[settings.COMPILED] = compile_mode
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [f"spec backends: {b.describe()}" for b in config.stash[settings.BACKENDS]]
+    selected = config.stash[settings.BACKENDS]
+    lines = [f"spec backends: {b.describe()}" for b in selected]
     lines.append(f"hypothesis profile: {settings.profile_name()}")
+    lines.append(f"compiled: {compiled.describe(selected, config.stash[settings.COMPILED])}")
     return lines
 
 
@@ -83,3 +92,35 @@ def _dtype_supported(request):
         dtype = request.getfixturevalue("dtype")
         if dtype not in backend.float_dtypes:
             pytest.skip(f"backend {backend.id} has no {dtype}")
+
+
+_COMPILED_TABLE = pytest.StashKey[compiled.CompiledEquations]()
+
+
+@pytest.fixture(autouse=True)
+def _compiled_equations(request):
+    """With SPEC_COMPILE=1, `spec.<equation>` is the one compiled by the backend under test
+    for the length of a P or X test, and the plain function again after it."""
+    marker = request.node.get_closest_marker("spec")
+    tier = marker.kwargs.get("tier") if marker else None
+    if not (request.config.stash[settings.COMPILED] and tier in compiled.TIERS
+            and "backend" in request.fixturenames):
+        yield
+        return
+    table = compiled.CompiledEquations(request.getfixturevalue("backend"), tier)
+    request.node.stash[_COMPILED_TABLE] = table
+    with pytest.MonkeyPatch.context() as patch:
+        for name, fn in table.items():
+            patch.setattr(spec, name, fn)
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Tag the report of a compiled-mode test with the equations it ran compiled."""
+    try:
+        return (yield)
+    finally:
+        if _COMPILED_TABLE in item.stash:
+            table = item.stash[_COMPILED_TABLE]
+            item.user_properties.append(("spec_compiled", sorted(table.calls)))

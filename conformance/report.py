@@ -19,6 +19,8 @@ import backends
 import spec
 from spec._registry import TIERS
 
+from .compiled import TIERS as COMPILED_TIERS
+
 MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭", "missing": "⚠️", "n/a": "—"}
 
 
@@ -45,6 +47,8 @@ class Collector:
                     "outcome": outcome,
                     "message": "",
                 }
+                if "spec_compiled" in props:  # SPEC_COMPILE=1: the equations it ran compiled
+                    record["compiled"] = props["spec_compiled"]
                 self._seen[report.nodeid] = record
                 self.records.append(record)
             if outcome == "failed":
@@ -63,7 +67,9 @@ def _short(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def build(records: list[dict], backend_list: list, *, exit_code: int, profile: str) -> dict:
+def build(records: list[dict], backend_list: list, *, exit_code: int, profile: str,
+          compiled: bool = False) -> dict:
+    """The report of a run; `compiled`: whether it ran with SPEC_COMPILE=1."""
     catalogue = spec.catalogue()
     cells: dict = {}
     for backend in backend_list:
@@ -92,6 +98,9 @@ def build(records: list[dict], backend_list: list, *, exit_code: int, profile: s
                 row[tier] = {"status": status, **{k: counts[k] for k in
                                                  ("passed", "failed", "skipped")},
                              "reasons": reasons}
+                if compiled and tier in COMPILED_TIERS and status in ("passed", "failed"):
+                    # did any test run this equation through the compiler?
+                    row[tier]["compiled"] = any(name in r.get("compiled", ()) for r in mine)
             grid[name] = row
         cells[backend.id] = grid
     totals = defaultdict(int)
@@ -105,16 +114,26 @@ def build(records: list[dict], backend_list: list, *, exit_code: int, profile: s
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hypothesis_profile": profile,
+        "compiled": compiled,
         "exit_code": exit_code,
         "backends": [
             {"id": b.id, "device": b.device_name(), "versions": b.versions(),
-             "float_dtypes": list(b.float_dtypes)} for b in backend_list
+             "float_dtypes": list(b.float_dtypes),
+             "compiled": b.compiler if compiled else "eager"} for b in backend_list
         ],
         "totals": dict(totals),
         "tests_per_tier": {t: dict(c) for t, c in per_tier.items()},
         "matrix": cells,
         "failures": [r for r in records if r["outcome"] == "failed"],
     }
+
+
+def _mode(report: dict) -> str:
+    if not report.get("compiled"):
+        return "Compiled: no — eager run (`SPEC_COMPILE=1` runs tiers P and X compiled)."
+    compilers = ", ".join(f"`{b['id']}` {b['compiled']}" for b in report["backends"])
+    return (f"Compiled: **yes** (`SPEC_COMPILE=1`) — tiers P and X called the equations "
+            f"through `backend.compile`: {compilers}.")
 
 
 def has_gaps(report: dict) -> bool:
@@ -131,6 +150,8 @@ def markdown(report: dict, backend_ids: list[str] | None = None) -> str:
         f"Created {report['created']} · Python {report['python']} · {report['platform']} · "
         f"Hypothesis profile `{report['hypothesis_profile']}`",
         "",
+        _mode(report),
+        "",
         f"Tests: {totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed, "
         f"{totals.get('skipped', 0)} skipped (all backends of this run).",
         "",
@@ -146,7 +167,8 @@ def markdown(report: dict, backend_ids: list[str] | None = None) -> str:
             continue
         versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
         out += [f"## `{info['id']}` on {info['device']}", "", f"{versions}; dtypes "
-                f"{', '.join(info['float_dtypes'])}", ""]
+                f"{', '.join(info['float_dtypes'])}; compiled: {info.get('compiled', 'eager')}",
+                ""]
         out.append("| equation | chapter | " + " | ".join(TIERS) + " |")
         out.append("|---|---|" + "---|" * len(TIERS))
         notes: list[str] = []
@@ -168,6 +190,11 @@ def markdown(report: dict, backend_ids: list[str] | None = None) -> str:
         if notes:
             out += ["", "Notes:", ""]
             out += [f"{i}. {n.splitlines()[0] if n else ''}" for i, n in enumerate(notes, 1)]
+        eager = [f"`{name}` {tier}" for name, row in report["matrix"][info["id"]].items()
+                 for tier, cell in row.items() if cell.get("compiled") is False]
+        if eager:
+            out += ["", f"Ran eagerly in this compiled run (no test called the equation with an "
+                    f"array of `{info['id']}`, so nothing was compiled): {', '.join(eager)}."]
         out.append("")
     failures = [f for f in report["failures"] if f["backend"] in (*ids, None)]
     if failures:

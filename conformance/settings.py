@@ -1,4 +1,10 @@
-"""Suite-wide settings: Hypothesis profiles, the dtypes under test, the stash keys."""
+"""Suite-wide settings: Hypothesis profiles, the dtypes under test, the stash keys.
+
+Environment variables: `SPEC_BACKEND` names the backends (as `--backend` does);
+`HYPOTHESIS_PROFILE` picks the profile (ci, dev, thorough; default dev); `SPEC_COMPILE=1`
+runs tiers P and X through each backend's `compile` (torch.compile, jax.jit) to show that
+compiled == eager (see conformance/compiled.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from hypothesis import HealthCheck, settings
 FLOAT_DTYPES = ("float32", "float64")
 
 BACKENDS = pytest.StashKey[list]()
+#: whether tiers P and X run the equations compiled (SPEC_COMPILE=1)
+COMPILED = pytest.StashKey[bool]()
 
 PROFILE_VAR = "HYPOTHESIS_PROFILE"
 DEFAULT_PROFILE = "dev"

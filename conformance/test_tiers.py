@@ -1,7 +1,8 @@
 """Tiers X, E and R for every registered equation, driven by its registry record.
 
 X: the record's sample and reference inputs give the same outputs on the backend under test
-as on NumPy (on NumPy itself: as on array-api-strict), and the inputs are left untouched.
+as on NumPy (on NumPy itself: as on array-api-strict), and the inputs are left untouched; with
+SPEC_COMPILE=1 the backend runs the equation compiled, the reference eagerly.
 E: every declared bad input raises the declared exception with the declared message, and
 arrays from two libraries are refused. R: the outputs are within the equation's ulp budget
 of the mpmath oracle.
@@ -14,7 +15,7 @@ import pytest
 
 import backends
 import spec
-from conformance import oracles, tolerances
+from conformance import compiled, oracles, tolerances
 from conformance.helpers import assert_close, build, host, to_backend
 
 CATALOGUE = spec.catalogue()
@@ -62,7 +63,7 @@ def _kwargs_on(backend, kwargs):
 
 
 def _skip_or_run(rec, backend, tier, case):
-    limit = rec.limit(backend.id, tier, case.note)
+    limit = rec.limit(backend.id, tier, case.note, compiled=compiled.active(tier))
     return None if limit is None else f"{limit.reason} ({limit.link})"
 
 
@@ -78,7 +79,8 @@ def test_cross_backend(backend, dtype, name):
         host_args = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a
                      for a in case.args]
         args = [to_backend(backend, a) for a in case.args]
-        got = rec.func(*args, **_kwargs_on(backend, case.kwargs))
+        # spec.<name>, not rec.func: with SPEC_COMPILE=1 it is the backend's compiled equation
+        got = getattr(spec, name)(*args, **_kwargs_on(backend, case.kwargs))
         want = rec.func(*[to_backend(reference, a) for a in case.args],
                         **_kwargs_on(reference, case.kwargs))
         got_leaves, want_leaves = _leaves(got), _leaves(want)
