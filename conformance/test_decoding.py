@@ -246,22 +246,27 @@ def test_greedy_ties_go_to_the_lowest_index(backend, dtype):
 
 
 # --- beam search ---------------------------------------------------------------------------
-def _prefix_model(backend, dtype, vocab, seed):
-    """A model whose next-token distribution depends on the whole prefix (seeded by it)."""
-    cache = {}
+def _prefix_model(backend, dtype, vocab, seed, lengths):
+    """A model whose next-token distribution depends on the whole prefix (seeded by it), and
+    its host lookup prefix → log-probabilities. The model is array code (a table per prefix
+    length in `lengths`, indexed by the prefix read as a base-`vocab` number), so it traces
+    under jax.jit and torch.compile as beam_search calls it."""
+
+    def host(prefix):
+        logits = np.random.default_rng([seed, *[s + 1 for s in prefix]]).normal(0, 2, vocab)
+        return logits - np.log(np.sum(np.exp(logits)))
+
+    tables = {n: to_backend(backend, np.asarray(
+        [host(p) for p in itertools.product(range(vocab), repeat=n)], dtype=dtype))
+        for n in lengths}
 
     def log_probs(seqs):
-        rows = []
-        for seq in _np(backend, seqs).tolist():
-            key = tuple(seq)
-            if key not in cache:
-                rng = np.random.default_rng([seed, *[s + 1 for s in key]])
-                logits = rng.normal(0, 2, vocab)
-                cache[key] = logits - np.log(np.sum(np.exp(logits)))
-            rows.append(cache[key])
-        return to_backend(backend, np.asarray(rows, dtype=dtype))
+        code = seqs[:, 0]
+        for j in range(1, seqs.shape[1]):
+            code = code * vocab + seqs[:, j]
+        return backend.xp.take(tables[seqs.shape[1]], code, axis=0)
 
-    return log_probs, cache
+    return log_probs, host
 
 
 def _exhaustive(model_cache_fn, start, vocab, steps):
@@ -279,7 +284,7 @@ def _exhaustive(model_cache_fn, start, vocab, steps):
 @pytest.mark.spec("beam_search", tier="P")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_beam_search_of_width_one_is_greedy(backend, dtype, seed):
-    model, _ = _prefix_model(backend, dtype, vocab=5, seed=seed)
+    model, _ = _prefix_model(backend, dtype, vocab=5, seed=seed, lengths=range(2, 6))
     start = to_backend(backend, np.asarray([3, 1], dtype=np.int64))
     beam = _np(backend, spec.beam_search(model, start, beam_width=1, steps=4))
     seq = to_backend(backend, np.asarray([[3, 1]], dtype=np.int64))
@@ -295,18 +300,13 @@ def test_beam_search_of_width_one_is_greedy(backend, dtype, seed):
 def test_beam_search_finds_the_exhaustive_optimum(backend, dtype, vocab, steps, seed):
     """With beam_width = V^(steps−1) nothing is pruned before the last step, so the kept beams
     are exactly the best V^(steps−1) of all V^steps continuations, ranked by mean log P."""
-    model, cache = _prefix_model(backend, dtype, vocab=vocab, seed=seed)
+    model, host = _prefix_model(backend, dtype, vocab=vocab, seed=seed,
+                                lengths=range(1, steps + 1))
     width = vocab ** (steps - 1)
     start = np.asarray([0], dtype=np.int64)
     seqs, scores = spec.beam_search(model, to_backend(backend, start), beam_width=width,
                                     steps=steps, return_scores=True)
-
-    def lookup(prefix):
-        if prefix not in cache:
-            model(to_backend(backend, np.asarray([prefix], dtype=np.int64)))
-        return cache[prefix].astype(dtype)
-
-    best = _exhaustive(lookup, [0], vocab, steps)[:width]
+    best = _exhaustive(lambda prefix: host(prefix).astype(dtype), [0], vocab, steps)[:width]
     np.testing.assert_array_equal(_np(backend, seqs), [s for _, s in best])
     assert_close(backend, scores, [-t / steps for t, _ in best], dtype, what="mean log P")
 
@@ -316,10 +316,10 @@ def test_beam_search_beats_greedy_on_a_small_bigram_model(backend, dtype):
     """From token 0 greedy takes 1 (0.5) then 0 (0.4): 0.20; the best pair is 2 (0.4) then 2
     (0.9): 0.36. A beam of width 2 finds it; width 1 does not."""
     table = np.asarray([[0.1, 0.5, 0.4], [0.4, 0.3, 0.3], [0.05, 0.05, 0.9]])
+    log_table = to_backend(backend, np.log(table).astype(dtype))
 
-    def model(seqs):
-        last = _np(backend, seqs)[:, -1]
-        return to_backend(backend, np.log(table[last]).astype(dtype))
+    def model(seqs):  # array code, so that it traces under jax.jit and torch.compile
+        return backend.xp.take(log_table, seqs[:, -1], axis=0)
 
     start = to_backend(backend, np.asarray([0], dtype=np.int64))
     wide, score = spec.beam_search(model, start, beam_width=2, steps=2, return_scores=True)
