@@ -15,9 +15,11 @@ computed here chunk by chunk (and every worker count must agree with the first),
 benchmark cannot time nonsense. Speedup is against the smallest worker count w₀ (1 by
 default): t(w₀) / t(w); scaling efficiency = speedup / (w / w₀).
 
-Writes `dask_scaling.json`, `dask_scaling.md` and `dask_scaling.png` (speedup against the ideal
-line) under `--out`. A machine with C cores cannot speed up past C workers: the table records
-`os.cpu_count()` and says so.
+Beside each worker count it measures what the machine allows — the same equation on as many
+chunks in as many plain NumPy processes, no dask — and the cores other processes kept busy
+during the timing. A machine with C cores cannot speed up past C workers: the report records
+`os.cpu_count()` and says so. Writes `dask_scaling.json`, `dask_scaling.md` and
+`dask_scaling.png` (speedup against the ideal line) under `--out`.
 """
 
 from __future__ import annotations
