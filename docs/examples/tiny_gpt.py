@@ -16,6 +16,13 @@ It prints the training and validation loss with a progress bar, compares the val
 with the unigram entropy of the text (what a model that ignores context would get), writes the
 loss curve as a PNG and the figures as JSON, and exits non-zero unless the validation loss ends
 clearly (by --margin nats) below the unigram entropy.
+
+Measured (``docs/results/examples/tiny_gpt_torch.*``): 2 layers, d_model 64, 4 heads, context
+64, batch 32, 107,648 parameters, 2000 steps on ``torch`` (CPU) — validation loss 2.116
+nats/char against a unigram entropy of 3.539, so 1.42 nats/char learned from context; the
+cached generation equals full recomputation. Time per step on the project's 2-core machine:
+158 ms when nothing else ran (a 30-step timing), 1594 ms over the committed run, which shared
+the two cores with other jobs throughout. No GPU run has been made yet.
 """
 
 from __future__ import annotations
