@@ -107,6 +107,10 @@ class Backend:
     def prepare_for_conformance(self) -> None:
         """Put the library in its most exact mode (TF32 off) for a conformance run."""
 
+    def release_compiled(self) -> None:
+        """Free the code `compile` made: a compiled conformance run calls this after each
+        test, as a compiler that keeps every compilation exhausts the process's memory maps."""
+
     def prepare_for_compiled_conformance(self) -> None:
         """Make `compile` fail rather than quietly run eager code, for a compiled run (one whose
         tests call every equation many times with new shapes, dtypes and options)."""

@@ -88,6 +88,11 @@ class CompiledEquations:
         return any(leaf is xp or (is_array(leaf) and array_api_compat.array_namespace(leaf) is xp)
                    for leaf in _leaves((args, kwargs)))
 
+    def release(self) -> None:
+        """Drop the compiled functions, and let the backend free their code (after a test)."""
+        self._compiled.clear()
+        self.backend.release_compiled()
+
     def compiled(self, name: str):
         """`backend.compile` of the equation `name`, made on first use; a skip where the
         record documents that this backend's compiler cannot run it."""

@@ -113,6 +113,7 @@ def _compiled_equations(request):
         for name, fn in table.items():
             patch.setattr(spec, name, fn)
         yield
+    table.release()
 
 
 @pytest.hookimpl(wrapper=True)

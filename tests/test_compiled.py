@@ -36,6 +36,7 @@ def _counting(cls, backend_id):
             super().__init__()
             self.compiled: list[str] = []
             self.calls = 0
+            self.released = 0
 
         def compile(self, fn):
             self.compiled.append(fn.__name__)
@@ -46,6 +47,9 @@ def _counting(cls, backend_id):
                 return fn(*args, **kwargs)
 
             return counted
+
+        def release_compiled(self):
+            self.released += 1
 
     return Counting()
 
@@ -193,8 +197,8 @@ def test_compiled_mode_hands_p_and_x_tests_the_compiled_equations(tmp_path, monk
     passed = {name for name, p in props.items() if p["outcome"] == "passed"}
     assert code == pytest.ExitCode.TESTS_FAILED  # test_p_failing, and only it
     assert passed == {"test_p[numpy]", "test_x[numpy]", "test_s[numpy]", "test_after"}
-    # compiled once per test (jax would keep every compilation alive for the whole run)
-    assert backend.compiled == ["softmax"] * 3 and backend.calls == 3
+    # compiled once per test, and released after it (jax keeps every compilation otherwise)
+    assert backend.compiled == ["softmax"] * 3 and backend.calls == 3 and backend.released == 3
     assert props["test_p[numpy]"]["spec_compiled"] == ["softmax"]
     assert props["test_x[numpy]"]["spec_compiled"] == ["softmax"]
     assert "spec_compiled" not in props["test_s[numpy]"]
@@ -214,7 +218,7 @@ def test_eager_mode_leaves_spec_alone(tmp_path, monkeypatch):
     passed = {name for name, p in props.items() if p["outcome"] == "passed"}
     assert code == pytest.ExitCode.TESTS_FAILED
     assert passed == {"test_p[numpy]", "test_x[numpy]", "test_s[numpy]", "test_after"}
-    assert backend.compiled == [] and backend.calls == 0
+    assert backend.compiled == [] and backend.calls == 0 and backend.released == 0
     assert all("spec_compiled" not in p for p in props.values())
 
 
