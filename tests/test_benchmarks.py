@@ -168,9 +168,12 @@ def test_roofline_bound_is_the_larger_of_memory_and_compute_time():
     assert roof.bound_seconds(1.0, 1e12) == pytest.approx(0.1)  # 1 TFLOP at 10 TFLOP/s
 
 
-def test_cli_runs_and_reports_unavailable_backends(tmp_path):
+def test_cli_runs_and_reports_unavailable_backends(tmp_path, monkeypatch):
     pytest.importorskip("pytest_benchmark", reason="the benchmarks need pytest-benchmark")
     pytest.importorskip("matplotlib", reason="the page's plots need matplotlib")
+    # inside an xdist worker pytest-benchmark switches itself off (it reads this variable);
+    # the CLI's own pytest session is not distributed
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     code = bench_main(["--backends", "numpy,torch:cuda", "--quick", "--out", str(tmp_path),
                        "--", "-k", "softmax-n14 and float32 and eager", "-p", "no:xdist"])
     assert code == 0
