@@ -5,11 +5,12 @@ the same tolerances.
 For the length of one P or X test the plugin replaces each equation attribute of the `spec`
 module by `CompiledEquations(backend, tier)[name]`. A call that holds an array of the backend
 under test (or passes its namespace, `xp=`) goes through the equation compiled by that backend,
-made once per test and equation; a call without one (a host NumPy reference, plain numbers)
-runs the plain function, as there is nothing of that backend to compile. Compilation errors are
-not caught: an equation that cannot be compiled fails its test, never falls back to eager. The
-one exception is a limit of the compiler documented in the equation's record (`Limit(...,
-compiled=True)`, with its upstream link): the test is skipped with that reason.
+made once per test and equation and released after the test; a call without one (a host NumPy
+reference, plain numbers) runs the plain function, as there is nothing of that backend to
+compile. Compilation errors are not caught: an equation that cannot be compiled fails its test,
+never falls back to eager. The one exception is a limit of the compiler documented in the
+equation's record (`Limit(..., compiled=True)`, with its upstream link): the test is skipped
+with that reason.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ class CompiledEquations:
         record documents that this backend's compiler cannot run it."""
         if name not in self._compiled:
             rec = self._records[name]
-            limit = rec.limit(self.backend.id, self.tier, compiled=True)
-            if limit is not None and limit.compiled:
+            limit = next((x for x in rec.limits if x.compiled
+                          and x.applies(self.backend.id, self.tier, "", compiled=True)), None)
+            if limit is not None:
                 pytest.skip(f"{name} through {self.backend.compiler} on {self.backend.id}: "
                             f"{limit.reason} ({limit.link})")
             self._compiled[name] = self.backend.compile(rec.func)
