@@ -15,7 +15,7 @@ import pytest
 
 import backends
 import spec
-from conformance import compiled, oracles, tolerances
+from conformance import compiled, oracles, records, tolerances
 from conformance.helpers import assert_close, build, host, to_backend
 
 CATALOGUE = spec.catalogue()
@@ -26,10 +26,11 @@ def _params(tier: str):
             for name, rec in CATALOGUE.items() if tier in rec.tiers]
 
 
-def _cases(rec, dtype):
-    cases = build(rec.sample_inputs, dtype)
-    if rec.reference_inputs is not None:
-        cases += build(rec.reference_inputs, dtype)
+def _cases(name, dtype):
+    evidence = records.get(name)
+    cases = build(evidence.samples, dtype)
+    if evidence.references is not None:
+        cases += build(evidence.references, dtype)
     return cases
 
 
@@ -72,7 +73,7 @@ def test_cross_backend(backend, dtype, name):
     rec = CATALOGUE[name]
     reference = _reference_backend(backend)
     excused = []
-    for case in _cases(rec, dtype):
+    for case in _cases(name, dtype):
         if reason := _skip_or_run(rec, backend, "X", case):
             excused.append(f"{case.note}: {reason}")
             continue
@@ -102,7 +103,7 @@ def test_cross_backend(backend, dtype, name):
 @pytest.mark.parametrize("name", _params("E"))
 def test_error_inputs(backend, dtype, name):
     rec = CATALOGUE[name]
-    cases = build(rec.error_inputs, dtype)
+    cases = build(records.get(name).errors, dtype)
     assert len(cases) >= 3, f"{name} declares only {len(cases)} error inputs"
     for case in cases:
         args = [to_backend(backend, a) for a in case.args]
@@ -112,7 +113,7 @@ def test_error_inputs(backend, dtype, name):
 
 
 def _array_arity(rec, dtype):
-    sample = build(rec.sample_inputs, dtype)[0]
+    sample = build(records.get(rec.name).samples, dtype)[0]
     return sample, [i for i, a in enumerate(sample.args) if isinstance(a, np.ndarray)]
 
 
@@ -140,7 +141,7 @@ def test_reference_accuracy(backend, dtype, name):
     oracle = oracles.ORACLES[name]
     budget = tolerances.ULP_BUDGET[name][dtype]
     excused = []
-    for case in _cases(rec, dtype):
+    for case in _cases(name, dtype):
         if reason := _skip_or_run(rec, backend, "R", case):
             excused.append(f"{case.note}: {reason}")
             continue

@@ -2,21 +2,19 @@
 
 Each public equation is an ordinary function decorated with `@equation(...)`; the decorator
 returns the function unchanged (so compilers and autograd see plain code) and files a record
-holding what a reader, the conformance suite, the report and the docs need: the formula in
-LaTeX, the source articles, errata, the identities to prove and in which tiers, the dtypes,
-sample inputs, error inputs (with the exact exception and message) and known backend limits.
+holding the promise: the chapter, the source articles, errata, the identities to prove and in
+which tiers, the dtypes, and known backend limits. The formula is written once, in the
+docstring's first `.. math::` block, and read from there.
 
-Input builders take `(xp, dtype, device)` and build arrays from Python literals with
-`xp.asarray`, so the records themselves use nothing but the standard. Random inputs are the
-conformance suite's business (Hypothesis), oracles too (mpmath): see `conformance/`.
+The evidence (sample, reference and error inputs, derivative cases, ulp budgets, the
+frameworks' own kernels) lives with the tests, in `conformance/records/`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 #: the conformance tiers, in report order
 TIERS = {
@@ -66,26 +64,6 @@ class Identity:
 
 
 @dataclass(frozen=True)
-class Sample:
-    """One call: positional arrays, keyword options, and what makes it interesting."""
-
-    args: tuple
-    kwargs: dict = field(default_factory=dict)
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ErrorCase:
-    """A bad call and the exception it must raise (type and a regex of its message)."""
-
-    args: tuple
-    kwargs: dict
-    exc: type[Exception]
-    match: str
-    note: str
-
-
-@dataclass(frozen=True)
 class Limit:
     """A documented limit of one backend for one equation (with its upstream link)."""
 
@@ -113,14 +91,6 @@ def jit_size_limit(note: str, tiers: str) -> Limit:
                  "TracerIntegerConversionError", tiers=tiers, note=note, compiled=True)
 
 
-InputBuilder = Callable[[Any, Any, Any], list]
-
-
-def sample_array(xp, values, dtype, device):
-    """An input for a record's builder: Python literals as an array of `dtype` on `device`."""
-    return xp.asarray(values, dtype=dtype, device=device)
-
-
 @dataclass
 class Equation:
     """The record of one equation."""
@@ -128,7 +98,6 @@ class Equation:
     name: str
     func: Callable
     chapter: str
-    latex: str
     seeds: tuple[str, ...]
     tiers: str
     identities: tuple[Identity, ...]
@@ -136,9 +105,6 @@ class Equation:
     oracle: str | None = None
     dtypes: tuple[str, ...] = ("float32", "float64")
     limits: tuple[Limit, ...] = ()
-    sample_inputs: InputBuilder | None = None
-    reference_inputs: InputBuilder | None = None
-    error_inputs: InputBuilder | None = None
 
     @property
     def module(self) -> str:
@@ -156,6 +122,11 @@ class Equation:
     def doc(self) -> str:
         return inspect.getdoc(self.func) or ""
 
+    @property
+    def latex(self) -> str:
+        """The formula: the docstring's first `.. math::` block (written once, there)."""
+        return formula(self.doc)
+
     def limit(self, backend_id: str, tier: str, note: str = "", *,
               compiled: bool = False) -> Limit | None:
         """The documented limit that excuses this backend/tier/input, if any (`compiled`: the
@@ -170,10 +141,26 @@ class Equation:
 _REGISTRY: dict[str, Equation] = {}
 
 
+def formula(doc: str) -> str:
+    """The LaTeX of a docstring's first `.. math::` block, its lines joined ("" if none)."""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped.startswith(".. math::"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = [stripped.removeprefix(".. math::").strip()]
+        for nxt in lines[i + 1:]:
+            if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= indent:
+                break
+            body.append(nxt.strip())
+        return " ".join(part for part in body if part).strip()
+    return ""
+
+
 def equation(
     *,
     chapter: str,
-    latex: str,
     seeds: tuple[str, ...],
     identities: tuple[Identity, ...] = (),
     tiers: str = "SPDRXE",
@@ -196,11 +183,12 @@ def equation(
         name = func.__name__
         if name in _REGISTRY:
             raise ValueError(f"equation {name!r} is registered twice")
+        if not formula(inspect.getdoc(func) or ""):
+            raise ValueError(f"{name}: the docstring has no `.. math::` block (the formula)")
         _REGISTRY[name] = Equation(
             name=name,
             func=func,
             chapter=chapter,
-            latex=latex,
             seeds=seeds,
             tiers=tiers,
             identities=identities,
@@ -213,31 +201,6 @@ def equation(
 
     return register
 
-
-def _attach(attr: str, func: Callable) -> Callable[[InputBuilder], InputBuilder]:
-    def attach(builder: InputBuilder) -> InputBuilder:
-        record = _REGISTRY[func.__name__]
-        if getattr(record, attr) is not None:
-            raise ValueError(f"{func.__name__} already has {attr}")
-        setattr(record, attr, builder)
-        return builder
-
-    return attach
-
-
-def samples(func: Callable):
-    """Decorator: `builder(xp, dtype, device) -> list[Sample]`, small typical calls."""
-    return _attach("sample_inputs", func)
-
-
-def references(func: Callable):
-    """Decorator: `builder(xp, dtype, device) -> list[Sample]`, extreme and edge-case calls."""
-    return _attach("reference_inputs", func)
-
-
-def errors(func: Callable):
-    """Decorator: `builder(xp, dtype, device) -> list[ErrorCase]`, bad calls."""
-    return _attach("error_inputs", func)
 
 
 def catalogue(chapter: str | None = None) -> dict[str, Equation]:

@@ -23,8 +23,7 @@ from __future__ import annotations
 import math
 
 from . import _validate as v
-from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
-from ._registry import sample_array as _a
+from ._registry import Identity, Limit, equation
 
 __all__ = [
     "erf",
@@ -210,41 +209,7 @@ def _x_normal_pdf(xp, x):
     return _exp_neg_square(xp, xp.abs(x), 0.5, _INV_SQRT_2PI * x)
 
 
-
-def _elementwise_samples(xp, dtype, device):
-    return [
-        Sample((_a(xp, [-2.0, -0.5, 0.25, 1.0, 3.0], dtype, device),), {}, "vector"),
-        Sample((_a(xp, [[0.1, -1.5, 2.0], [-3.0, 0.75, -0.25]], dtype, device),), {},
-               "matrix"),
-        Sample((_a(xp, 0.5, dtype, device),), {}, "0-d"),
-    ]
-
-
-_EXTREMES = [-1000.0, -5.0, -1e-30, 0.0, 1e-30, 5.0, 1000.0]
-_TAILS = [-20.0, -8.0, 8.0, 20.0]
 SUBNORMAL = "subnormal range"
-
-
-def _is32(xp, dtype) -> bool:
-    return dtype == xp.float32
-
-
-def _subnormal_inputs(xp, dtype):
-    """Inputs whose results (or intermediates) reach the dtype's subnormal range."""
-    if _is32(xp, dtype):
-        return [-100.0, -90.0, -45.0, -14.0, -10.5, 10.5, 14.0, 45.0, 90.0, 100.0]
-    return [-740.0, -720.0, -360.0, -38.0, -27.0, 27.0, 38.0, 360.0, 720.0, 740.0]
-
-
-def _elementwise_references(xp, dtype, device):
-    return [
-        Sample((_a(xp, _EXTREMES, dtype, device),), {}, "|x| = 1000 and tiny"),
-        Sample((_a(xp, _TAILS, dtype, device),), {}, "tails"),
-        Sample((_a(xp, _subnormal_inputs(xp, dtype), dtype, device),), {}, SUBNORMAL),
-        Sample((_a(xp, [-math.inf, math.inf, math.nan, -0.0], dtype, device),), {},
-               "±∞, NaN and −0"),
-        Sample((_a(xp, [[1.0, -2.0]], dtype, device)[:0, :],), {}, "zero rows"),
-    ]
 
 
 def _ftz(note: str = SUBNORMAL) -> Limit:
@@ -254,35 +219,9 @@ def _ftz(note: str = SUBNORMAL) -> Limit:
         "https://github.com/jax-ml/jax/issues/16200", tiers="R", note=note)
 
 
-def _elementwise_errors(xp, dtype, device, **kwargs):
-    return [
-        ErrorCase((_a(xp, [1, -2, 3], xp.int64, device),), kwargs, TypeError,
-                  "x must have a real floating dtype", "integer x"),
-        ErrorCase((_a(xp, [True, False], xp.bool, device),), kwargs, TypeError,
-                  "x must have a real floating dtype", "boolean x"),
-        ErrorCase(([0.5, -1.0],), kwargs, TypeError, "x must be an array", "a list"),
-        ErrorCase((1.5,), kwargs, TypeError, "x must be an array", "a Python float"),
-    ]
-
-
-def _slope_errors(xp, dtype, device, name: str):
-    x = _a(xp, [1.0, -1.0], dtype, device)
-    return [
-        ErrorCase((x,), {name: "0.1"}, TypeError, f"{name} must be a real number",
-                  f"{name} a string"),
-        ErrorCase((x,), {name: math.nan}, ValueError, f"{name} must be a finite real",
-                  f"{name} NaN"),
-        ErrorCase((x,), {name: math.inf}, ValueError, f"{name} must be a finite real",
-                  f"{name} infinite"),
-        ErrorCase((x,), {name: True}, TypeError, f"{name} must be a real number",
-                  f"{name} a bool"),
-    ]
-
-
 # ============================================================================ ReLU
 @equation(
     chapter="activations",
-    latex=r"\operatorname{ReLU}(x) = \max(0, x) = x\,\mathbb{1}[x > 0]",
     seeds=("001", "002 §4.2.1", "003", "004"),
     oracle="exact",
     identities=(
@@ -305,14 +244,8 @@ def relu(x, /):
     return xp.maximum(x, xp.zeros_like(x))
 
 
-samples(relu)(_elementwise_samples)
-references(relu)(_elementwise_references)
-errors(relu)(_elementwise_errors)
-
-
 @equation(
     chapter="activations",
-    latex=r"\operatorname{ReLU}'(x) = \mathbb{1}[x > 0]",
     seeds=("001", "002 §4.2.1"),
     oracle="exact",
     identities=(
@@ -334,16 +267,9 @@ def relu_grad(x, /):
     return xp.where(xp.isnan(x), x, step)
 
 
-samples(relu_grad)(_elementwise_samples)
-references(relu_grad)(_elementwise_references)
-errors(relu_grad)(_elementwise_errors)
-
-
 # ============================================================================ leaky ReLU
 @equation(
     chapter="activations",
-    latex=r"\operatorname{LeakyReLU}_\alpha(x) = \begin{cases} x & x \ge 0 \\ \alpha x & x < 0"
-    r"\end{cases}",
     seeds=("001", "003"),
     oracle="exact",
     identities=(
@@ -367,29 +293,8 @@ def leaky_relu(x, /, *, negative_slope=0.01):
     return xp.where(x < 0, alpha * x, x)
 
 
-def _leaky_samples(xp, dtype, device):
-    return [
-        *_elementwise_samples(xp, dtype, device),
-        Sample((_a(xp, [-2.0, 0.0, 2.0], dtype, device),), {"negative_slope": 0.2}, "α = 0.2"),
-        Sample((_a(xp, [-2.0, 0.0, 2.0], dtype, device),), {"negative_slope": -0.5},
-               "negative α"),
-    ]
-
-
-def _leaky_errors(xp, dtype, device):
-    return [*_elementwise_errors(xp, dtype, device),
-            *_slope_errors(xp, dtype, device, "negative_slope")]
-
-
-samples(leaky_relu)(_leaky_samples)
-references(leaky_relu)(_elementwise_references)
-errors(leaky_relu)(_leaky_errors)
-
-
 @equation(
     chapter="activations",
-    latex=r"\operatorname{LeakyReLU}_\alpha'(x) = \begin{cases} 1 & x > 0 \\ \alpha & x \le 0"
-    r"\end{cases}",
     seeds=("001",),
     oracle="exact",
     identities=(
@@ -412,15 +317,9 @@ def leaky_relu_grad(x, /, *, negative_slope=0.01):
     return xp.where(xp.isnan(x), x, step)
 
 
-samples(leaky_relu_grad)(_leaky_samples)
-references(leaky_relu_grad)(_elementwise_references)
-errors(leaky_relu_grad)(_leaky_errors)
-
-
 # ============================================================================ sigmoid
 @equation(
     chapter="activations",
-    latex=r"\sigma(x) = \frac{1}{1 + e^{-x}}",
     seeds=("001", "002 §4.2.2", "003"),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -448,14 +347,8 @@ def sigmoid(x, /):
     return _sigmoid(xp, x)
 
 
-samples(sigmoid)(_elementwise_samples)
-references(sigmoid)(_elementwise_references)
-errors(sigmoid)(_elementwise_errors)
-
-
 @equation(
     chapter="activations",
-    latex=r"\sigma'(x) = \sigma(x)\,(1 - \sigma(x)) = \frac{e^{-|x|}}{(1 + e^{-|x|})^2}",
     seeds=("002 §4.2.2", "003"),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -479,15 +372,9 @@ def sigmoid_grad(x, /):
     return _sigmoid_product(xp, x)
 
 
-samples(sigmoid_grad)(_elementwise_samples)
-references(sigmoid_grad)(_elementwise_references)
-errors(sigmoid_grad)(_elementwise_errors)
-
-
 # ============================================================================ tanh
 @equation(
     chapter="activations",
-    latex=r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}} = 2\sigma(2x) - 1",
     seeds=("001", "002 §4.2.2"),
     oracle="mpmath",
     limits=(Limit("jax", "XLA's float64 tanh is up to 6 ulp from the correctly rounded value near "
@@ -515,14 +402,8 @@ def tanh(x, /):
     return xp.tanh(x)
 
 
-samples(tanh)(_elementwise_samples)
-references(tanh)(_elementwise_references)
-errors(tanh)(_elementwise_errors)
-
-
 @equation(
     chapter="activations",
-    latex=r"\tanh'(x) = 1 - \tanh^2(x) = \frac{4 e^{-2|x|}}{(1 + e^{-2|x|})^2}",
     seeds=("002 §4.2.2",),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -546,15 +427,9 @@ def tanh_grad(x, /):
     return 4 * _sigmoid_product(xp, 2 * x)
 
 
-samples(tanh_grad)(_elementwise_samples)
-references(tanh_grad)(_elementwise_references)
-errors(tanh_grad)(_elementwise_errors)
-
-
 # ============================================================================ erf
 @equation(
     chapter="activations",
-    latex=r"\operatorname{erf}(x) = \frac{2}{\sqrt{\pi}} \int_0^x e^{-t^2}\,dt",
     seeds=("001", "002 §4.2.1"),
     oracle="mpmath",
     identities=(
@@ -599,29 +474,8 @@ def erf(x, /):
                     xp.where(x < 0, complement - 1, 1 - complement))
 
 
-samples(erf)(_elementwise_samples)
-
-
-@references(erf)
-def _(xp, dtype, device):
-    grid = [k / 8 for k in range(-48, 49)]  # every 1/8 over [−6, 6]: all three branches
-    edges = [0.46875, -0.46875, 0.46875 * (1 + 2**-20), 4.0, -4.0, 4.0 * (1 + 2**-20), 9.0,
-             10.0, 26.0, 27.0, 5.9, -5.9]
-    return [
-        *_elementwise_references(xp, dtype, device),
-        Sample((_a(xp, grid, dtype, device),), {}, "grid over [−6, 6]"),
-        Sample((_a(xp, edges, dtype, device),), {}, "branch edges and tails"),
-        Sample((_a(xp, [1e-30, -1e-30, 1e-10, 2.0**-60, 1e-300], dtype, device),), {},
-               "tiny: erf(x) ≈ 2x/√π"),
-    ]
-
-
-errors(erf)(_elementwise_errors)
-
-
 @equation(
     chapter="activations",
-    latex=r"\operatorname{erf}'(x) = \frac{2}{\sqrt{\pi}} e^{-x^2}",
     seeds=("002 §4.2.1",),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -645,11 +499,6 @@ def erf_grad(x, /):
     return _exp_neg_square(xp, xp.abs(x), 1.0, xp.full_like(x, _TWO_OVER_SQRT_PI))
 
 
-samples(erf_grad)(_elementwise_samples)
-references(erf_grad)(_elementwise_references)
-errors(erf_grad)(_elementwise_errors)
-
-
 # ============================================================================ GELU
 def _gelu_mode(approximate):
     v.choice(approximate, _GELU_MODES, "approximate")
@@ -663,9 +512,6 @@ def _gelu_tanh_argument(x):
 
 @equation(
     chapter="activations",
-    latex=r"\operatorname{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\Bigl(1 + "
-    r"\operatorname{erf}\bigl(x/\sqrt2\bigr)\Bigr);\quad \text{tanh: }"
-    r"\frac{x}{2}\Bigl(1 + \tanh\bigl(\sqrt{2/\pi}\,(x + 0.044715x^3)\bigr)\Bigr)",
     seeds=("001", "002 §4.2.1", "002 §8.1"),
     oracle="mpmath",
     limits=(_ftz(), _ftz(f"tanh form: {SUBNORMAL}")),
@@ -707,59 +553,8 @@ def gelu(x, /, *, approximate="none"):
     return _normal_cdf(xp, x, finite)
 
 
-def _gelu_samples(xp, dtype, device):
-    return [
-        *_elementwise_samples(xp, dtype, device),
-        Sample((_a(xp, [-3.0, -0.7, 0.0, 0.7, 3.0], dtype, device),), {"approximate": "tanh"},
-               "tanh form"),
-    ]
-
-
-def _gelu_references(xp, dtype, device):
-    # tails whose results and intermediates stay normal in the dtype, and (for the tanh form)
-    # inputs whose σ(w) is subnormal: Φ(x) and σ(w) leave float32's normal range near
-    # x = −13 and x = −10, float64's near x = −37.5 and x = −20.5
-    if _is32(xp, dtype):
-        tail = [-12.0, -9.0, -5.0, -1.0, -0.6, 0.6, 5.0]
-        tanh_tail = [-9.0, -8.0, -5.0, -1.0, 1.0, 5.0]
-        tanh_subnormal = [-10.5, -11.0, -14.0]
-    else:
-        tail = [-35.0, -30.0, -20.0, -10.0, -5.0, -1.0, -0.6, 0.6, 5.0, 37.0]
-        tanh_tail = [-19.0, -15.0, -10.0, -5.0, 5.0]
-        tanh_subnormal = [-20.5, -21.2, -22.0]
-    return [
-        *_elementwise_references(xp, dtype, device),
-        Sample((_a(xp, tail, dtype, device),), {}, "left tail"),
-        Sample((_a(xp, [*_EXTREMES, -math.inf, math.inf, math.nan], dtype, device),),
-               {"approximate": "tanh"}, "tanh form: extremes"),
-        Sample((_a(xp, tanh_tail, dtype, device),), {"approximate": "tanh"}, "tanh form: tails"),
-        Sample((_a(xp, tanh_subnormal, dtype, device),), {"approximate": "tanh"},
-               f"tanh form: {SUBNORMAL}"),
-    ]
-
-
-def _gelu_errors(xp, dtype, device):
-    x = _a(xp, [1.0], dtype, device)
-    return [
-        *_elementwise_errors(xp, dtype, device),
-        ErrorCase((x,), {"approximate": "exact"}, ValueError,
-                  "approximate must be one of 'none', 'tanh'", "unknown approximate"),
-        ErrorCase((x,), {"approximate": None}, ValueError,
-                  "approximate must be one of 'none', 'tanh'", "approximate None"),
-        ErrorCase((x,), {"approximate": True}, ValueError,
-                  "approximate must be one of 'none', 'tanh'", "approximate a bool"),
-    ]
-
-
-samples(gelu)(_gelu_samples)
-references(gelu)(_gelu_references)
-errors(gelu)(_gelu_errors)
-
-
 @equation(
     chapter="activations",
-    latex=r"\operatorname{GELU}'(x) = \Phi(x) + x\,\varphi(x);\quad \text{tanh: }"
-    r"\sigma(w) + x\,w'\,\sigma(w)\,\sigma(-w),\ w = 2\sqrt{2/\pi}(x + 0.044715x^3)",
     seeds=("002 §4.2.1",),
     oracle="mpmath",
     limits=(_ftz(), _ftz(f"tanh form: {SUBNORMAL}")),
@@ -793,11 +588,6 @@ def gelu_grad(x, /, *, approximate="none"):
     return _normal_cdf(xp, x) + _x_normal_pdf(xp, x)
 
 
-samples(gelu_grad)(_gelu_samples)
-references(gelu_grad)(_gelu_references)
-errors(gelu_grad)(_gelu_errors)
-
-
 # ============================================================================ SiLU / Swish
 def _silu_argument(xp, x, beta: float):
     """z = βx, with x clipped where σ(z) has saturated (|z| ≥ 10⁴: σ(−10⁴) = 0 in every float
@@ -826,7 +616,6 @@ def _silu(xp, x, beta: float):
 
 @equation(
     chapter="activations",
-    latex=r"\operatorname{SiLU}_\beta(x) = \operatorname{Swish}_\beta(x) = x\,\sigma(\beta x)",
     seeds=("002 §4.2.1",),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -852,39 +641,8 @@ def silu(x, /, *, beta=1.0):
     return _silu(xp, x, beta)
 
 
-def _silu_samples(xp, dtype, device):
-    return [
-        *_elementwise_samples(xp, dtype, device),
-        Sample((_a(xp, [-4.0, -1.0, 0.0, 1.0, 4.0], dtype, device),), {"beta": 1.702},
-               "β = 1.702"),
-        Sample((_a(xp, [-4.0, -1.0, 0.0, 1.0, 4.0], dtype, device),), {"beta": 0.0},
-               "β = 0 is x/2"),
-    ]
-
-
-def _silu_references(xp, dtype, device):
-    return [
-        *_elementwise_references(xp, dtype, device),
-        Sample((_a(xp, [*_EXTREMES, *_TAILS, -math.inf, math.inf], dtype, device),),
-               {"beta": -2.5}, "negative β at the extremes"),
-        Sample((_a(xp, [-1.5, -1.278, -1.0, 0.5, 20.0, -20.0, -80.0], dtype, device),),
-               {"beta": 1.0}, "around the minimum and in the tails"),
-    ]
-
-
-def _silu_errors(xp, dtype, device):
-    return [*_elementwise_errors(xp, dtype, device), *_slope_errors(xp, dtype, device, "beta")]
-
-
-samples(silu)(_silu_samples)
-references(silu)(_silu_references)
-errors(silu)(_silu_errors)
-
-
 @equation(
     chapter="activations",
-    latex=r"\operatorname{SiLU}_\beta'(x) = \sigma(\beta x)\bigl(1 + \beta x"
-    r"\,(1 - \sigma(\beta x))\bigr)",
     seeds=("002 §4.2.1",),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -911,11 +669,6 @@ def silu_grad(x, /, *, beta=1.0):
     return _silu_grad(xp, _silu_argument(xp, x, beta))
 
 
-samples(silu_grad)(_silu_samples)
-references(silu_grad)(_silu_references)
-errors(silu_grad)(_silu_errors)
-
-
 # ============================================================================ SwiGLU
 def _swiglu_inputs(x, W, V):
     xp = v.namespace(x=x, W=W, V=V)
@@ -939,7 +692,6 @@ def _swiglu_inputs(x, W, V):
 
 @equation(
     chapter="activations",
-    latex=r"\operatorname{SwiGLU}(x, W, V) = \operatorname{Swish}(x W^\top) \odot (x V^\top)",
     seeds=("002 §4.2.1", "002 §8.2"),
     oracle="mpmath",
     identities=(
@@ -966,59 +718,8 @@ def swiglu(x, W, V, /):
     return _silu(xp, gate, 1.0) * xp.matmul(x, xp.matrix_transpose(V))
 
 
-def _swiglu_samples(xp, dtype, device):
-    x = _a(xp, [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], dtype, device)
-    W = _a(xp, [[0.2, -0.4, 0.1], [1.0, 0.5, -0.3], [-0.6, 0.8, 0.9], [0.0, 0.3, -1.2]],
-           dtype, device)
-    V = _a(xp, [[-0.5, 0.1, 0.7], [0.3, -0.9, 0.2], [1.1, 0.4, -0.2], [0.6, 0.6, 0.6]],
-           dtype, device)
-    return [
-        Sample((x, W, V), {}, "batch of two"),
-        Sample((x[0, :], W, V), {}, "one vector"),
-        Sample((xp.reshape(xp.concat([x, -x], axis=0), (2, 2, 3)), W, V), {},
-               "two batch dimensions"),
-    ]
-
-
-@references(swiglu)
-def _(xp, dtype, device):
-    W = _a(xp, [[1.0, 0.0], [0.0, 1.0], [30.0, -30.0]], dtype, device)
-    V = _a(xp, [[1.0, 1.0], [-1.0, 2.0], [0.5, 0.5]], dtype, device)
-    return [
-        Sample((_a(xp, [[1000.0, -1000.0], [-30.0, 30.0], [1e-30, 0.0]], dtype, device), W, V),
-               {}, "gates at ±1000, ±30, and tiny"),
-        Sample((_a(xp, [[1.0, 2.0]], dtype, device)[:0, :], W, V), {}, "zero rows"),
-    ]
-
-
-def _swiglu_errors(xp, dtype, device, extra=()):
-    x = _a(xp, [[1.0, 2.0, 3.0]], dtype, device)
-    W = _a(xp, [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], dtype, device)
-    return [
-        ErrorCase((x, W, _a(xp, [[0.1, 0.2, 0.3]], dtype, device), *extra), {}, ValueError,
-                  "W and V must have the same shape", "W and V of different shapes"),
-        ErrorCase((_a(xp, [[1.0, 2.0]], dtype, device), W, W, *extra), {}, ValueError,
-                  "have in = 3 columns but x has 2 features", "x of the wrong width"),
-        ErrorCase((x, _a(xp, [0.1, 0.2, 0.3], dtype, device), W, *extra), {}, ValueError,
-                  r"W must be a 2-D \(hidden, in\) matrix", "1-D W"),
-        ErrorCase((_a(xp, [[1, 2, 3]], xp.int64, device), W, W, *extra), {}, TypeError,
-                  "x must have a real floating dtype", "integer x"),
-        ErrorCase((x, W, [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], *extra), {}, TypeError,
-                  "V must be an array", "V a list"),
-        ErrorCase((_a(xp, 1.0, dtype, device), W, W, *extra), {}, ValueError,
-                  "x must have at least 1 dimension", "0-d x"),
-    ]
-
-
-samples(swiglu)(_swiglu_samples)
-errors(swiglu)(_swiglu_errors)
-
-
 @equation(
     chapter="activations",
-    latex=r"\bar x = (g \odot b \odot \operatorname{SiLU}'(a))\,W + (g \odot "
-    r"\operatorname{SiLU}(a))\,V,\ \bar W = (g \odot b \odot \operatorname{SiLU}'(a))^\top x,"
-    r"\ \bar V = (g \odot \operatorname{SiLU}(a))^\top x;\ a = xW^\top,\ b = xV^\top",
     seeds=("002 §4.2.1",),
     tiers="SPDE",
     identities=(
@@ -1064,27 +765,3 @@ def swiglu_vjp(x, W, V, g, /):
     return grad_x, grad_w, grad_v
 
 
-@samples(swiglu_vjp)
-def _(xp, dtype, device):
-    out = []
-    for case in _swiglu_samples(xp, dtype, device):
-        x, W, _ = case.args
-        hidden = W.shape[0]
-        g = xp.reshape(xp.linspace(-1.0, 1.5, math.prod((*x.shape[:-1], hidden)), dtype=dtype,
-                                   device=device), (*x.shape[:-1], hidden))
-        out.append(Sample((*case.args, g), {}, case.note))
-    return out
-
-
-@errors(swiglu_vjp)
-def _(xp, dtype, device):
-    x = _a(xp, [[1.0, 2.0, 3.0]], dtype, device)
-    W = _a(xp, [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], dtype, device)
-    g = _a(xp, [[1.0, -1.0]], dtype, device)
-    return [
-        *_swiglu_errors(xp, dtype, device, extra=(g,)),
-        ErrorCase((x, W, W, _a(xp, [[1.0, -1.0, 0.5]], dtype, device)), {}, ValueError,
-                  r"g must have the output's shape \(1, 2\)", "g of the wrong shape"),
-        ErrorCase((x, W, W, _a(xp, [[1, 2]], xp.int64, device)), {}, TypeError,
-                  "g must have a real floating dtype", "integer g"),
-    ]

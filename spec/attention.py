@@ -26,8 +26,7 @@ from __future__ import annotations
 import math
 
 from . import _validate as check
-from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
-from ._registry import sample_array as _a
+from ._registry import Identity, equation
 from .probability import _shifted
 
 __all__ = [
@@ -155,27 +154,9 @@ def _weights(q, k, mask, is_causal, scale, v=None):
     return xp, _masked_softmax(xp, s, allowed)
 
 
-
-def _grid(shape, seed: float, amplitude: float = 1.0) -> list:
-    """Deterministic, irregular values in [−amplitude, amplitude] as nested lists."""
-    count = math.prod(shape)
-    flat = [round(amplitude * math.sin(seed + 1.618 * i + 0.37 * i * i), 4)
-            for i in range(count)]
-
-    def nest(values, dims):
-        if not dims:
-            return values[0]
-        step = len(values) // dims[0] if dims[0] else 0
-        return [nest(values[n * step:(n + 1) * step], dims[1:]) for n in range(dims[0])]
-
-    return nest(flat, list(shape))
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="attention",
-    latex=r"A = \operatorname{softmax}\Bigl(\frac{QK^\top}{\sqrt{d_k}} + M\Bigr),"
-    r"\quad M_{ij} \in \{0, -\infty\}",
     seeds=("000", "002 §7.1", "002 §7.3", "003", "004"),
     oracle="mpmath",
     identities=(
@@ -208,79 +189,9 @@ def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None):
     return _weights(q, k, mask, is_causal, scale)[1]
 
 
-def _qkv_samples(xp, dtype, device):
-    q = _a(xp, _grid((2, 3, 4), 0.1), dtype, device)
-    k = _a(xp, _grid((2, 3, 4), 1.3), dtype, device)
-    k5 = _a(xp, _grid((5, 4), 2.9, 1.5), dtype, device)
-    q1 = _a(xp, _grid((1, 4), 3.7, 1.5), dtype, device)
-    bool_mask = _a(xp, [[True, False, True], [True, True, False], [False, True, True]],
-                   xp.bool, device)
-    return q, k, k5, q1, bool_mask
-
-
-def _weights_samples(xp, dtype, device):
-    q, k, k5, q1, bool_mask = _qkv_samples(xp, dtype, device)
-    additive = _a(xp, [[0.0, -math.inf, 0.0, -1.5, 0.0]], dtype, device)
-    return [
-        Sample((q, k), {}, "two heads, no mask"),
-        Sample((q, k), {"is_causal": True}, "causal, q_len = k_len"),
-        Sample((q1, k5), {"is_causal": True}, "one decoding step attends the whole cache"),
-        Sample((q, k), {"mask": bool_mask}, "boolean mask"),
-        Sample((q1, k5), {"mask": additive, "scale": 0.25}, "additive mask and explicit scale"),
-    ]
-
-
-def _weights_references(xp, dtype, device):
-    q, k, k5, q1, bool_mask = _qkv_samples(xp, dtype, device)
-    dead = _a(xp, [[True, True, True], [False, False, False], [True, False, True]], xp.bool,
-              device)
-    dead_add = _a(xp, [[-math.inf] * 5], dtype, device)
-    big_q = _a(xp, _grid((3, 4), 0.7, 60.0), dtype, device)
-    big_k = _a(xp, _grid((3, 4), 4.1, 60.0), dtype, device)
-    q4 = _a(xp, _grid((4, 4), 5.3), dtype, device)
-    return [
-        Sample((q, k), {"mask": dead}, "a fully masked row (boolean)"),
-        Sample((q1, k5), {"mask": dead_add}, "a fully masked row (additive −∞)"),
-        Sample((big_q, big_k), {}, "scores ~1e3: softmax nearly one-hot"),
-        Sample((q4, k[0]), {"is_causal": True}, "causal with q_len > k_len: first row masked"),
-        Sample((q, k), {"is_causal": True, "mask": bool_mask}, "mask and is_causal combined"),
-    ]
-
-
-samples(attention_weights)(_weights_samples)
-references(attention_weights)(_weights_references)
-
-
-def _qk_errors(xp, dtype, device, extra=()):
-    q, k, _, _, _ = _qkv_samples(xp, dtype, device)
-    return [
-        ErrorCase((q, _a(xp, _grid((2, 3, 5), 0.0), dtype, device), *extra), {}, ValueError,
-                  "same last dimension d_k", "mismatched q/k dims"),
-        ErrorCase((q, k, *extra), {"mask": _a(xp, [[True, False]], xp.bool, device)}, ValueError,
-                  "mask must be broadcastable to the scores", "mask of the wrong shape"),
-        ErrorCase((q, k, *extra), {"mask": _a(xp, [[1, 0, 1]], xp.int64, device)}, TypeError,
-                  "mask must be boolean", "integer mask"),
-        ErrorCase((_a(xp, [[1, 2]], xp.int64, device), k, *extra), {}, TypeError,
-                  "q must have a real floating dtype", "integer q"),
-        ErrorCase((q, k, *extra), {"is_causal": 1}, TypeError, "is_causal must be True or False",
-                  "is_causal not a bool"),
-        ErrorCase((q, _a(xp, _grid((3, 3, 4), 0.0), dtype, device), *extra), {}, ValueError,
-                  "broadcastable leading", "head counts that do not broadcast"),
-        ErrorCase((q, k, *extra), {"scale": math.inf}, ValueError, "scale must be finite",
-                  "infinite scale"),
-    ]
-
-
-@errors(attention_weights)
-def _(xp, dtype, device):
-    return _qk_errors(xp, dtype, device)
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="attention",
-    latex=r"\operatorname{Attention}(Q, K, V) = \operatorname{softmax}"
-    r"\Bigl(\frac{QK^\top}{\sqrt{d_k}} + M\Bigr) V",
     seeds=("000", "002 §7.1", "002 §7.3", "003", "004"),
     oracle="mpmath",
     identities=(
@@ -318,58 +229,6 @@ def scaled_dot_product_attention(q, k, v, /, *, mask=None, is_causal=False, scal
     return w @ v
 
 
-def _sdpa_samples(xp, dtype, device):
-    q, k, k5, q1, bool_mask = _qkv_samples(xp, dtype, device)
-    v = _a(xp, _grid((2, 3, 2), 6.1, 2.0), dtype, device)
-    v5 = _a(xp, _grid((5, 3), 7.7, 2.0), dtype, device)
-    additive = _a(xp, [[0.0, -math.inf, 0.0, -1.5, 0.0]], dtype, device)
-    return [
-        Sample((q, k, v), {}, "two heads, no mask"),
-        Sample((q, k, v), {"is_causal": True}, "causal, q_len = k_len"),
-        Sample((q1, k5, v5), {"is_causal": True}, "one decoding step attends the whole cache"),
-        Sample((q, k, v), {"mask": bool_mask}, "boolean mask"),
-        Sample((q1, k5, v5), {"mask": additive, "scale": 0.25},
-               "additive mask and explicit scale"),
-    ]
-
-
-@references(scaled_dot_product_attention)
-def _(xp, dtype, device):
-    q, k, k5, q1, _ = _qkv_samples(xp, dtype, device)
-    v = _a(xp, _grid((2, 3, 2), 6.1, 2.0), dtype, device)
-    v5 = _a(xp, _grid((5, 3), 7.7, 2.0), dtype, device)
-    dead = _a(xp, [[True, True, True], [False, False, False], [True, False, True]], xp.bool,
-              device)
-    big_q = _a(xp, _grid((3, 4), 0.7, 60.0), dtype, device)
-    big_k = _a(xp, _grid((3, 4), 4.1, 60.0), dtype, device)
-    q4 = _a(xp, _grid((4, 4), 5.3), dtype, device)
-    big_v = _a(xp, _grid((3, 2), 8.3, 1e4), dtype, device)
-    return [
-        Sample((q, k, v), {"mask": dead}, "a fully masked row (boolean)"),
-        Sample((q1, k5, v5), {"mask": _a(xp, [[-math.inf] * 5], dtype, device)},
-               "a fully masked row (additive −∞)"),
-        Sample((big_q, big_k, v[0]), {}, "scores ~1e3: softmax nearly one-hot"),
-        Sample((q4, k[0], v[1]), {"is_causal": True}, "causal with q_len > k_len: first row 0"),
-        Sample((q[0], k[0], big_v), {"is_causal": True}, "values ~1e4"),
-    ]
-
-
-samples(scaled_dot_product_attention)(_sdpa_samples)
-
-
-@errors(scaled_dot_product_attention)
-def _(xp, dtype, device):
-    q, k, _, _, _ = _qkv_samples(xp, dtype, device)
-    v = _a(xp, _grid((2, 3, 2), 6.1), dtype, device)
-    return [
-        *_qk_errors(xp, dtype, device, extra=(v,)),
-        ErrorCase((q, k, _a(xp, _grid((2, 4, 2), 0.0), dtype, device)), {}, ValueError,
-                  "v must have one row per key", "v of another length than k"),
-        ErrorCase((q, k, _a(xp, [[1, 2]] * 3, xp.int64, device)), {}, TypeError,
-                  "v must have a real floating dtype", "integer v"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 def _length(value, name: str) -> int:
     value = check.integer_option(value, name)
@@ -380,8 +239,6 @@ def _length(value, name: str) -> int:
 
 @equation(
     chapter="attention",
-    latex=r"M_{ij} = \begin{cases} 0 & j \le i + (k_\text{len} - q_\text{len}) \\"
-    r" -\infty & \text{otherwise} \end{cases}",
     seeds=("002 §7.3", "002 §10.3"),
     tiers="SPXE",
     errata=(
@@ -438,36 +295,6 @@ def causal_mask(q_len, k_len, /, *, dtype=None, xp=None, device=None):
         return allowed
     zeros = xp.zeros((q_len, k_len), dtype=dtype, device=device)
     return xp.where(allowed, zeros, xp.full_like(zeros, -math.inf))
-
-
-@samples(causal_mask)
-def _(xp, dtype, device):
-    opts = {"xp": xp, "dtype": dtype, "device": device}
-    return [
-        Sample((3, 3), opts, "square: lower-triangular"),
-        Sample((1, 4), opts, "one decoding step over a cache of 3"),
-        Sample((2, 5), opts, "two new tokens after a cache of 3"),
-        Sample((3, 3), {**opts, "dtype": xp.bool}, "boolean"),
-    ]
-
-
-@references(causal_mask)
-def _(xp, dtype, device):
-    opts = {"xp": xp, "dtype": dtype, "device": device}
-    return [Sample((4, 2), opts, "q_len > k_len: first rows fully masked"),
-            Sample((0, 3), opts, "no queries")]
-
-
-@errors(causal_mask)
-def _(xp, dtype, device):
-    opts = {"xp": xp, "dtype": dtype, "device": device}
-    return [
-        ErrorCase((-1, 3), opts, ValueError, "q_len must be ≥ 0", "negative q_len"),
-        ErrorCase((2.5, 3), opts, TypeError, "q_len must be an integer", "non-integer q_len"),
-        ErrorCase((2, 3), {"dtype": dtype}, TypeError, "pass xp=", "no namespace"),
-        ErrorCase((2, 3), {**opts, "dtype": xp.int64}, TypeError,
-                  "dtype must be a real floating dtype", "integer dtype"),
-    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,9 +360,6 @@ def _check_mha(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, num_kv_heads):
 
 @equation(
     chapter="attention",
-    latex=r"\operatorname{MultiHead}(X_q, X_{kv}) = \operatorname{Concat}(\text{head}_1, \dots,"
-    r" \text{head}_h)\,W_O^\top,\quad \text{head}_i = \operatorname{Attention}(X_q W_{Q,i}^\top,"
-    r" X_{kv} W_{K,g(i)}^\top, X_{kv} W_{V,g(i)}^\top)",
     seeds=("000", "002 §7.2", "002 §7.4", "003"),
     tiers="SPDXE",
     identities=(
@@ -582,57 +406,9 @@ def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, /, *, num_heads, num_kv_
     return _merge_heads(xp, heads) @ xp.matrix_transpose(w_o)
 
 
-def _mha_weights(xp, dtype, device, d_model=4, kv_rows=4, seed=0.0):
-    return (_a(xp, _grid((d_model, d_model), 0.3 + seed, 0.8), dtype, device),
-            _a(xp, _grid((kv_rows, d_model), 1.1 + seed, 0.8), dtype, device),
-            _a(xp, _grid((kv_rows, d_model), 2.3 + seed, 0.8), dtype, device),
-            _a(xp, _grid((d_model, d_model), 3.9 + seed, 0.8), dtype, device))
-
-
-@samples(multi_head_attention)
-def _(xp, dtype, device):
-    x = _a(xp, _grid((3, 4), 0.5, 1.5), dtype, device)
-    xb = _a(xp, _grid((2, 3, 4), 4.5, 1.5), dtype, device)
-    x_kv = _a(xp, _grid((5, 4), 9.5, 1.5), dtype, device)
-    w = _mha_weights(xp, dtype, device)
-    w_gqa = _mha_weights(xp, dtype, device, kv_rows=2)
-    return [
-        Sample((x, x, *w), {"num_heads": 2}, "self-attention, two heads"),
-        Sample((xb, xb, *w), {"num_heads": 2, "is_causal": True}, "batch of two, causal"),
-        Sample((x, x_kv, *w), {"num_heads": 4}, "cross-attention, four heads"),
-        Sample((x, x, *w_gqa), {"num_heads": 2, "num_kv_heads": 1}, "multi-query (one K/V head)"),
-        Sample((x, x, *w), {"num_heads": 1, "mask": _a(xp, [[True, False, True]] * 3, xp.bool,
-                                                       device)}, "one head, boolean mask"),
-    ]
-
-
-@errors(multi_head_attention)
-def _(xp, dtype, device):
-    x = _a(xp, _grid((3, 4), 0.5), dtype, device)
-    w = _mha_weights(xp, dtype, device)
-    w_gqa = _mha_weights(xp, dtype, device, kv_rows=2)
-    return [
-        ErrorCase((x, x, *w), {"num_heads": 3}, ValueError, "not divisible by num_heads",
-                  "d_model not divisible by num_heads"),
-        ErrorCase((x, x, *w), {"num_heads": 4, "num_kv_heads": 3}, ValueError,
-                  "must be a multiple of num_kv_heads", "num_heads not a multiple of num_kv_heads"),
-        ErrorCase((x, x, *w_gqa), {"num_heads": 2}, ValueError,
-                  r"w_k must have shape \(4, 4\)", "K/V weights too small for MHA"),
-        ErrorCase((x, _a(xp, _grid((3, 5), 0.5), dtype, device), *w), {"num_heads": 2},
-                  ValueError, "same d_model", "x_kv of another width"),
-        ErrorCase((x, x, *w), {"num_heads": 2, "mask": _a(xp, [[True, False]], xp.bool,
-                                                          device)},
-                  ValueError, "mask must be broadcastable", "mask of the wrong shape"),
-        ErrorCase((x, x, *w), {"num_heads": 0}, ValueError, "num_heads must be a positive",
-                  "zero heads"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="attention",
-    latex=r"K \leftarrow [K_\text{cache}; k_t],\ V \leftarrow [V_\text{cache}; v_t],\quad"
-    r" o_t = \operatorname{softmax}\Bigl(\frac{q_t K^\top}{\sqrt{d_k}} + M\Bigr) V",
     seeds=("002 §10.3", "002 §7.4"),
     tiers="SPXE",
     identities=(
@@ -699,49 +475,9 @@ def kv_cache_attention(q_t, k_t, v_t, cache_k, cache_v, /):
     return out, new_k, new_v
 
 
-@samples(kv_cache_attention)
-def _(xp, dtype, device):
-    q = _a(xp, _grid((2, 1, 4), 0.2), dtype, device)
-    k = _a(xp, _grid((2, 1, 4), 1.2), dtype, device)
-    val = _a(xp, _grid((2, 1, 3), 2.2), dtype, device)
-    ck = _a(xp, _grid((2, 3, 4), 3.2), dtype, device)
-    cv = _a(xp, _grid((2, 3, 3), 4.2), dtype, device)
-    empty_k = _a(xp, _grid((2, 1, 4), 0.0), dtype, device)[:, :0, :]
-    empty_v = _a(xp, _grid((2, 1, 3), 0.0), dtype, device)[:, :0, :]
-    q3 = _a(xp, _grid((2, 3, 4), 5.2), dtype, device)
-    q_gqa = _a(xp, _grid((4, 1, 4), 6.2), dtype, device)
-    return [
-        Sample((q, k, val, ck, cv), {}, "one step after three cached tokens"),
-        Sample((q3, ck, cv, empty_k, empty_v), {}, "prefill: three tokens, empty cache"),
-        Sample((q_gqa, k, val, ck, cv), {}, "grouped-query: four query heads, two K/V heads"),
-    ]
-
-
-@errors(kv_cache_attention)
-def _(xp, dtype, device):
-    q = _a(xp, _grid((2, 1, 4), 0.2), dtype, device)
-    k = _a(xp, _grid((2, 1, 4), 1.2), dtype, device)
-    val = _a(xp, _grid((2, 1, 3), 2.2), dtype, device)
-    ck = _a(xp, _grid((2, 3, 4), 3.2), dtype, device)
-    cv = _a(xp, _grid((2, 3, 3), 4.2), dtype, device)
-    return [
-        ErrorCase((q, k, val, _a(xp, _grid((2, 3, 5), 0.0), dtype, device), cv), {}, ValueError,
-                  "cache_k must be", "cache of another d_k"),
-        ErrorCase((q, k, val, ck, _a(xp, _grid((2, 2, 3), 0.0), dtype, device)), {}, ValueError,
-                  "same number of past tokens", "caches of different lengths"),
-        ErrorCase((_a(xp, _grid((2, 2, 4), 0.0), dtype, device), k, val, ck, cv), {}, ValueError,
-                  "same number of new tokens", "q_t and k_t of different lengths"),
-        ErrorCase((q, k, val, xp.astype(ck, xp.int64), cv), {}, TypeError,
-                  "cache_k must have a real floating dtype", "integer cache"),
-        ErrorCase((_a(xp, _grid((3, 1, 4), 0.0), dtype, device), k, val, ck, cv), {},
-                  ValueError, "not a multiple of the 2 K/V heads", "3 query heads, 2 K/V heads"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="attention",
-    latex=r"\text{FLOPs} = 4 s^2 d,\qquad \text{memory} = h\,s^2",
     seeds=("002 §7.4",),
     tiers="PE",
     identities=(
@@ -771,18 +507,3 @@ def attention_cost(seq_len, dim, /, *, num_heads=1):
     return {"flops": 4 * s * s * d, "memory": h * s * s}
 
 
-@samples(attention_cost)
-def _(xp, dtype, device):
-    return [Sample((1024, 768), {}, "BERT-base length and width"),
-            Sample((2048, 12288), {"num_heads": 96}, "GPT-3: 96 heads")]
-
-
-@errors(attention_cost)
-def _(xp, dtype, device):
-    return [
-        ErrorCase((-1, 64), {}, ValueError, "seq_len must be ≥ 0", "negative length"),
-        ErrorCase((16, 64.0), {}, TypeError, "dim must be a positive integer", "float dim"),
-        ErrorCase((16, 64), {"num_heads": 5}, ValueError, "must be divisible by num_heads",
-                  "heads not dividing dim"),
-        ErrorCase((16, 0), {}, ValueError, "dim must be a positive integer", "zero dim"),
-    ]

@@ -19,8 +19,7 @@ from __future__ import annotations
 import math
 
 from . import _validate as v
-from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
-from ._registry import sample_array as _a
+from ._registry import Identity, equation
 
 __all__ = [
     "beam_search",
@@ -30,11 +29,6 @@ __all__ = [
     "top_k_filter",
     "top_p_filter",
 ]
-
-
-
-def _dtype_name(xp, dtype) -> str:
-    return "float32" if dtype == xp.float32 else "float64"
 
 
 def _count(value, name: str, low: int, high: int | None = None) -> int:
@@ -96,7 +90,6 @@ def _renormalised(xp, probs, keep):
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="decoding",
-    latex=r"\tilde z = z / T",
     seeds=("002 §10.2.1", "001"),
     oracle="exact",
     identities=(
@@ -122,44 +115,9 @@ def temperature_scale(logits, /, *, temperature):
     return logits / temperature
 
 
-@samples(temperature_scale)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [2.0, 1.0, -0.5], dtype, device),), {"temperature": 0.7}, "T=0.7"),
-        Sample((_a(xp, [[1.0, 3.0], [0.0, -2.0]], dtype, device),), {"temperature": 1.5},
-               "batch, T=1.5"),
-    ]
-
-
-@references(temperature_scale)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1e4, -1e4, 0.0], dtype, device),), {"temperature": 1e-3},
-               "large logits, cold"),
-        Sample((_a(xp, [-math.inf, 1.0], dtype, device),), {"temperature": 2.0},
-               "−∞ stays −∞"),
-    ]
-
-
-@errors(temperature_scale)
-def _(xp, dtype, device):
-    z = _a(xp, [1.0, 2.0], dtype, device)
-    return [
-        ErrorCase((z,), {"temperature": 0.0}, ValueError, "temperature must be a positive",
-                  "zero temperature"),
-        ErrorCase((z,), {"temperature": math.inf}, ValueError, "temperature must be a positive",
-                  "infinite temperature"),
-        ErrorCase((_a(xp, [1, 2], xp.int64, device),), {"temperature": 1.0}, TypeError,
-                  "logits must have a real floating dtype", "integer logits"),
-        ErrorCase(([1.0, 2.0],), {"temperature": 1.0}, TypeError, "logits must be an array",
-                  "a list"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="decoding",
-    latex=r"P'(t_i) = \frac{P(t_i)\,[i \in \mathrm{top}_k]}{\sum_{j \in \mathrm{top}_k} P(t_j)}",
     seeds=("002 §10.2.2",),
     tiers="PRXE",
     oracle="exact",
@@ -190,57 +148,9 @@ def top_k_filter(probs, /, *, k):
     return _renormalised(xp, probs, _keep_largest(xp, probs, threshold, k))
 
 
-@samples(top_k_filter)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.1, 0.4, 0.2, 0.3], dtype, device),), {"k": 2}, "k=2 of 4"),
-        Sample((_a(xp, [[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]], dtype, device),), {"k": 2},
-               "batch with ties at the threshold"),
-        Sample((_a(xp, [0.3, 0.3, 0.4], dtype, device),), {"k": 3}, "k = V"),
-    ]
-
-
-@references(top_k_filter)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.25, 0.25, 0.25, 0.25], dtype, device),), {"k": 1},
-               "all tied: the first index wins"),
-        Sample((_a(xp, [1.0, 0.0, 0.0], dtype, device),), {"k": 2}, "zeros kept as zeros"),
-        Sample((_a(xp, [1e-30, 3e-30, 2e-30], dtype, device),), {"k": 2}, "tiny unnormalised"),
-    ]
-
-
-def _filter_errors(xp, dtype, device, option: str, bad_value, message: str):
-    p = _a(xp, [0.5, 0.3, 0.2], dtype, device)
-    good = {"k": 2, "p": 0.9}[option]
-    return [
-        ErrorCase((p,), {option: bad_value}, ValueError, message, f"{option} out of range"),
-        ErrorCase((_a(xp, [0.5, -0.1, 0.6], dtype, device),), {option: good}, ValueError,
-                  "probs must be non-negative", "negative probability"),
-        ErrorCase((_a(xp, [1, 0, 0], xp.int64, device),), {option: good}, TypeError,
-                  "probs must have a real floating dtype", "integer probabilities"),
-        ErrorCase((_a(xp, 0.5, dtype, device),), {option: good}, ValueError,
-                  "at least 1 dimension", "0-d probs"),
-        ErrorCase((_a(xp, [[0.0, 0.0], [0.5, 0.5]], dtype, device),), {option: good},
-                  ValueError, "zero total mass", "a row without mass"),
-    ]
-
-
-@errors(top_k_filter)
-def _(xp, dtype, device):
-    p = _a(xp, [0.5, 0.3, 0.2], dtype, device)
-    return [
-        *_filter_errors(xp, dtype, device, "k", 4, r"k must be in \[1, 3\]"),
-        ErrorCase((p,), {"k": 0}, ValueError, r"k must be in \[1, 3\]", "k = 0"),
-        ErrorCase((p,), {"k": 1.5}, TypeError, "k must be an integer", "float k"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="decoding",
-    latex=r"V_p = \text{the smallest prefix of the tokens sorted by } P \text{ with }"
-    r" \sum_{v \in V_p} P(v) \ge p,\quad P'(t_i) = \frac{P(t_i)}{\sum_{v \in V_p} P(v)}",
     seeds=("002 §10.2.3",),
     tiers="PRXE",
     oracle="exact",
@@ -295,41 +205,9 @@ def top_p_filter(probs, /, *, p):
     return _renormalised(xp, probs, _keep_largest(xp, probs, threshold, count))
 
 
-@samples(top_p_filter)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.5, 0.3, 0.2], dtype, device),), {"p": 0.6},
-               "reaches p with two tokens (≤ p would keep one)"),
-        Sample((_a(xp, [[0.1, 0.6, 0.3], [0.25, 0.25, 0.5]], dtype, device),), {"p": 0.85},
-               "batch, unsorted"),
-        Sample((_a(xp, [0.2, 0.3, 0.5], dtype, device),), {"p": 1.0}, "p = 1"),
-    ]
-
-
-@references(top_p_filter)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.9, 0.06, 0.04], dtype, device),), {"p": 0.5},
-               "top token alone exceeds p (≤ p would keep nothing)"),
-        Sample((_a(xp, [0.3, 0.3, 0.3, 0.1], dtype, device),), {"p": 0.5},
-               "tie at the edge: lower index kept"),
-        Sample((_a(xp, [2.0, 1.0, 1.0], dtype, device),), {"p": 0.55}, "unnormalised input"),
-    ]
-
-
-@errors(top_p_filter)
-def _(xp, dtype, device):
-    q = _a(xp, [0.5, 0.3, 0.2], dtype, device)
-    return [
-        *_filter_errors(xp, dtype, device, "p", 0.0, r"p must be a number in \(0, 1\]"),
-        ErrorCase((q,), {"p": 1.5}, ValueError, r"p must be a number in \(0, 1\]", "p > 1"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="decoding",
-    latex=r"\operatorname{sample}(P, u) = \min\Bigl\{i : \sum_{j \le i} P_j > u \sum_j P_j\Bigr\}",
     seeds=("002 §10.2",),
     tiers="PRXE",
     oracle="exact",
@@ -371,53 +249,9 @@ def sample(probs, u, /):
     return xp.minimum(first_above, last_positive)
 
 
-@samples(sample)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.1, 0.2, 0.7], dtype, device), _a(xp, [0.05, 0.2, 0.5, 0.95], dtype,
-                                                              device)), {},
-               "four draws from one distribution"),
-        Sample((_a(xp, [[0.5, 0.5], [0.9, 0.1]], dtype, device), _a(xp, [0.75, 0.3], dtype,
-                                                                     device)), {},
-               "one draw per row"),
-    ]
-
-
-@references(sample)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.25, 0.25, 0.5], dtype, device), _a(xp, [0.0, 0.25, 0.5], dtype,
-                                                              device)), {},
-               "u on a CDF step goes to the next token"),
-        Sample((_a(xp, [0.0, 1.0, 0.0], dtype, device), _a(xp, [0.0, 0.999], dtype, device)), {},
-               "zero-probability tokens never drawn"),
-        Sample((_a(xp, [2.0, 6.0], dtype, device), _a(xp, [0.2, 0.3], dtype, device)), {},
-               "unnormalised: u scaled by the total"),
-    ]
-
-
-@errors(sample)
-def _(xp, dtype, device):
-    p = _a(xp, [0.2, 0.8], dtype, device)
-    return [
-        ErrorCase((p, _a(xp, [1.0], dtype, device)), {}, ValueError, r"uniforms in \[0, 1\)",
-                  "u = 1"),
-        ErrorCase((p, _a(xp, [-0.1], dtype, device)), {}, ValueError, r"uniforms in \[0, 1\)",
-                  "negative u"),
-        ErrorCase((_a(xp, [[0.2, 0.8]] * 2, dtype, device), _a(xp, [0.1, 0.2, 0.3], dtype,
-                                                               device)), {},
-                  ValueError, "u must be broadcastable", "u of the wrong shape"),
-        ErrorCase((p, _a(xp, [0, 1], xp.int64, device)), {}, TypeError,
-                  "u must have a real floating dtype", "integer u"),
-        ErrorCase((_a(xp, [math.nan, 0.5], dtype, device), _a(xp, [0.1], dtype, device)), {},
-                  ValueError, "probs holds NaN", "NaN probability"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="decoding",
-    latex=r"\operatorname{greedy}(z) = \operatorname*{arg\,max}_i z_i",
     seeds=("002 §10.2.1",),
     tiers="PXE",
     identities=(
@@ -443,29 +277,6 @@ def greedy(logits, /):
     return xp.argmax(logits, axis=-1)
 
 
-@samples(greedy)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.1, 2.0, -1.0], dtype, device),), {}, "vector"),
-        Sample((_a(xp, [[1.0, 1.0, 0.0], [-math.inf, -5.0, -6.0]], dtype, device),), {},
-               "tie and −∞"),
-    ]
-
-
-@errors(greedy)
-def _(xp, dtype, device):
-    return [
-        ErrorCase((_a(xp, [1, 2], xp.int64, device),), {}, TypeError,
-                  "logits must have a real floating dtype", "integer logits"),
-        ErrorCase((_a(xp, 1.0, dtype, device),), {}, ValueError, "at least 1 dimension",
-                  "0-d logits"),
-        ErrorCase((_a(xp, [[1.0]], dtype, device)[:, :0],), {}, ValueError,
-                  "length 0 along axis", "empty vocabulary"),
-        ErrorCase((_a(xp, [1.0, math.nan], dtype, device),), {}, ValueError, "logits hold NaN",
-                  "NaN logit"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 def _check_log_probs(xp, start, logp, n_beams: int):
     try:
@@ -482,7 +293,6 @@ def _check_log_probs(xp, start, logp, n_beams: int):
 
 @equation(
     chapter="decoding",
-    latex=r"\operatorname{score}(x_{1:t}) = \frac1t \sum_{i=1}^{t} \log P(x_i \mid x_{<i})",
     seeds=("002 §10.2.4",),
     tiers="PXE",
     identities=(
@@ -540,55 +350,4 @@ def beam_search(log_prob_fn, start, /, *, beam_width, steps, return_scores=False
         scores = xp.take(flat, best)
     return (seqs, scores / steps) if return_scores else seqs
 
-
-def _bigram_model(table, dtype_name: str):
-    """log_prob_fn of a bigram model: log table[last token], built in the caller's library."""
-
-    def log_probs(seqs):
-        xp = v.namespace(seqs=seqs)
-        t = xp.asarray(table, dtype=getattr(xp, dtype_name), device=v.device(seqs))
-        return xp.log(xp.take(t, seqs[:, -1], axis=0))
-
-    return log_probs
-
-
-#: next-token probabilities of a 3-token bigram model on which greedy is not optimal:
-#: from 0, greedy takes 1 (0.5) then 0.4; the best pair is 2 (0.4) then 0.9.
-_BIGRAM = [[0.1, 0.5, 0.4], [0.4, 0.3, 0.3], [0.05, 0.05, 0.9]]
-
-
-@samples(beam_search)
-def _(xp, dtype, device):
-    model = _bigram_model(_BIGRAM, _dtype_name(xp, dtype))
-    start = _a(xp, [0], xp.int64, device)
-    return [
-        Sample((model, start), {"beam_width": 2, "steps": 2}, "beam 2 beats greedy"),
-        Sample((model, start), {"beam_width": 1, "steps": 3}, "beam 1 is greedy"),
-        Sample((model, start), {"beam_width": 9, "steps": 2, "return_scores": False},
-               "exhaustive width"),
-    ]
-
-
-@errors(beam_search)
-def _(xp, dtype, device):
-    model = _bigram_model(_BIGRAM, _dtype_name(xp, dtype))
-    start = _a(xp, [0], xp.int64, device)
-
-    def wrong_shape(seqs):
-        return model(seqs)[:, :, None]
-
-    return [
-        ErrorCase(("not a function", start), {"beam_width": 2, "steps": 1}, TypeError,
-                  "log_prob_fn must be callable", "not callable"),
-        ErrorCase((model, _a(xp, [0.0], dtype, device)), {"beam_width": 2, "steps": 1},
-                  TypeError, "start must have an integer dtype", "float start"),
-        ErrorCase((model, _a(xp, [[0]], xp.int64, device)), {"beam_width": 2, "steps": 1},
-                  ValueError, "start must be 1-D", "2-D start"),
-        ErrorCase((model, start), {"beam_width": 0, "steps": 1}, ValueError,
-                  "beam_width must be an integer ≥ 1", "beam_width 0"),
-        ErrorCase((model, start), {"beam_width": 2, "steps": 0}, ValueError,
-                  "steps must be an integer ≥ 1", "no steps"),
-        ErrorCase((wrong_shape, start), {"beam_width": 2, "steps": 1}, ValueError,
-                  r"log_prob_fn must return shape \(beams, V\)", "model of the wrong shape"),
-    ]
 

@@ -17,8 +17,7 @@ import math
 import numbers
 
 from . import _validate as check
-from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
-from ._registry import sample_array as _a
+from ._registry import Identity, Limit, equation
 from .linalg import _linalg, _scaled_norm
 
 __all__ = [
@@ -32,7 +31,6 @@ __all__ = [
     "sgd_step",
     "warmup_cosine_lr",
 ]
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,7 +79,6 @@ def _parameters(**arrays):
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="optim",
-    latex=r"\theta_{t+1} = \theta_t - \eta\,\nabla_\theta L(\theta_t)",
     seeds=("000", "001", "002 §3.2.1", "003", "004"),
     oracle="mpmath",
     identities=(
@@ -106,60 +103,9 @@ def sgd_step(theta, grad, /, *, lr):
     return theta - lr * grad
 
 
-@samples(sgd_step)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.0], dtype, device), _a(xp, [-6.0], dtype, device)), {"lr": 0.1},
-               "003's first step on (x − 3)² from x = 0"),
-        Sample((_a(xp, [[1.0, -2.0], [0.5, 3.0]], dtype, device),
-                _a(xp, [[0.25, 1.0], [-4.0, 0.0]], dtype, device)), {"lr": 0.01}, "a matrix"),
-    ]
-
-
-@references(sgd_step)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, 2.0], dtype, device), _a(xp, [1e3, -1e3], dtype, device)),
-               {"lr": 0.0}, "lr 0 is the identity"),
-        Sample((_a(xp, [1.0, 1.0], dtype, device), _a(xp, [float("nan"), float("inf")], dtype,
-                                                         device)), {"lr": 0.5},
-               "NaN and ∞ gradients propagate"),
-    ]
-
-
-def _step_errors(xp, dtype, device, state=0, extra=None):
-    """Errors shared by the update rules: `state` extra arrays sit between theta and grad."""
-    extra = extra or {}
-    theta = _a(xp, [1.0, 2.0], dtype, device)
-    st = (_a(xp, [0.0, 0.0], dtype, device),) * state
-    grad = _a(xp, [0.5, -0.5], dtype, device)
-    ok = {"lr": 0.1, **extra}
-    return [
-        ErrorCase((theta, *st, grad), {**ok, "lr": -0.1}, ValueError,
-                  "lr must be a non-negative finite number", "negative lr"),
-        ErrorCase((theta, *st, grad), {**ok, "lr": math.nan}, ValueError, "lr must be finite",
-                  "NaN lr"),
-        ErrorCase((theta, *st, _a(xp, [0.5, -0.5, 1.0], dtype, device)), ok, ValueError,
-                  "theta and grad must have the same shape", "grad of another shape"),
-        ErrorCase((_a(xp, [1, 2], xp.int64, device), *st, grad), ok, TypeError,
-                  "theta must have a real floating dtype", "integer theta"),
-        ErrorCase((theta, *st, [0.5, -0.5]), ok, TypeError, "grad must be an array",
-                  "a list for grad"),
-    ]
-
-
-@errors(sgd_step)
-def _(xp, dtype, device):
-    theta = _a(xp, [1.0, 2.0], dtype, device)
-    return [*_step_errors(xp, dtype, device),
-            ErrorCase((theta, theta), {"lr": "0.1"}, TypeError, "lr must be a real number",
-                      "a string lr")]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="optim",
-    latex=r"v_{t+1} = \beta v_t + (1-\beta)\,g_t,\qquad \theta_{t+1} = \theta_t - \eta\,v_{t+1}",
     seeds=("002 §3.2.2", "003"),
     tiers="SPDE",
     identities=(
@@ -190,37 +136,9 @@ def momentum_step(theta, velocity, grad, /, *, lr, beta=0.9):
     return theta - lr * velocity, velocity
 
 
-@samples(momentum_step)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, -2.0], dtype, device), _a(xp, [0.0, 0.0], dtype, device),
-                _a(xp, [0.5, 1.0], dtype, device)), {"lr": 0.1}, "first step from rest"),
-        Sample((_a(xp, [[1.0], [2.0]], dtype, device), _a(xp, [[0.2], [-0.4]], dtype, device),
-                _a(xp, [[1.0], [1.0]], dtype, device)), {"lr": 0.05, "beta": 0.5},
-               "moving, β = 0.5"),
-    ]
-
-
-@errors(momentum_step)
-def _(xp, dtype, device):
-    theta = _a(xp, [1.0, 2.0], dtype, device)
-    return [
-        *_step_errors(xp, dtype, device, state=1),
-        ErrorCase((theta, theta, theta), {"lr": 0.1, "beta": 1.0}, ValueError,
-                  r"beta must be in \[0, 1\)", "β = 1"),
-        ErrorCase((theta, theta, theta), {"lr": 0.1, "beta": -0.1}, ValueError,
-                  r"beta must be in \[0, 1\)", "negative β"),
-        ErrorCase((theta, _a(xp, [0.0], dtype, device), theta), {"lr": 0.1}, ValueError,
-                  "theta and velocity must have the same shape", "velocity of another shape"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="optim",
-    latex=r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,"
-    r"\ \hat m_t = \frac{m_t}{1-\beta_1^t},\ \hat v_t = \frac{v_t}{1-\beta_2^t},"
-    r"\ \theta_t = \theta_{t-1} - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}",
     seeds=("000", "002 §3.2.3", "003"),
     tiers="SPDE",
     errata=(
@@ -274,46 +192,9 @@ def adam_step(theta, m, v, grad, /, *, step, lr=3e-4, beta1=0.9, beta2=0.999, ep
     return theta - lr * m_hat / (xp.sqrt(v_hat) + eps), m, v
 
 
-@samples(adam_step)
-def _(xp, dtype, device):
-    zeros = _a(xp, [0.0, 0.0, 0.0], dtype, device)
-    return [
-        Sample((_a(xp, [1.0, -2.0, 0.5], dtype, device), zeros, zeros,
-                _a(xp, [0.3, -4.0, 1e-3], dtype, device)), {"step": 1}, "first step"),
-        Sample((_a(xp, [[1.0, 2.0]], dtype, device), _a(xp, [[0.1, -0.2]], dtype, device),
-                _a(xp, [[0.01, 0.04]], dtype, device), _a(xp, [[0.5, -0.5]], dtype, device)),
-               {"step": 10, "lr": 1e-2, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6},
-               "step 10, all options"),
-    ]
-
-
-@errors(adam_step)
-def _(xp, dtype, device):
-    theta = _a(xp, [1.0, 2.0], dtype, device)
-    args = (theta, theta, theta, theta)
-    return [
-        *_step_errors(xp, dtype, device, state=2, extra={"step": 1}),
-        ErrorCase(args, {"step": 0}, ValueError, "step must be an integer ≥ 1", "step 0"),
-        ErrorCase(args, {"step": 1.0}, TypeError, "step must be an integer", "float step"),
-        ErrorCase(args, {"step": 1, "beta1": 1.0}, ValueError, r"beta1 must be in \[0, 1\)",
-                  "β₁ = 1"),
-        ErrorCase(args, {"step": 1, "beta2": -0.5}, ValueError, r"beta2 must be in \[0, 1\)",
-                  "negative β₂"),
-        ErrorCase(args, {"step": 1, "eps": -1e-8}, ValueError,
-                  "eps must be a non-negative finite number", "negative ε"),
-        ErrorCase((theta, theta, _a(xp, [[1.0, 2.0]], dtype, device), theta), {"step": 1},
-                  ValueError, "theta and v must have the same shape", "v of another shape"),
-        ErrorCase((theta, _a(xp, [1.0, 2.0], xp.float64 if dtype == xp.float32 else xp.float32,
-                             device), theta, theta), {"step": 1}, TypeError,
-                  "theta and m must have the same dtype", "m of another dtype"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="optim",
-    latex=r"s_t = \alpha s_{t-1} + (1-\alpha) g_t^2,\qquad"
-    r"\theta_t = \theta_{t-1} - \eta\,\frac{g_t}{\sqrt{s_t} + \epsilon}",
     seeds=("003",),
     tiers="SPDE",
     identities=(
@@ -345,31 +226,6 @@ def rmsprop_step(theta, sq_avg, grad, /, *, lr, alpha=0.99, eps=1e-8):
     return theta - lr * grad / (xp.sqrt(sq_avg) + eps), sq_avg
 
 
-@samples(rmsprop_step)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, -2.0], dtype, device), _a(xp, [0.0, 0.0], dtype, device),
-                _a(xp, [0.5, 1e-3], dtype, device)), {"lr": 0.01}, "first step"),
-        Sample((_a(xp, [[1.0], [2.0]], dtype, device), _a(xp, [[0.25], [4.0]], dtype, device),
-                _a(xp, [[1.0], [-1.0]], dtype, device)), {"lr": 0.1, "alpha": 0.9, "eps": 0.0},
-               "running average, ε = 0"),
-    ]
-
-
-@errors(rmsprop_step)
-def _(xp, dtype, device):
-    theta = _a(xp, [1.0, 2.0], dtype, device)
-    return [
-        *_step_errors(xp, dtype, device, state=1),
-        ErrorCase((theta, theta, theta), {"lr": 0.1, "alpha": 1.5}, ValueError,
-                  r"alpha must be in \[0, 1\)", "α > 1"),
-        ErrorCase((theta, theta, theta), {"lr": 0.1, "eps": -1.0}, ValueError,
-                  "eps must be a non-negative finite number", "negative ε"),
-        ErrorCase((theta, _a(xp, [[1.0, 2.0]], dtype, device), theta), {"lr": 0.1}, ValueError,
-                  "theta and sq_avg must have the same shape", "sq_avg of another shape"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 def _schedule_options(peak_lr, warmup_steps, total_steps, min_lr):
     peak_lr = _nonnegative(peak_lr, "peak_lr")
@@ -386,9 +242,6 @@ def _schedule_options(peak_lr, warmup_steps, total_steps, min_lr):
 
 @equation(
     chapter="optim",
-    latex=r"\eta(t) = \begin{cases} \eta_{\max}\, t / W & t < W \\ \eta_{\min} + "
-    r"\tfrac12(\eta_{\max} - \eta_{\min})\bigl(1 + \cos(\pi \min(1, \tfrac{t - W}{T - W}))"
-    r"\bigr) & t \ge W \end{cases}",
     seeds=("002 §3.2.4",),
     tiers="SPRXE",
     oracle="mpmath",
@@ -441,43 +294,9 @@ def warmup_cosine_lr(step, /, *, peak_lr, warmup_steps, total_steps, min_lr=0.0)
     return xp.where(step < warmup, warm, decay)
 
 
-@samples(warmup_cosine_lr)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.0, 5.0, 10.0, 55.0, 100.0, 150.0], dtype, device),),
-               {"peak_lr": 3e-4, "warmup_steps": 10, "total_steps": 100}, "both phases"),
-        Sample((_a(xp, [[0.0, 1.0], [7.0, 20.0]], dtype, device),),
-               {"peak_lr": 1.0, "warmup_steps": 0, "total_steps": 20, "min_lr": 0.1},
-               "no warmup, a floor"),
-    ]
-
-
-@errors(warmup_cosine_lr)
-def _(xp, dtype, device):
-    ok = {"peak_lr": 1e-3, "warmup_steps": 10, "total_steps": 100}
-    steps = _a(xp, [1.0, 2.0], dtype, device)
-    return [
-        ErrorCase((-1,), ok, ValueError, "step must be a non-negative", "negative step"),
-        ErrorCase((_a(xp, [1.0, -2.0], dtype, device),), ok, ValueError, "step must be ≥ 0",
-                  "a negative step in an array"),
-        ErrorCase((steps,), {**ok, "total_steps": 10}, ValueError,
-                  "total_steps must be greater than warmup_steps", "no decay phase"),
-        ErrorCase((steps,), {**ok, "min_lr": 1.0}, ValueError, "min_lr must be ≤ peak_lr",
-                  "floor above the peak"),
-        ErrorCase((steps,), {**ok, "peak_lr": -1e-3}, ValueError,
-                  "peak_lr must be a non-negative", "negative peak"),
-        ErrorCase((steps,), {**ok, "warmup_steps": 2.5}, TypeError,
-                  "warmup_steps must be an integer", "fractional warmup"),
-        ErrorCase((xp.asarray([True], device=device),), ok, TypeError,
-                  "step must have an integer or real floating dtype", "boolean steps"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="optim",
-    latex=r"g_i \leftarrow g_i \cdot \min\Bigl(1, \frac{\gamma}{\|g\|}\Bigr),\quad"
-    r"\|g\| = \sqrt{\textstyle\sum_i \|g_i\|_F^2}",
     seeds=("002 §4.5", "003"),
     tiers="SPE",
     identities=(
@@ -526,45 +345,9 @@ def clip_grad_norm(grads, /, *, max_norm):
     return clipped[0] if single else clipped
 
 
-@samples(clip_grad_norm)
-def _(xp, dtype, device):
-    return [
-        Sample(([_a(xp, [3.0, 0.0], dtype, device), _a(xp, [[0.0], [4.0]], dtype, device)],),
-               {"max_norm": 1.0}, "norm 5 clipped to 1"),
-        Sample(([_a(xp, [0.1, -0.2], dtype, device)],), {"max_norm": 1.0}, "below: unchanged"),
-        Sample((_a(xp, [[6.0, -8.0], [0.0, 0.0]], dtype, device),), {"max_norm": 5.0},
-               "a single array"),
-    ]
-
-
-@errors(clip_grad_norm)
-def _(xp, dtype, device):
-    g = _a(xp, [3.0, 4.0], dtype, device)
-    return [
-        ErrorCase(([],), {"max_norm": 1.0}, TypeError, "non-empty list or tuple of arrays",
-                  "no gradients"),
-        ErrorCase(({"w": g},), {"max_norm": 1.0}, TypeError, "grads must be an array",
-                  "a dict"),
-        ErrorCase(([g, _a(xp, [1.0], xp.float32 if dtype == xp.float64 else xp.float64,
-                             device)],), {"max_norm": 1.0}, TypeError,
-                  r"grads\[0\] and grads\[1\] must have the same dtype", "mixed dtypes"),
-        ErrorCase(([g],), {"max_norm": 0.0}, ValueError, "max_norm must be a positive",
-                  "zero max_norm"),
-        ErrorCase(([g],), {"max_norm": -1.0}, ValueError, "max_norm must be a positive",
-                  "negative max_norm"),
-        ErrorCase(([g, _a(xp, [1, 2], xp.int64, device)],), {"max_norm": 1.0}, TypeError,
-                  r"grads\[1\] must have a real floating dtype", "an integer array"),
-        ErrorCase(([g, [1.0]],), {"max_norm": 1.0}, TypeError, r"grads\[1\] must be an array",
-                  "a list inside"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="optim",
-    latex=r"g_B = \frac1b \sum_{i \in B} \nabla_\theta \ell_i,\quad \mathbb E[g_B] = \nabla L,"
-    r"\quad \operatorname{Var}(g_B) = \frac{\sigma^2}{b}\ \text{(with replacement)},\ "
-    r"\frac{\sigma^2}{b}\frac{N-b}{N-1}\ \text{(without)}",
     seeds=("002 §3.2.1", "001", "003"),
     tiers="SPRXE",
     oracle="mpmath",
@@ -602,40 +385,9 @@ def minibatch_gradient(per_example_grads, /):
     return xp.mean(per_example_grads, axis=0)
 
 
-@samples(minibatch_gradient)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, 2.0, 4.0, -3.0], dtype, device),), {}, "four scalar gradients"),
-        Sample((_a(xp, [[[1.0, 0.5]], [[-1.0, 2.5]], [[0.25, -0.5]]], dtype, device),), {},
-               "three 1×2 gradients"),
-    ]
-
-
-@references(minibatch_gradient)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [[1.0, 2.0]], dtype, device),), {}, "a batch of one"),
-        Sample((_a(xp, [1e4, 0.5, -1e4, 3.5], dtype, device),), {}, "cancelling gradients"),
-    ]
-
-
-@errors(minibatch_gradient)
-def _(xp, dtype, device):
-    return [
-        ErrorCase((_a(xp, 1.0, dtype, device),), {}, ValueError, "at least 1 dimension",
-                  "0-d input"),
-        ErrorCase((_a(xp, [[1.0, 2.0]], dtype, device)[:0, :],), {}, ValueError,
-                  "length 0 along axis 0", "empty batch"),
-        ErrorCase((_a(xp, [1, 2], xp.int64, device),), {}, TypeError,
-                  "per_example_grads must have a real floating dtype", "integer gradients"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="optim",
-    latex=r"\frac{\partial f}{\partial x_i} \approx \frac{f(x + h_i e_i) - f(x - h_i e_i)}"
-    r"{2 h_i},\quad h_i = \epsilon^{1/3}\max(1, |x_i|)",
     seeds=("002 §3.1", "002 §4.4"),
     tiers="SPDXE",
     identities=(
@@ -692,43 +444,6 @@ def _scalar(value):
     return value
 
 
-def _sample_quadratic(x):
-    """3x₀² − x₀x₁ + 2x₁ + 1: a quadratic of two variables (for the sample inputs)."""
-    return 3.0 * x[0] * x[0] - x[0] * x[1] + 2.0 * x[1] + 1.0
-
-
-def _sample_cubic(x):
-    """x₀³ + x₀x₁: not a quadratic, so central differences carry an h² error."""
-    return x[0] * x[0] * x[0] + x[0] * x[1]
-
-
-@samples(numerical_gradient)
-def _(xp, dtype, device):
-    return [
-        Sample((_sample_quadratic, _a(xp, [0.5, -1.25], dtype, device)), {"h": 2.0**-6},
-               "quadratic, dyadic step"),
-        Sample((_sample_cubic, _a(xp, [0.75, 2.0], dtype, device)), {"h": 2.0**-8},
-               "cubic, dyadic step"),
-        Sample((_sample_quadratic, _a(xp, [2.0, 0.5], dtype, device)), {}, "default step"),
-    ]
-
-
-@errors(numerical_gradient)
-def _(xp, dtype, device):
-    x = _a(xp, [1.0, 2.0], dtype, device)
-    return [
-        ErrorCase(("x**2", x), {}, TypeError, "f must be a callable", "f not callable"),
-        ErrorCase((_sample_quadratic, _a(xp, [1, 2], xp.int64, device)), {}, TypeError,
-                  "x must have a real floating dtype", "integer x"),
-        ErrorCase((_sample_quadratic, x), {"h": 0.0}, ValueError, "h must be a positive",
-                  "zero step"),
-        ErrorCase((_sample_quadratic, x), {"h": -1e-3}, ValueError, "h must be a positive",
-                  "negative step"),
-        ErrorCase((lambda a: a * 2.0, x), {}, ValueError, "f must return a scalar",
-                  "f returns a vector"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 _EIGH_LIMIT = Limit("dask", "dask has no linalg.eigvalsh (no symmetric eigensolver)",
                     "https://github.com/dask/dask/issues/2618", tiers="P")
@@ -736,9 +451,6 @@ _EIGH_LIMIT = Limit("dask", "dask has no linalg.eigvalsh (no symmetric eigensolv
 
 @equation(
     chapter="optim",
-    latex=r"H = \nabla^2 f(x^*):\ \lambda_i(H) > 0\ \forall i \Rightarrow \text{minimum},\ "
-    r"\lambda_i(H) < 0\ \forall i \Rightarrow \text{maximum},\ \text{mixed signs} \Rightarrow "
-    r"\text{saddle}",
     seeds=("002 §3.1.1",),
     tiers="PE",
     identities=(
@@ -795,25 +507,3 @@ def classify_critical_point(hessian, /):
     return "degenerate"
 
 
-@samples(classify_critical_point)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [[2.0, 0.0], [0.0, 2.0]], dtype, device),), {}, "x² + y²"),
-        Sample((_a(xp, [[2.0, 0.0], [0.0, -2.0]], dtype, device),), {}, "x² − y²"),
-    ]
-
-
-@errors(classify_critical_point)
-def _(xp, dtype, device):
-    return [
-        ErrorCase((_a(xp, [2.0, 2.0], dtype, device),), {}, ValueError,
-                  r"hessian must be a non-empty square matrix \(n, n\)", "a vector"),
-        ErrorCase((_a(xp, [[2.0, 0.0, 1.0], [0.0, 2.0, 1.0]], dtype, device),), {}, ValueError,
-                  r"hessian must be a non-empty square matrix", "not square"),
-        ErrorCase((_a(xp, [[2, 0], [0, 2]], xp.int64, device),), {}, TypeError,
-                  "hessian must have a real floating dtype", "integer Hessian"),
-        ErrorCase((_a(xp, [[2.0, 1.0], [0.0, 2.0]], dtype, device),), {}, ValueError,
-                  "hessian must be symmetric", "not symmetric"),
-        ErrorCase((_a(xp, [[2.0, float("nan")], [float("nan"), 2.0]], dtype, device),), {},
-                  ValueError, "hessian must be finite", "NaN entries"),
-    ]

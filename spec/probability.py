@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 
 from . import _validate as v
-from ._registry import ErrorCase, Identity, Limit, Sample, equation, errors, references, samples
-from ._registry import sample_array as _a
+from ._registry import Identity, Limit, equation
 
 __all__ = [
     "bayes_posterior",
@@ -53,12 +52,9 @@ def _xlogy(xp, x, y):
     return xp.where(zero, xp.zeros_like(x), x * xp.log(xp.where(zero, xp.ones_like(y), y)))
 
 
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
-    latex=r"\operatorname{softmax}(z)_i = \frac{e^{z_i/T - m}}{\sum_j e^{z_j/T - m}},"
-    r"\quad m = \max_j z_j/T",
     seeds=("000", "001", "002 §2.1.1", "003", "004"),
     oracle="mpmath",
     identities=(
@@ -97,57 +93,9 @@ def softmax(z, /, *, axis=-1, temperature=1.0):
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
-@samples(softmax)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device),), {}, "vector"),
-        Sample((_a(xp, [[0.5, -1.0, 2.0], [0.0, 0.0, 0.0]], dtype, device),), {"axis": 0},
-               "matrix, axis 0"),
-        Sample((_a(xp, [[1.0, 2.0, 4.0]], dtype, device),), {"temperature": 0.5}, "T=0.5"),
-    ]
-
-
-@references(softmax)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1e4, -1e4, 0.0], dtype, device),), {}, "±1e4 logits"),
-        Sample((_a(xp, [-math.inf, 0.0, 1.0], dtype, device),), {}, "a −∞ logit"),
-        Sample((_a(xp, [[3.0, 3.0]] * 2, dtype, device)[:0, :],), {}, "zero rows"),
-        Sample((_a(xp, [88.0, 89.0, 90.0], dtype, device),), {}, "exp would overflow float32"),
-    ]
-
-
-def _common_errors(xp, dtype, device, extra_args=()) -> list[ErrorCase]:
-    good = _a(xp, [[1.0, 2.0]], dtype, device)
-    return [
-        ErrorCase((_a(xp, [1, 2, 3], xp.int64, device), *extra_args), {}, TypeError,
-                  "real floating dtype", "integer logits"),
-        ErrorCase((good, *extra_args), {"axis": 2}, ValueError, "axis 2 is out of range",
-                  "axis out of range"),
-        ErrorCase((_a(xp, 1.0, dtype, device), *extra_args), {}, ValueError,
-                  "at least 1 dimension", "0-d input"),
-        ErrorCase((_a(xp, [[1.0]], dtype, device)[:, :0], *extra_args), {}, ValueError,
-                  "length 0 along axis", "empty axis"),
-    ]
-
-
-@errors(softmax)
-def _(xp, dtype, device):
-    z = _a(xp, [1.0, 2.0], dtype, device)
-    return [
-        *_common_errors(xp, dtype, device),
-        ErrorCase((z,), {"temperature": 0.0}, ValueError, "temperature must be a positive",
-                  "zero temperature"),
-        ErrorCase((z,), {"temperature": -1.0}, ValueError, "temperature must be a positive",
-                  "negative temperature"),
-        ErrorCase(([1.0, 2.0],), {}, TypeError, "z must be an array", "a list"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
-    latex=r"\log\operatorname{softmax}(z)_i = z_i - \operatorname{logsumexp}(z)",
     seeds=("001", "002 §2.1.1"),
     oracle="mpmath",
     identities=(
@@ -169,32 +117,9 @@ def log_softmax(z, /, *, axis=-1):
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
-@samples(log_softmax)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device),), {}, "vector"),
-        Sample((_a(xp, [[0.5, -1.0], [2.0, 0.0]], dtype, device),), {"axis": 0}, "axis 0"),
-    ]
-
-
-@references(log_softmax)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1e4, -1e4, 0.0], dtype, device),), {}, "softmax underflows to 0"),
-        Sample((_a(xp, [-math.inf, 0.0], dtype, device),), {}, "a −∞ logit gives −∞"),
-    ]
-
-
-@errors(log_softmax)
-def _(xp, dtype, device):
-    return [*_common_errors(xp, dtype, device),
-            ErrorCase(([1.0],), {}, TypeError, "z must be an array", "a list")]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
-    latex=r"\operatorname{logsumexp}(z) = m + \log\sum_i e^{z_i - m},\quad m = \max_i z_i",
     seeds=("001", "002 §2.1.1"),
     oracle="mpmath",
     identities=(
@@ -220,37 +145,9 @@ def logsumexp(z, /, *, axis=-1, keepdims=False):
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
-@samples(logsumexp)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device),), {}, "vector"),
-        Sample((_a(xp, [[0.5, -1.0], [2.0, 0.0]], dtype, device),), {"axis": 0, "keepdims": True},
-               "axis 0, keepdims"),
-    ]
-
-
-@references(logsumexp)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1e4, 1e4], dtype, device),), {}, "would overflow unshifted"),
-        Sample((_a(xp, [-math.inf, -math.inf], dtype, device),), {}, "all −∞ gives −∞"),
-        Sample((_a(xp, [math.inf, 0.0], dtype, device),), {}, "+∞ gives +∞"),
-        Sample((_a(xp, [-1e4, -1e4 - 1.0], dtype, device),), {}, "large negative"),
-    ]
-
-
-@errors(logsumexp)
-def _(xp, dtype, device):
-    return [*_common_errors(xp, dtype, device),
-            ErrorCase((_a(xp, [1.0], dtype, device),), {"axis": 1.5}, TypeError,
-                      "axis must be an integer", "float axis")]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
-    latex=r"J = \frac{\partial \operatorname{softmax}(z)}{\partial z}"
-    r" = \operatorname{diag}(s) - s s^\top,\quad s = \operatorname{softmax}(z)",
     seeds=("000",),
     oracle="mpmath",
     identities=(
@@ -274,28 +171,9 @@ def softmax_jacobian(z, /, *, axis=-1):
     return s[..., :, None] * eye - s[..., :, None] * s[..., None, :]
 
 
-@samples(softmax_jacobian)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device),), {}, "vector"),
-        Sample((_a(xp, [[0.5, -1.0], [2.0, 0.0]], dtype, device),), {"axis": 0}, "axis 0"),
-    ]
-
-
-@references(softmax_jacobian)
-def _(xp, dtype, device):
-    return [Sample((_a(xp, [50.0, 0.0, 0.0], dtype, device),), {}, "one dominant logit")]
-
-
-@errors(softmax_jacobian)
-def _(xp, dtype, device):
-    return _common_errors(xp, dtype, device)
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
-    latex=r"J^\top g = s \odot (g - \langle g, s\rangle)",
     seeds=("000",),
     oracle="mpmath",
     identities=(
@@ -319,32 +197,6 @@ def softmax_vjp(z, g, /, *, axis=-1):
     return s * (g - xp.sum(g * s, axis=axis, keepdims=True))
 
 
-@samples(softmax_vjp)
-def _(xp, dtype, device):
-    return [Sample((_a(xp, [1.0, 2.0, 3.0], dtype, device), _a(xp, [0.5, -1.0, 2.0], dtype,
-                                                                   device)), {}, "vector")]
-
-
-@references(softmax_vjp)
-def _(xp, dtype, device):
-    return [Sample((_a(xp, [50.0, 0.0, 0.0], dtype, device), _a(xp, [1.0, 2.0, 3.0], dtype,
-                                                                    device)), {},
-                   "one dominant logit: g − ⟨g, s⟩ cancels")]
-
-
-@errors(softmax_vjp)
-def _(xp, dtype, device):
-    z = _a(xp, [1.0, 2.0, 3.0], dtype, device)
-    return [
-        ErrorCase((z, _a(xp, [1.0, 2.0], dtype, device)), {}, ValueError,
-                  "z and g must have the same shape", "g of another shape"),
-        ErrorCase((z, _a(xp, [1, 2, 3], xp.int64, device)), {}, TypeError,
-                  "g must have a real floating dtype", "integer g"),
-        ErrorCase((z, z), {"axis": 1}, ValueError, "axis 1 is out of range", "bad axis"),
-        ErrorCase((z, [1.0, 2.0, 3.0]), {}, TypeError, "g must be an array", "list g"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 def _distribution(xp_name: str, p, axis):
     xp, axis = _float_input(p, xp_name, axis)
@@ -354,7 +206,6 @@ def _distribution(xp_name: str, p, axis):
 
 @equation(
     chapter="probability",
-    latex=r"H(P) = -\sum_x P(x)\log P(x),\quad 0\log 0 = 0",
     seeds=("002 §2.2.1",),
     oracle="mpmath",
     identities=(
@@ -382,42 +233,6 @@ def entropy(p, /, *, axis=-1, base=None):
     return h
 
 
-@samples(entropy)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.5, 0.5], dtype, device),), {"base": 2}, "fair coin, bits"),
-        Sample((_a(xp, [[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]], dtype, device),), {}, "batch"),
-    ]
-
-
-@references(entropy)
-def _(xp, dtype, device):
-    return [Sample((_a(xp, [1.0, 0.0, 0.0], dtype, device),), {}, "one-hot: 0·log 0 = 0"),
-            Sample((_a(xp, [1 / 6] * 6, dtype, device),), {"base": 2}, "fair die")]
-
-
-def _distribution_errors(xp, dtype, device, extra=()):
-    bad = _a(xp, [0.5, -0.5, 1.0], dtype, device)
-    good = _a(xp, [0.5, 0.5, 0.0], dtype, device)
-    return [
-        ErrorCase((bad, *extra), {}, ValueError, "must be non-negative", "negative probability"),
-        ErrorCase((_a(xp, [1, 0, 0], xp.int64, device), *extra), {}, TypeError,
-                  "real floating dtype", "integer probabilities"),
-        ErrorCase((good, *extra), {"axis": -2}, ValueError, "axis -2 is out of range",
-                  "axis out of range"),
-    ]
-
-
-@errors(entropy)
-def _(xp, dtype, device):
-    p = _a(xp, [0.5, 0.5], dtype, device)
-    return [
-        *_distribution_errors(xp, dtype, device),
-        ErrorCase((p,), {"base": 1}, ValueError, "base must not be 1", "base 1"),
-        ErrorCase((p,), {"base": -2.0}, ValueError, "base must be a positive", "negative base"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 def _two_distributions(p, q, axis):
     """Checks for a pair of distributions; `axis` counts in their broadcast shape."""
@@ -435,7 +250,6 @@ def _two_distributions(p, q, axis):
 
 @equation(
     chapter="probability",
-    latex=r"H(P, Q) = -\sum_x P(x)\log Q(x)",
     seeds=("000", "002 §2.2.2", "004"),
     oracle="mpmath",
     identities=(
@@ -456,36 +270,8 @@ def cross_entropy(p, q, /, *, axis=-1):
     return -xp.sum(_xlogy(xp, p, q), axis=axis)
 
 
-def _pq_samples(xp, dtype, device):
-    return [
-        Sample((_a(xp, [0.5, 0.5], dtype, device), _a(xp, [0.9, 0.1], dtype, device)), {},
-               "two coins"),
-        Sample((_a(xp, [0.0, 1.0, 0.0], dtype, device),
-                _a(xp, [[0.2, 0.3, 0.5], [0.1, 0.8, 0.1]], dtype, device)), {},
-               "one-hot P broadcast over a batch of Q"),
-    ]
-
-
-samples(cross_entropy)(_pq_samples)
-
-
-def _pq_errors(xp, dtype, device):
-    p = _a(xp, [0.5, 0.5], dtype, device)
-    return [
-        *_distribution_errors(xp, dtype, device, extra=(_a(xp, [0.2, 0.3, 0.5], dtype, device),)),
-        ErrorCase((p, _a(xp, [0.2, 0.3, 0.5], dtype, device)), {}, ValueError,
-                  "broadcastable shapes", "mismatched lengths"),
-        ErrorCase((p, _a(xp, [0.5, -0.5], dtype, device)), {}, ValueError,
-                  "q must be non-negative", "negative q"),
-    ]
-
-
-errors(cross_entropy)(_pq_errors)
-
-
 @equation(
     chapter="probability",
-    latex=r"D_{\mathrm{KL}}(P\,\|\,Q) = \sum_x P(x)\log\frac{P(x)}{Q(x)}",
     seeds=("002 §2.2.2", "004"),
     oracle="mpmath",
     identities=(
@@ -507,14 +293,9 @@ def kl_divergence(p, q, /, *, axis=-1):
     return xp.sum(_xlogy(xp, p, p) - _xlogy(xp, p, q), axis=axis)
 
 
-samples(kl_divergence)(_pq_samples)
-errors(kl_divergence)(_pq_errors)
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
-    latex=r"\operatorname{PPL} = \exp\Bigl(-\frac1N\sum_{n=1}^N \log Q(t_n)\Bigr)",
     seeds=("002 §2.2.3",),
     oracle="mpmath",
     identities=(
@@ -537,26 +318,9 @@ def perplexity(log_probs, /, *, axis=-1):
     return xp.exp(-xp.mean(log_probs, axis=axis))
 
 
-@samples(perplexity)
-def _(xp, dtype, device):
-    return [Sample((_a(xp, [math.log(0.5), math.log(0.25), math.log(0.125)], dtype, device),), {},
-                   "three tokens")]
-
-
-@errors(perplexity)
-def _(xp, dtype, device):
-    return [
-        ErrorCase((_a(xp, [-1.0, 0.5], dtype, device),), {}, ValueError, "must be ≤ 0",
-                  "a positive log-probability"),
-        *_common_errors(xp, dtype, device)[:3],
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
-    latex=r"P(\theta\mid D) = \frac{P(D\mid\theta)\,P(\theta)}{\sum_{\theta'}"
-    r" P(D\mid\theta')\,P(\theta')}",
     seeds=("002 §2.3",),
     oracle="mpmath",
     identities=(
@@ -589,30 +353,9 @@ def bayes_posterior(likelihood, prior, /, *, axis=-1):
     return joint / xp.sum(joint, axis=axis, keepdims=True)
 
 
-@samples(bayes_posterior)
-def _(xp, dtype, device):
-    return [Sample((_a(xp, [[0.9, 0.2], [0.1, 0.8]], dtype, device),
-                    _a(xp, [0.01, 0.99], dtype, device)), {}, "rare disease, two tests")]
-
-
-@errors(bayes_posterior)
-def _(xp, dtype, device):
-    like = _a(xp, [0.9, 0.2], dtype, device)
-    return [
-        ErrorCase((like, _a(xp, [0.5, -0.5], dtype, device)), {}, ValueError,
-                  "prior must be non-negative", "negative prior"),
-        ErrorCase((like, _a(xp, [0.2, 0.3, 0.5], dtype, device)), {}, ValueError,
-                  "broadcastable shapes", "mismatched lengths"),
-        ErrorCase((_a(xp, [1, 0], xp.int64, device), like), {}, TypeError,
-                  "real floating dtype", "integer likelihood"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
-    latex=r"\mathcal N(x;\mu,\sigma) = \frac{1}{\sigma\sqrt{2\pi}}"
-    r"\exp\Bigl(-\frac{(x-\mu)^2}{2\sigma^2}\Bigr)",
     seeds=("002 §2.3", "003"),
     oracle="mpmath",
     identities=(
@@ -640,19 +383,3 @@ def normal_pdf(x, /, *, mean=0.0, std=1.0):
     return xp.exp(-0.5 * u * u) / (std * math.sqrt(2.0 * math.pi))
 
 
-@samples(normal_pdf)
-def _(xp, dtype, device):
-    return [Sample((_a(xp, [-1.0, 0.0, 2.5], dtype, device),), {}, "standard"),
-            Sample((_a(xp, [[1.0, 3.0]], dtype, device),), {"mean": 1.0, "std": 2.0}, "shifted")]
-
-
-@errors(normal_pdf)
-def _(xp, dtype, device):
-    x = _a(xp, [0.0], dtype, device)
-    return [
-        ErrorCase((x,), {"std": 0.0}, ValueError, "std must be a positive", "zero std"),
-        ErrorCase((x,), {"std": -1.0}, ValueError, "std must be a positive", "negative std"),
-        ErrorCase((_a(xp, [0, 1], xp.int64, device),), {}, TypeError, "real floating dtype",
-                  "integer x"),
-        ErrorCase((x,), {"mean": math.nan}, ValueError, "mean must be a finite", "NaN mean"),
-    ]

@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 
 from . import _validate as v
-from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
-from ._registry import sample_array as _a
+from ._registry import Identity, equation
 
 __all__ = [
     "chinchilla_loss",
@@ -30,7 +29,6 @@ __all__ = [
 #: Hoffmann et al. (2022), eq. 10: the fitted parametric loss (Approach 3), rounded as
 #: published in the text: E = 1.69, A = 406.4, B = 410.7, α = 0.34, β = 0.28.
 _CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
-
 
 
 def _is_array(value) -> bool:
@@ -86,7 +84,6 @@ def _constants(**constants):
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="scaling",
-    latex=r"L(N, D) = E + \frac{A}{N^\alpha} + \frac{B}{D^\beta}",
     seeds=("002 §9.2",),
     tiers="SPRXE",
     oracle="mpmath",
@@ -122,55 +119,9 @@ def chinchilla_loss(n_params, n_tokens, /, *, E=1.69, A=406.4, B=410.7, alpha=0.
     return E + A / values["n_params"] ** alpha + B / values["n_tokens"] ** beta
 
 
-@samples(chinchilla_loss)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1e8, 1e9, 7e10], dtype, device), _a(xp, [2e9, 2e10, 1.4e12], dtype,
-                                                             device)), {},
-               "three model sizes at 20 tokens per parameter"),
-        Sample((_a(xp, [7e10], dtype, device), 1.4e12), {"alpha": 0.3392, "beta": 0.2849},
-               "Chinchilla, unrounded exponents"),
-    ]
-
-
-@references(chinchilla_loss)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1.0, 1e15], dtype, device), _a(xp, [1.0, 1e15], dtype, device)), {},
-               "N = D = 1 and far beyond"),
-    ]
-
-
-def _count_errors(xp, dtype, device, n_args: int, kwargs=None):
-    kwargs = kwargs or {}
-    rest = (1e9,) * (n_args - 1)
-    return [
-        ErrorCase((-5.0, *rest), kwargs, ValueError, "must be a positive finite number",
-                  "negative count"),
-        ErrorCase((_a(xp, [1e9, 0.0], dtype, device), *rest), kwargs, ValueError,
-                  "must be positive; it holds values", "zero in an array"),
-        ErrorCase((_a(xp, [1, 2], xp.int64, device), *rest), kwargs, TypeError,
-                  "must have a real floating dtype", "integer array"),
-        ErrorCase(("7e10", *rest), kwargs, TypeError, "must be a positive number or a floating",
-                  "a string"),
-        ErrorCase((True, *rest), kwargs, TypeError, "must be a positive number or a floating",
-                  "a bool"),
-    ]
-
-
-@errors(chinchilla_loss)
-def _(xp, dtype, device):
-    return [
-        *_count_errors(xp, dtype, device, 2),
-        ErrorCase((7e10, 1.4e12), {"alpha": 0.0}, ValueError, "alpha must be a positive",
-                  "zero alpha"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="scaling",
-    latex=r"C \approx 6ND",
     seeds=("002 §9.2",),
     tiers="PXE",
     identities=(
@@ -195,20 +146,6 @@ def training_flops(n_params, n_tokens, /):
     return 6 * values["n_params"] * values["n_tokens"]
 
 
-@samples(training_flops)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [7e10, 1.75e11], dtype, device), _a(xp, [1.4e12, 3e11], dtype, device)),
-               {}, "Chinchilla and GPT-3"),
-        Sample((_a(xp, [1e9], dtype, device), 2e10), {}, "array and number"),
-    ]
-
-
-@errors(training_flops)
-def _(xp, dtype, device):
-    return _count_errors(xp, dtype, device, 2)
-
-
 # --------------------------------------------------------------------------------------------
 def _optimum(flops, A, B, alpha, beta):
     g = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
@@ -218,9 +155,6 @@ def _optimum(flops, A, B, alpha, beta):
 
 @equation(
     chapter="scaling",
-    latex=r"N_{opt} = G\Bigl(\frac{C}{6}\Bigr)^{\frac{\beta}{\alpha+\beta}},\ "
-    r"G = \Bigl(\frac{\alpha A}{\beta B}\Bigr)^{\frac{1}{\alpha+\beta}},\ "
-    r"D_{opt} = \frac{C}{6 N_{opt}}",
     seeds=("002 §9.2",),
     tiers="SPE",
     identities=(
@@ -259,27 +193,9 @@ def compute_optimal_allocation(flops, /, *, A=406.4, B=410.7, alpha=0.34, beta=0
     return _optimum(values["flops"], A, B, alpha, beta)
 
 
-@samples(compute_optimal_allocation)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [1e21, 5.76e23, 1e25], dtype, device),), {}, "three budgets"),
-        Sample((5.76e23,), {"alpha": 0.3392, "beta": 0.2849}, "Gopher budget, unrounded"),
-    ]
-
-
-@errors(compute_optimal_allocation)
-def _(xp, dtype, device):
-    return [
-        *_count_errors(xp, dtype, device, 1),
-        ErrorCase((1e21,), {"beta": -0.28}, ValueError, "beta must be a positive",
-                  "negative beta"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="scaling",
-    latex=r"\mathrm{FLOPs}(A_{m\times n} B_{n\times p}) = 2mnp",
     seeds=("002 §1.2.1",),
     tiers="PXE",
     identities=(
@@ -304,23 +220,9 @@ def matmul_flops(m, n, p, /):
     return 2 * values["m"] * values["n"] * values["p"]
 
 
-@samples(matmul_flops)
-def _(xp, dtype, device):
-    return [
-        Sample((_a(xp, [2048.0], dtype, device), 4096, 4096), {}, "002's transformer example"),
-        Sample((_a(xp, [128.0, 1024.0], dtype, device), 768, 3072), {}, "two batch sizes"),
-    ]
-
-
-@errors(matmul_flops)
-def _(xp, dtype, device):
-    return _count_errors(xp, dtype, device, 3)
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="scaling",
-    latex=r"M_{KV} = 2 \cdot L \cdot s \cdot d \cdot b \cdot \mathrm{batch}",
     seeds=("002 §10.3",),
     tiers="PXE",
     errata=(
@@ -353,24 +255,6 @@ def kv_cache_bytes(num_layers, seq_len, dim, /, *, bytes_per_element=2, batch=1)
             * values["bytes_per_element"] * values["batch"])
 
 
-@samples(kv_cache_bytes)
-def _(xp, dtype, device):
-    return [
-        Sample((80, _a(xp, [131072.0], dtype, device), 8192), {}, "70 B model at 128 K tokens"),
-        Sample((32, _a(xp, [2048.0, 8192.0, 32768.0], dtype, device), 4096),
-               {"batch": 8}, "context sweep, batch 8"),
-    ]
-
-
-@errors(kv_cache_bytes)
-def _(xp, dtype, device):
-    return [
-        *_count_errors(xp, dtype, device, 3),
-        ErrorCase((80, 4096, 8192), {"batch": 0}, ValueError,
-                  "batch must be a positive finite number", "zero batch"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 _ZERO_STAGES = (0, 1, 2, 3)
 _COMPONENTS = ("weights", "gradients", "optimizer_states")
@@ -378,9 +262,6 @@ _COMPONENTS = ("weights", "gradients", "optimizer_states")
 
 @equation(
     chapter="scaling",
-    latex=r"M = 2\Psi + 2\Psi + K\Psi\ (K = 12),\quad"
-    r"P_{os}: 4\Psi + \tfrac{K\Psi}{N_d},\ P_{os+g}: 2\Psi + \tfrac{(2+K)\Psi}{N_d},\ "
-    r"P_{os+g+p}: \tfrac{(4+K)\Psi}{N_d}",
     seeds=("002 §9.4",),
     tiers="PXE",
     identities=(
@@ -433,27 +314,3 @@ def training_memory_bytes(n_params, /, *, num_devices=1, zero_stage=0,
     return total
 
 
-@samples(training_memory_bytes)
-def _(xp, dtype, device):
-    psi = _a(xp, [7.5e9], dtype, device)
-    return [
-        Sample((psi,), {"num_devices": 64, "zero_stage": stage}, f"7.5 B, 64 devices, stage "
-               f"{stage}") for stage in _ZERO_STAGES
-    ] + [Sample((_a(xp, [7e10], dtype, device),), {}, "70 B, one device"),
-         Sample((_a(xp, [7e10], dtype, device),), {"components": ("weights",)},
-                "70 B, 16-bit weights alone")]
-
-
-@errors(training_memory_bytes)
-def _(xp, dtype, device):
-    return [
-        *_count_errors(xp, dtype, device, 1),
-        ErrorCase((7.5e9,), {"zero_stage": 4}, ValueError, "zero_stage must be one of",
-                  "stage 4"),
-        ErrorCase((7.5e9,), {"num_devices": 0}, ValueError, "num_devices must be ≥ 1",
-                  "no devices"),
-        ErrorCase((7.5e9,), {"num_devices": 2.0}, TypeError, "num_devices must be an integer",
-                  "float devices"),
-        ErrorCase((7.5e9,), {"components": ("activations",)}, ValueError,
-                  "components must be a non-empty subset", "unknown component"),
-    ]

@@ -32,23 +32,19 @@ KV cache), §6 (embeddings, weight tying); 003 (the architecture); 004 (next-tok
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 from . import _validate as check
-from ._registry import ErrorCase, Identity, Sample, equation, errors, references, samples
-from ._registry import sample_array as _a
+from ._registry import Identity, equation
 from .activations import gelu, relu, silu
 from .attention import (
     _check_mha,
     _flag,
-    _grid,
     _merge_heads,
     _split_heads,
     kv_cache_attention,
     multi_head_attention,
 )
-from .decoding import greedy
 from .embeddings import embedding, sinusoidal_positions, tied_logits
 from .normalization import layer_norm
 
@@ -64,7 +60,6 @@ _ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
 _BLOCK_KEYS = ("ln1_gamma", "ln1_beta", "w_q", "w_k", "w_v", "w_o", "ln2_gamma", "ln2_beta",
                "w1", "b1", "w2", "b2")
 _DECODER_KEYS = ("embedding", "blocks", "ln_f_gamma", "ln_f_beta")
-
 
 
 def _keys(params, expected: tuple, name: str) -> None:
@@ -123,9 +118,6 @@ def _check_ffn(x, w1, b1, w2, b2, activation):
 
 @equation(
     chapter="transformer",
-    latex=r"\operatorname{MLP}(x) = \varphi(x W_1^\top + b_1)\, W_2^\top + b_2;\quad"
-    r" \text{SwiGLU: } \bigl(\operatorname{SiLU}(x W_g^\top + b_g) \odot (x W_u^\top + b_u)\bigr)"
-    r" W_2^\top + b_2",
     seeds=("002 §8.1", "002 §8.2", "003"),
     oracle="mpmath",
     identities=(
@@ -177,64 +169,6 @@ def feed_forward(x, w1, b1, w2, b2, /, *, activation="gelu"):
     return out if b2 is None else out + b2
 
 
-def _ffn_params(xp, dtype, device, d=4, d_ff=8, seed=0.0, swiglu=False):
-    rows = 2 * d_ff if swiglu else d_ff
-    return (_a(xp, _grid((rows, d), 0.4 + seed, 0.7), dtype, device),
-            _a(xp, _grid((rows,), 1.4 + seed, 0.3), dtype, device),
-            _a(xp, _grid((d, d_ff), 2.4 + seed, 0.5), dtype, device),
-            _a(xp, _grid((d,), 3.4 + seed, 0.3), dtype, device))
-
-
-@samples(feed_forward)
-def _(xp, dtype, device):
-    x = _a(xp, _grid((3, 4), 0.9, 1.5), dtype, device)
-    w1, b1, w2, b2 = _ffn_params(xp, dtype, device, d_ff=16)
-    s1, sb1, s2, sb2 = _ffn_params(xp, dtype, device, swiglu=True)
-    return [
-        Sample((x, w1, b1, w2, b2), {}, "d = 4 → 4d = 16 → d, GELU"),
-        Sample((x, w1, b1, w2, b2), {"activation": "relu"}, "ReLU"),
-        Sample((x, w1, b1, w2, b2), {"activation": "gelu_tanh"}, "tanh GELU"),
-        Sample((x, s1, sb1, s2, sb2), {"activation": "swiglu"}, "SwiGLU, stacked w1"),
-        Sample((x, s1, None, s2, None), {"activation": "swiglu"}, "SwiGLU without biases"),
-    ]
-
-
-@references(feed_forward)
-def _(xp, dtype, device):
-    w1, b1, w2, b2 = _ffn_params(xp, dtype, device, d_ff=16)
-    s1, sb1, s2, sb2 = _ffn_params(xp, dtype, device, swiglu=True)
-    big = _a(xp, _grid((2, 4), 2.2, 40.0), dtype, device)
-    # positive second layers: large outputs that do not cancel (well conditioned for tier X)
-    w2 = _a(xp, [[abs(a) for a in row] for row in _grid((4, 16), 2.4, 0.5)], dtype, device)
-    s2 = _a(xp, [[abs(a) for a in row] for row in _grid((4, 8), 2.4, 0.5)], dtype, device)
-    return [
-        Sample((big, w1, b1, w2, b2), {}, "pre-activations ~±50: both GELU tails"),
-        Sample((big, s1, sb1, s2, sb2), {"activation": "swiglu"}, "SwiGLU, large inputs"),
-        Sample((big, w1, b1, w2, b2), {"activation": "silu"}, "SiLU, large inputs"),
-    ]
-
-
-@errors(feed_forward)
-def _(xp, dtype, device):
-    x = _a(xp, _grid((3, 4), 0.9), dtype, device)
-    w1, b1, w2, b2 = _ffn_params(xp, dtype, device)
-    return [
-        ErrorCase((x, w1, b1, w2, b2), {"activation": "tanh"}, ValueError,
-                  "activation must be one of", "unknown activation"),
-        ErrorCase((_a(xp, _grid((3, 5), 0.9), dtype, device), w1, b1, w2, b2), {}, ValueError,
-                  "w1 must have d_model = 5 columns", "x of another width"),
-        ErrorCase((x, w1, b1, _a(xp, _grid((4, 6), 0.0), dtype, device), b2), {}, ValueError,
-                  "w2 must have d_ff = 8 columns", "w2 of another hidden width"),
-        ErrorCase((x, w1, b1, w2, b2), {"activation": "swiglu"}, ValueError,
-                  "w2 must have d_ff = 4 columns", "swiglu with an unstacked w1"),
-        ErrorCase((x, _a(xp, _grid((7, 4), 0.0), dtype, device), None, w2, b2),
-                  {"activation": "swiglu"}, ValueError, "its 7 rows are odd",
-                  "swiglu with an odd w1"),
-        ErrorCase((xp.astype(x, xp.int64), w1, b1, w2, b2), {}, TypeError,
-                  "x must have a real floating dtype", "integer x"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 def _check_block(x, params, num_heads, num_kv_heads, activation, name="params"):
     """All checks of one block (keys, namespace, dtypes, shapes) before any arithmetic."""
@@ -266,8 +200,6 @@ def _block(x, p, *, num_heads, num_kv_heads, is_causal, activation, eps):
 
 @equation(
     chapter="transformer",
-    latex=r"x' = x + \operatorname{MultiHead}(\operatorname{LN}(x)),\quad"
-    r" x'' = x' + \operatorname{MLP}(\operatorname{LN}(x'))",
     seeds=("002 §8.1", "002 §8.3", "003"),
     tiers="SPDXE",
     identities=(
@@ -302,57 +234,6 @@ def transformer_block(x, params, /, *, num_heads, is_causal=True, num_kv_heads=N
     _flag(is_causal, "is_causal")
     return _block(x, params, num_heads=num_heads, num_kv_heads=num_kv_heads, is_causal=is_causal,
                   activation=activation, eps=eps)
-
-
-def _block_params(xp, dtype, device, d=4, d_ff=8, kv_rows=None, seed=0.0):
-    kv_rows = d if kv_rows is None else kv_rows
-    w1, b1, w2, b2 = _ffn_params(xp, dtype, device, d=d, d_ff=d_ff, seed=seed)
-    return {
-        "ln1_gamma": _a(xp, [1.0 + 0.1 * math.sin(seed + i) for i in range(d)], dtype, device),
-        "ln1_beta": _a(xp, _grid((d,), 5.1 + seed, 0.1), dtype, device),
-        "w_q": _a(xp, _grid((d, d), 6.1 + seed, 0.8), dtype, device),
-        "w_k": _a(xp, _grid((kv_rows, d), 7.1 + seed, 0.8), dtype, device),
-        "w_v": _a(xp, _grid((kv_rows, d), 8.1 + seed, 0.8), dtype, device),
-        "w_o": _a(xp, _grid((d, d), 9.1 + seed, 0.5), dtype, device),
-        "ln2_gamma": _a(xp, [1.0 + 0.1 * math.cos(seed + i) for i in range(d)], dtype, device),
-        "ln2_beta": _a(xp, _grid((d,), 10.1 + seed, 0.1), dtype, device),
-        "w1": w1, "b1": b1, "w2": w2, "b2": b2,
-    }
-
-
-@samples(transformer_block)
-def _(xp, dtype, device):
-    x = _a(xp, _grid((3, 4), 0.3, 1.5), dtype, device)
-    xb = _a(xp, _grid((2, 3, 4), 1.3, 1.5), dtype, device)
-    return [
-        Sample((x, _block_params(xp, dtype, device)), {"num_heads": 2}, "causal, two heads"),
-        Sample((xb, _block_params(xp, dtype, device, d_ff=16)),
-               {"num_heads": 1, "is_causal": False}, "batch of two, bidirectional"),
-        Sample((x, _block_params(xp, dtype, device, kv_rows=2)),
-               {"num_heads": 2, "num_kv_heads": 1}, "multi-query attention"),
-    ]
-
-
-@errors(transformer_block)
-def _(xp, dtype, device):
-    x = _a(xp, _grid((3, 4), 0.3), dtype, device)
-    p = _block_params(xp, dtype, device)
-    missing = {k: a for k, a in p.items() if k != "w_o"}
-    wrong_ln = {**p, "ln2_gamma": _a(xp, [1.0, 1.0, 1.0], dtype, device)}
-    return [
-        ErrorCase((x, p), {"num_heads": 3}, ValueError, "not divisible by num_heads",
-                  "d_model not divisible by num_heads"),
-        ErrorCase((x, p), {"num_heads": 2, "num_kv_heads": 3}, ValueError,
-                  "must be a multiple of num_kv_heads", "num_heads not a multiple of num_kv_heads"),
-        ErrorCase((x, missing), {"num_heads": 2}, ValueError, r"missing \['w_o'\]",
-                  "a missing key"),
-        ErrorCase((x, wrong_ln), {"num_heads": 2}, ValueError,
-                  r"params\['ln2_gamma'\] must have shape \(4,\)", "LayerNorm of another width"),
-        ErrorCase((x, [p]), {"num_heads": 2}, TypeError, "params must be a mapping",
-                  "params not a mapping"),
-        ErrorCase((x[0, :], p), {"num_heads": 2}, ValueError, "x must have at least 2",
-                  "x without a time axis"),
-    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,8 +288,6 @@ def _unembed(params, x, eps):
 
 @equation(
     chapter="transformer",
-    latex=r"x_0 = E[t] + PE,\ x_\ell = \operatorname{Block}_\ell(x_{\ell-1}),\ "
-    r"\operatorname{logits} = \operatorname{LN}(x_L)\,E^\top",
     seeds=("002 §8.3", "002 §6.1", "002 §6.2", "004"),
     tiers="PDXE",
     identities=(
@@ -442,51 +321,6 @@ def decoder_forward(tokens, params, /, *, num_heads, num_kv_heads=None, activati
         x = _block(x, block, num_heads=num_heads, num_kv_heads=num_kv_heads, is_causal=True,
                    activation=activation, eps=eps)
     return _unembed(params, x, eps)
-
-
-def _decoder_params(xp, dtype, device, vocab=5, d=4, layers=2, kv_rows=None):
-    return {
-        "embedding": _a(xp, _grid((vocab, d), 11.3, 1.0), dtype, device),
-        "blocks": [_block_params(xp, dtype, device, kv_rows=kv_rows, seed=1.7 * i)
-                   for i in range(layers)],
-        "ln_f_gamma": _a(xp, [1.0, 0.9, 1.1, 1.05][:d], dtype, device),
-        "ln_f_beta": _a(xp, _grid((d,), 12.3, 0.1), dtype, device),
-    }
-
-
-@samples(decoder_forward)
-def _(xp, dtype, device):
-    tokens = xp.asarray([3, 0, 4, 1], dtype=xp.int64, device=device)
-    batch = xp.asarray([[1, 2, 2], [4, 0, 3]], dtype=xp.int64, device=device)
-    return [
-        Sample((tokens, _decoder_params(xp, dtype, device)), {"num_heads": 2},
-               "four tokens, two layers"),
-        Sample((batch, _decoder_params(xp, dtype, device, layers=1, kv_rows=2)),
-               {"num_heads": 2, "num_kv_heads": 1}, "batch of two, multi-query"),
-    ]
-
-
-def _decoder_errors(xp, dtype, device, call, extra=None):
-    tokens = xp.asarray([3, 0, 4, 1], dtype=xp.int64, device=device)
-    p = _decoder_params(xp, dtype, device)
-    odd = {**p, "embedding": _a(xp, _grid((5, 3), 0.0), dtype, device)}
-    two, three = {"num_heads": 2, **(extra or {})}, {"num_heads": 3, **(extra or {})}
-    return [
-        ErrorCase(call(xp.astype(tokens, dtype), p), two, TypeError,
-                  "tokens must have an integer dtype", "non-integer tokens"),
-        ErrorCase(call(xp.asarray([3, 5], dtype=xp.int64, device=device), p), two,
-                  ValueError, r"tokens must be ids in \[0, 5\)", "token out of range"),
-        ErrorCase(call(tokens, p), three, ValueError, "not divisible by num_heads",
-                  "d_model not divisible by num_heads"),
-        ErrorCase(call(tokens, {k: a for k, a in p.items() if k != "ln_f_beta"}), two,
-                  ValueError, r"missing \['ln_f_beta'\]", "missing key"),
-        ErrorCase(call(tokens, odd), two, ValueError, "must be even", "odd embedding width"),
-    ]
-
-
-@errors(decoder_forward)
-def _(xp, dtype, device):
-    return _decoder_errors(xp, dtype, device, lambda tokens, p: (tokens, p))
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,8 +358,6 @@ def _empty_caches(xp, params, batch: tuple, num_heads, num_kv_heads):
 
 @equation(
     chapter="transformer",
-    latex=r"t_{n+1} = \operatorname{sampler}\bigl(\operatorname{logits}(t_{\le n})_n\bigr),"
-    r"\ n = T_0 - 1, \dots, T_0 + \text{steps} - 2",
     seeds=("002 §10.1", "002 §10.3", "004"),
     tiers="PXE",
     identities=(
@@ -593,42 +425,9 @@ def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
     return tokens, logits
 
 
-@samples(generate)
-def _(xp, dtype, device):
-    prompt = xp.asarray([3, 0, 4], dtype=xp.int64, device=device)
-    batch = xp.asarray([[1, 2], [4, 0]], dtype=xp.int64, device=device)
-    return [
-        Sample((_decoder_params(xp, dtype, device), prompt, 4),
-               {"num_heads": 2, "sampler": greedy}, "greedy, four new tokens"),
-        Sample((_decoder_params(xp, dtype, device, layers=1, kv_rows=2), batch, 3),
-               {"num_heads": 2, "num_kv_heads": 1, "sampler": greedy},
-               "batch of two, multi-query"),
-        Sample((_decoder_params(xp, dtype, device, layers=1), prompt, 0),
-               {"num_heads": 2, "sampler": greedy}, "no steps: the prompt"),
-    ]
-
-
-@errors(generate)
-def _(xp, dtype, device):
-    p = _decoder_params(xp, dtype, device)
-    prompt = xp.asarray([3, 0, 4], dtype=xp.int64, device=device)
-    return [
-        *_decoder_errors(xp, dtype, device, lambda tokens, q: (q, tokens, 2),
-                         {"sampler": greedy})[:3],
-        ErrorCase((p, prompt, -1), {"num_heads": 2, "sampler": greedy}, ValueError,
-                  "steps must be an integer ≥ 0", "negative steps"),
-        ErrorCase((p, prompt, 2), {"num_heads": 2, "sampler": "greedy"}, TypeError,
-                  "sampler must be a callable", "sampler not callable"),
-        ErrorCase((p, prompt, 2), {"num_heads": 2, "sampler": lambda z: z}, ValueError,
-                  "sampler must return one token id per sequence", "sampler returns logits"),
-    ]
-
-
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="transformer",
-    latex=r"N = L\bigl(4d^2 + 2 d\,d_{ff} + d_{ff} + 5d\bigr) + 2d + V d"
-    r"\ \approx 12 L d^2 \ (d_{ff} = 4d)",
     seeds=("002 §8.2",),
     tiers="PE",
     identities=(
@@ -688,25 +487,3 @@ def transformer_parameter_count(d_model, num_layers, vocab_size, /, *, d_ff=None
     return layers * per_layer + 2 * d + embeddings
 
 
-@samples(transformer_parameter_count)
-def _(xp, dtype, device):
-    return [
-        Sample((12288, 96, 50257), {"max_positions": 2048}, "GPT-3"),
-        Sample((4096, 32, 32000), {"d_ff": 11008, "activation": "swiglu",
-                                   "tied_embeddings": False}, "LLaMA-7B shape"),
-        Sample((4, 2, 5), {"num_heads": 2, "num_kv_heads": 1}, "the sample decoder, MQA"),
-    ]
-
-
-@errors(transformer_parameter_count)
-def _(xp, dtype, device):
-    return [
-        ErrorCase((0, 2, 5), {}, ValueError, "d_model must be an integer ≥ 1", "zero width"),
-        ErrorCase((4.0, 2, 5), {}, TypeError, "d_model must be an integer", "float width"),
-        ErrorCase((6, 2, 5), {"num_heads": 4}, ValueError, "not divisible by num_heads",
-                  "d_model not divisible by num_heads"),
-        ErrorCase((8, 2, 5), {"num_heads": 4, "num_kv_heads": 3}, ValueError,
-                  "multiple of num_kv_heads", "heads not a multiple of kv heads"),
-        ErrorCase((8, 2, 5), {"activation": "tanh"}, ValueError, "activation must be one of",
-                  "unknown activation"),
-    ]

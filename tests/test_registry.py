@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import spec
-from spec._registry import ErrorCase, Sample
+from conformance import records
+from conformance.records import ErrorCase, Sample
 
 REPO = Path(__file__).resolve().parents[1]
 EQUATIONS_MD = Path(__file__).resolve().parents[2] / "shared" / "EQUATIONS.md"
@@ -118,22 +119,21 @@ def test_record_tiers_and_identities(name):
 
 @pytest.mark.parametrize("name", _record_params())
 def test_record_has_input_builders(name):
-    rec = CATALOGUE[name]
-    assert callable(rec.sample_inputs), f"{name}: no sample_inputs"
-    assert callable(rec.error_inputs), f"{name}: no error_inputs"
+    rec = records.get(name)
+    assert callable(rec.samples), f"{name}: no sample inputs"
+    assert callable(rec.errors), f"{name}: no error inputs"
     for dtype in FLOATS:
-        samples = _build(rec.sample_inputs, dtype)
-        assert samples, f"{name}: sample_inputs is empty"
+        samples = _build(rec.samples, dtype)
+        assert samples, f"{name}: the sample inputs are empty"
         assert all(isinstance(s, Sample) for s in samples)
         assert all(s.note for s in samples), f"{name}: a sample without a note"
-        if rec.reference_inputs is not None:
-            assert all(isinstance(s, Sample) for s in _build(rec.reference_inputs, dtype))
+        if rec.references is not None:
+            assert all(isinstance(s, Sample) for s in _build(rec.references, dtype))
 
 
 @pytest.mark.parametrize("name", _record_params())
 def test_record_error_inputs(name):
-    rec = CATALOGUE[name]
-    cases = _build(rec.error_inputs, "float64")
+    cases = _build(records.get(name).errors, "float64")
     assert len(cases) >= 3, f"{name} declares only {len(cases)} error inputs"
     notes = [c.note for c in cases]
     assert len(set(notes)) == len(notes), f"{name}: repeated error-input notes {notes}"
@@ -384,8 +384,7 @@ def _arrays_in(obj, path="arg"):
 
 
 def _takes_arrays(name) -> bool:
-    rec = CATALOGUE[name]
-    return any(True for sample in _build(rec.sample_inputs, "float64")
+    return any(True for sample in _build(records.get(name).samples, "float64")
                for _ in _arrays_in((sample.args, sample.kwargs)))
 
 
@@ -395,8 +394,9 @@ def test_functions_never_modify_their_inputs(name):
     import copy
 
     rec = CATALOGUE[name]
-    builders = [rec.sample_inputs] + (
-        [rec.reference_inputs] if rec.reference_inputs is not None else []
+    evidence = records.get(name)
+    builders = [evidence.samples] + (
+        [evidence.references] if evidence.references is not None else []
     )
     checked = 0
     for dtype in FLOATS:

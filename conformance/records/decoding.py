@@ -1,0 +1,251 @@
+"""Records of `spec/decoding.py`: its sample, reference and error inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+from conformance.records import ErrorCase, Sample, errors, references, samples
+from conformance.records import sample_array as _a
+from spec import _validate as v
+from spec.decoding import (
+    beam_search,
+    greedy,
+    sample,
+    temperature_scale,
+    top_k_filter,
+    top_p_filter,
+)
+
+
+def _dtype_name(xp, dtype) -> str:
+    return "float32" if dtype == xp.float32 else "float64"
+
+
+@samples(temperature_scale)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [2.0, 1.0, -0.5], dtype, device),), {"temperature": 0.7}, "T=0.7"),
+        Sample((_a(xp, [[1.0, 3.0], [0.0, -2.0]], dtype, device),), {"temperature": 1.5},
+               "batch, T=1.5"),
+    ]
+
+
+@references(temperature_scale)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [1e4, -1e4, 0.0], dtype, device),), {"temperature": 1e-3},
+               "large logits, cold"),
+        Sample((_a(xp, [-math.inf, 1.0], dtype, device),), {"temperature": 2.0},
+               "−∞ stays −∞"),
+    ]
+
+
+@errors(temperature_scale)
+def _(xp, dtype, device):
+    z = _a(xp, [1.0, 2.0], dtype, device)
+    return [
+        ErrorCase((z,), {"temperature": 0.0}, ValueError, "temperature must be a positive",
+                  "zero temperature"),
+        ErrorCase((z,), {"temperature": math.inf}, ValueError, "temperature must be a positive",
+                  "infinite temperature"),
+        ErrorCase((_a(xp, [1, 2], xp.int64, device),), {"temperature": 1.0}, TypeError,
+                  "logits must have a real floating dtype", "integer logits"),
+        ErrorCase(([1.0, 2.0],), {"temperature": 1.0}, TypeError, "logits must be an array",
+                  "a list"),
+    ]
+
+
+@samples(top_k_filter)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.1, 0.4, 0.2, 0.3], dtype, device),), {"k": 2}, "k=2 of 4"),
+        Sample((_a(xp, [[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]], dtype, device),), {"k": 2},
+               "batch with ties at the threshold"),
+        Sample((_a(xp, [0.3, 0.3, 0.4], dtype, device),), {"k": 3}, "k = V"),
+    ]
+
+
+@references(top_k_filter)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.25, 0.25, 0.25, 0.25], dtype, device),), {"k": 1},
+               "all tied: the first index wins"),
+        Sample((_a(xp, [1.0, 0.0, 0.0], dtype, device),), {"k": 2}, "zeros kept as zeros"),
+        Sample((_a(xp, [1e-30, 3e-30, 2e-30], dtype, device),), {"k": 2}, "tiny unnormalised"),
+    ]
+
+
+def _filter_errors(xp, dtype, device, option: str, bad_value, message: str):
+    p = _a(xp, [0.5, 0.3, 0.2], dtype, device)
+    good = {"k": 2, "p": 0.9}[option]
+    return [
+        ErrorCase((p,), {option: bad_value}, ValueError, message, f"{option} out of range"),
+        ErrorCase((_a(xp, [0.5, -0.1, 0.6], dtype, device),), {option: good}, ValueError,
+                  "probs must be non-negative", "negative probability"),
+        ErrorCase((_a(xp, [1, 0, 0], xp.int64, device),), {option: good}, TypeError,
+                  "probs must have a real floating dtype", "integer probabilities"),
+        ErrorCase((_a(xp, 0.5, dtype, device),), {option: good}, ValueError,
+                  "at least 1 dimension", "0-d probs"),
+        ErrorCase((_a(xp, [[0.0, 0.0], [0.5, 0.5]], dtype, device),), {option: good},
+                  ValueError, "zero total mass", "a row without mass"),
+    ]
+
+
+@errors(top_k_filter)
+def _(xp, dtype, device):
+    p = _a(xp, [0.5, 0.3, 0.2], dtype, device)
+    return [
+        *_filter_errors(xp, dtype, device, "k", 4, r"k must be in \[1, 3\]"),
+        ErrorCase((p,), {"k": 0}, ValueError, r"k must be in \[1, 3\]", "k = 0"),
+        ErrorCase((p,), {"k": 1.5}, TypeError, "k must be an integer", "float k"),
+    ]
+
+
+@samples(top_p_filter)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.5, 0.3, 0.2], dtype, device),), {"p": 0.6},
+               "reaches p with two tokens (≤ p would keep one)"),
+        Sample((_a(xp, [[0.1, 0.6, 0.3], [0.25, 0.25, 0.5]], dtype, device),), {"p": 0.85},
+               "batch, unsorted"),
+        Sample((_a(xp, [0.2, 0.3, 0.5], dtype, device),), {"p": 1.0}, "p = 1"),
+    ]
+
+
+@references(top_p_filter)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.9, 0.06, 0.04], dtype, device),), {"p": 0.5},
+               "top token alone exceeds p (≤ p would keep nothing)"),
+        Sample((_a(xp, [0.3, 0.3, 0.3, 0.1], dtype, device),), {"p": 0.5},
+               "tie at the edge: lower index kept"),
+        Sample((_a(xp, [2.0, 1.0, 1.0], dtype, device),), {"p": 0.55}, "unnormalised input"),
+    ]
+
+
+@errors(top_p_filter)
+def _(xp, dtype, device):
+    q = _a(xp, [0.5, 0.3, 0.2], dtype, device)
+    return [
+        *_filter_errors(xp, dtype, device, "p", 0.0, r"p must be a number in \(0, 1\]"),
+        ErrorCase((q,), {"p": 1.5}, ValueError, r"p must be a number in \(0, 1\]", "p > 1"),
+    ]
+
+
+@samples(sample)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.1, 0.2, 0.7], dtype, device), _a(xp, [0.05, 0.2, 0.5, 0.95], dtype,
+                                                              device)), {},
+               "four draws from one distribution"),
+        Sample((_a(xp, [[0.5, 0.5], [0.9, 0.1]], dtype, device), _a(xp, [0.75, 0.3], dtype,
+                                                                     device)), {},
+               "one draw per row"),
+    ]
+
+
+@references(sample)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.25, 0.25, 0.5], dtype, device), _a(xp, [0.0, 0.25, 0.5], dtype,
+                                                              device)), {},
+               "u on a CDF step goes to the next token"),
+        Sample((_a(xp, [0.0, 1.0, 0.0], dtype, device), _a(xp, [0.0, 0.999], dtype, device)), {},
+               "zero-probability tokens never drawn"),
+        Sample((_a(xp, [2.0, 6.0], dtype, device), _a(xp, [0.2, 0.3], dtype, device)), {},
+               "unnormalised: u scaled by the total"),
+    ]
+
+
+@errors(sample)
+def _(xp, dtype, device):
+    p = _a(xp, [0.2, 0.8], dtype, device)
+    return [
+        ErrorCase((p, _a(xp, [1.0], dtype, device)), {}, ValueError, r"uniforms in \[0, 1\)",
+                  "u = 1"),
+        ErrorCase((p, _a(xp, [-0.1], dtype, device)), {}, ValueError, r"uniforms in \[0, 1\)",
+                  "negative u"),
+        ErrorCase((_a(xp, [[0.2, 0.8]] * 2, dtype, device), _a(xp, [0.1, 0.2, 0.3], dtype,
+                                                               device)), {},
+                  ValueError, "u must be broadcastable", "u of the wrong shape"),
+        ErrorCase((p, _a(xp, [0, 1], xp.int64, device)), {}, TypeError,
+                  "u must have a real floating dtype", "integer u"),
+        ErrorCase((_a(xp, [math.nan, 0.5], dtype, device), _a(xp, [0.1], dtype, device)), {},
+                  ValueError, "probs holds NaN", "NaN probability"),
+    ]
+
+
+@samples(greedy)
+def _(xp, dtype, device):
+    return [
+        Sample((_a(xp, [0.1, 2.0, -1.0], dtype, device),), {}, "vector"),
+        Sample((_a(xp, [[1.0, 1.0, 0.0], [-math.inf, -5.0, -6.0]], dtype, device),), {},
+               "tie and −∞"),
+    ]
+
+
+@errors(greedy)
+def _(xp, dtype, device):
+    return [
+        ErrorCase((_a(xp, [1, 2], xp.int64, device),), {}, TypeError,
+                  "logits must have a real floating dtype", "integer logits"),
+        ErrorCase((_a(xp, 1.0, dtype, device),), {}, ValueError, "at least 1 dimension",
+                  "0-d logits"),
+        ErrorCase((_a(xp, [[1.0]], dtype, device)[:, :0],), {}, ValueError,
+                  "length 0 along axis", "empty vocabulary"),
+        ErrorCase((_a(xp, [1.0, math.nan], dtype, device),), {}, ValueError, "logits hold NaN",
+                  "NaN logit"),
+    ]
+
+
+def _bigram_model(table, dtype_name: str):
+    """log_prob_fn of a bigram model: log table[last token], built in the caller's library."""
+
+    def log_probs(seqs):
+        xp = v.namespace(seqs=seqs)
+        t = xp.asarray(table, dtype=getattr(xp, dtype_name), device=v.device(seqs))
+        return xp.log(xp.take(t, seqs[:, -1], axis=0))
+
+    return log_probs
+
+
+#: next-token probabilities of a 3-token bigram model on which greedy is not optimal:
+#: from 0, greedy takes 1 (0.5) then 0.4; the best pair is 2 (0.4) then 0.9.
+_BIGRAM = [[0.1, 0.5, 0.4], [0.4, 0.3, 0.3], [0.05, 0.05, 0.9]]
+
+
+@samples(beam_search)
+def _(xp, dtype, device):
+    model = _bigram_model(_BIGRAM, _dtype_name(xp, dtype))
+    start = _a(xp, [0], xp.int64, device)
+    return [
+        Sample((model, start), {"beam_width": 2, "steps": 2}, "beam 2 beats greedy"),
+        Sample((model, start), {"beam_width": 1, "steps": 3}, "beam 1 is greedy"),
+        Sample((model, start), {"beam_width": 9, "steps": 2, "return_scores": False},
+               "exhaustive width"),
+    ]
+
+
+@errors(beam_search)
+def _(xp, dtype, device):
+    model = _bigram_model(_BIGRAM, _dtype_name(xp, dtype))
+    start = _a(xp, [0], xp.int64, device)
+
+    def wrong_shape(seqs):
+        return model(seqs)[:, :, None]
+
+    return [
+        ErrorCase(("not a function", start), {"beam_width": 2, "steps": 1}, TypeError,
+                  "log_prob_fn must be callable", "not callable"),
+        ErrorCase((model, _a(xp, [0.0], dtype, device)), {"beam_width": 2, "steps": 1},
+                  TypeError, "start must have an integer dtype", "float start"),
+        ErrorCase((model, _a(xp, [[0]], xp.int64, device)), {"beam_width": 2, "steps": 1},
+                  ValueError, "start must be 1-D", "2-D start"),
+        ErrorCase((model, start), {"beam_width": 0, "steps": 1}, ValueError,
+                  "beam_width must be an integer ≥ 1", "beam_width 0"),
+        ErrorCase((model, start), {"beam_width": 2, "steps": 0}, ValueError,
+                  "steps must be an integer ≥ 1", "no steps"),
+        ErrorCase((wrong_shape, start), {"beam_width": 2, "steps": 1}, ValueError,
+                  r"log_prob_fn must return shape \(beams, V\)", "model of the wrong shape"),
+    ]
