@@ -7,8 +7,9 @@
 
 Prints the Markdown matrix (equation × tier per backend) and writes report.json, report.md
 and one <backend>.json/.md per backend into --report (default ./conformance-report).
-The exit status is non-zero if any test failed, or if any equation lacks a test in a tier
-that applies to it.
+The exit status is 1 if any test failed, or, in a complete run (nothing deselected by `-k`,
+`-m`, `--lf`, …), if an equation lacks a test in a tier that applies to it or a declared
+identity lacks a test in a tier that proves it; 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from pathlib import Path
 
 import backends
+
+from . import report as report_mod
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     import pytest
 
     from . import compiled, settings
-    from . import report as report_mod
 
     if args.compile:
         os.environ[compiled.ENV_VAR] = "1"
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     elapsed = time.perf_counter() - start
     rep = report_mod.build(collector.records, selected, exit_code=int(exit_code),
-                           profile=settings.profile_name(), compiled=compile_mode)
+                           profile=settings.profile_name(), compiled=compile_mode,
+                           complete=collector.complete)
     rep["wall_time_s"] = round(elapsed, 1)
     written = report_mod.write(rep, args.report)
     if not args.quiet:
@@ -85,11 +88,21 @@ def main(argv: list[str] | None = None) -> int:
         print(report_mod.markdown(rep))
     print(f"report written: {', '.join(str(p) for p in written[:2])} (+{len(written) - 2} "
           f"per-backend files); {elapsed:.0f} s")
-    if report_mod.has_gaps(rep):
-        print("error: some equation has no test in a tier that applies to it (⚠️ cells)",
-              file=sys.stderr)
+    return exit_status(rep, int(exit_code))
+
+
+def exit_status(rep: dict, pytest_exit: int) -> int:
+    """The run's exit status: pytest's, or 1 for what has no test in a complete run."""
+    missing = report_mod.gaps(rep)
+    if missing:
+        shown = "\n  ".join(missing[:20]) + (f"\n  … and {len(missing) - 20} more"
+                                              if len(missing) > 20 else "")
+        print(f"error: {len(missing)} equation or identity × tier cell(s) have no test "
+              f"(⚠️ in the report):\n  {shown}", file=sys.stderr)
         return 1
-    return int(exit_code)
+    if not rep.get("complete", True):
+        print("note: a partial run (tests were deselected): completeness was not checked")
+    return pytest_exit
 
 
 if __name__ == "__main__":

@@ -169,3 +169,35 @@ def check_agreement(backend, name, fn, args, argnum, kwargs=None, closed=None, a
         got = np.asarray(backend.to_numpy(got), dtype=np.float64)
         np.testing.assert_allclose(got, sym, rtol=tol.rtol, atol=tol.atol,
                                    err_msg=f"{name}: closed form vs SymPy")
+
+
+def random_args(*specs):
+    """`make_args(seed)` for a `DerivativeCase`: host arguments drawn from a seeded generator.
+
+    Each spec is `(kind, shape)` or, for integers, `("labels", shape, k)` (uniform in
+    [0, k)). Kinds: "real" uniform(−3, 3), "logits" normal(0, 2), "positive"
+    uniform(0.1, 1), "unit" uniform(0.05, 0.95), "logprob" −uniform(0.1, 3). Each argument
+    has its own stream (seed + its position), so adding an argument leaves the others alone.
+    """
+    draws = {
+        "real": lambda rng, shape: rng.uniform(-3, 3, shape),
+        "logits": lambda rng, shape: rng.normal(0, 2, shape),
+        "positive": lambda rng, shape: rng.uniform(0.1, 1.0, shape),
+        "unit": lambda rng, shape: rng.uniform(0.05, 0.95, shape),
+        "logprob": lambda rng, shape: -rng.uniform(0.1, 3.0, shape),
+    }
+    for s in specs:
+        if s[0] != "labels" and s[0] not in draws:
+            raise ValueError(f"unknown argument kind {s[0]!r}; kinds: labels, {', '.join(draws)}")
+
+    def make_args(seed: int) -> list:
+        out = []
+        for i, s in enumerate(specs):
+            rng = np.random.default_rng(seed * 1000 + i)
+            if s[0] == "labels":
+                out.append(rng.integers(0, s[2], s[1]))
+            else:
+                out.append(np.asarray(draws[s[0]](rng, s[1]), dtype=np.float64))
+        return out
+
+    return make_args

@@ -33,6 +33,30 @@ def to_backend(backend, obj):
     return obj
 
 
+def on(backend, *host):
+    """Host NumPy arrays (or nested parameters) on `backend`, as a list."""
+    return [to_backend(backend, a) for a in host]
+
+
+def np64(backend, x) -> np.ndarray:
+    """A backend result (or a host value) as a float64 NumPy array."""
+    if isinstance(x, (np.ndarray, np.generic, float, int)):
+        return np.asarray(x, dtype=np.float64)
+    return np.asarray(backend.to_numpy(x), dtype=np.float64)
+
+
+def skip_if_limited(backend, name: str, tier: str, note: str = "") -> None:
+    """Skip with the documented limit of `backend` for equation `name` in `tier`, if any
+    (the record's `Limit`, with its reason and upstream link)."""
+    import pytest
+
+    import spec
+
+    limit = spec.catalogue()[name].limit(backend.id, tier, note)
+    if limit is not None:
+        pytest.skip(f"{limit.reason} ({limit.link})")
+
+
 def build(builder, dtype: str):
     """Call a registry input builder on the host (NumPy) for `dtype`."""
     h = host()

@@ -33,8 +33,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "spec(*equations, tier): the equations and the conformance tier (S, P, D, R, X, E) "
-        "a test covers",
+        "spec(*equations, tier, identities=(), identity=None): the equations and the "
+        "conformance tier (S, P, D, R, X, E) a test covers, and the keys of the declared "
+        "identities it proves ('key', or 'equation:key' where the equations share a key)",
     )
     settings.load_hypothesis_profile()
     value = config.getoption("--backend") or os.environ.get(backends.ENV_VAR)
@@ -67,16 +68,55 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("dtype", settings.FLOAT_DTYPES, scope="session")
 
 
+def identity_keys(equations: tuple, tier: str, keys) -> tuple[list[str], list[str]]:
+    """Resolve a marker's identity keys to 'equation:key' names; also the problems found.
+
+    A bare key names that identity of every listed equation that declares it in `tier`; it
+    must name at least one. 'equation:key' names one, which must be declared in `tier`.
+    """
+    catalogue = spec.catalogue()
+    resolved, problems = [], []
+    for eq in equations:
+        if eq not in catalogue:
+            problems.append(f"{eq!r} is not a registered equation")
+    for key in keys:
+        eq, _, bare = key.rpartition(":")
+        names = [eq] if eq else [e for e in equations if e in catalogue]
+        hits = [n for n in names if n in catalogue
+                and any(i.key == bare for i in catalogue[n].identities_in(tier))]
+        if not hits:
+            problems.append(f"identity {key!r} is not declared in tier {tier} by "
+                            f"{', '.join(names) or 'any listed equation'}")
+        resolved += [f"{n}:{bare}" for n in hits]
+    return sorted(set(resolved)), problems
+
+
+def _marker_identities(marker) -> tuple:
+    keys = marker.kwargs.get("identities", ())
+    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+    if marker.kwargs.get("identity"):
+        keys += (marker.kwargs["identity"],)
+    return keys
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    problems = []
     for item in items:
         marker = item.get_closest_marker("spec")
         if marker is None:
             continue
+        tier = marker.kwargs.get("tier", "")
+        identities, found = identity_keys(tuple(marker.args), tier, _marker_identities(marker))
+        problems += [f"{item.nodeid}: {p}" for p in found]
         item.user_properties.append(("spec_equations", tuple(marker.args)))
-        item.user_properties.append(("spec_tier", marker.kwargs.get("tier", "")))
+        item.user_properties.append(("spec_tier", tier))
+        item.user_properties.append(("spec_identities", tuple(identities)))
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("backend") if callspec else None
         item.user_properties.append(("spec_backend", backend.id if backend else None))
+    if problems:
+        raise pytest.UsageError("spec markers name unknown identities:\n  "
+                                + "\n  ".join(sorted(set(problems))))
 
 
 @pytest.fixture(scope="session")

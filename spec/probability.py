@@ -211,7 +211,7 @@ def _distribution(xp_name: str, p, axis):
     identities=(
         Identity("one_hot_zero", "H = 0 for a one-hot distribution", "SP"),
         Identity("uniform_max", "H(uniform over n) = log n, the maximum over n outcomes", "SP"),
-        Identity("bits", "base 2: a fair coin has 1 bit, a fair die log₂ 6 bits", "SR"),
+        Identity("bits", "base 2: a fair coin has 1 bit, a fair die log₂ 6 bits", "SPR"),
         Identity("gradient", "∂H/∂pᵢ = −(log pᵢ + 1), by SymPy, autograd and differences", "D"),
     ),
 )

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+from conformance.derivatives import random_args
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.losses import (
     binary_cross_entropy,
@@ -333,3 +343,27 @@ def _(xp, dtype, device):
                   "losses must have a real floating dtype", "integer losses"),
         ErrorCase(([0.5, 1.0],), {}, TypeError, "losses must be an array", "a list"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+def _sce_sum(z, y):
+    return softmax_cross_entropy(z, y, reduction="sum")
+
+
+derivative(
+    DerivativeCase("softmax_cross_entropy", _sce_sum,
+                   random_args(("logits", (2, 3)), ("labels", (2,), 3)),
+                   closed=lambda xp, a, c: softmax_cross_entropy_grad(a[0], a[1]) * c),
+    DerivativeCase("softmax_cross_entropy_grad", _sce_sum,
+                   random_args(("logits", (3, 4)), ("labels", (3,), 4)),
+                   closed=lambda xp, a, c: softmax_cross_entropy_grad(a[0], a[1]) * c),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# As for softmax (records/probability.py): a few exp/log roundings and a reduction over ≤ 64
+# terms, normwise.
+budget({
+    "softmax_cross_entropy": {"float32": 8, "float64": 8},
+    "softmax_cross_entropy_grad": {"float32": 8, "float64": 8},
+})

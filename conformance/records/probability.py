@@ -1,11 +1,22 @@
-"""Records of `spec/probability.py`: its sample, reference and error inputs.
+"""Records of `spec/probability.py`: sample, reference and error inputs, derivative cases and
+ulp budgets.
 """
 
 from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+from conformance.derivatives import random_args
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.probability import (
     bayes_posterior,
@@ -35,8 +46,10 @@ def _(xp, dtype, device):
 @references(softmax)
 def _(xp, dtype, device):
     return [
-        Sample((_a(xp, [1e4, -1e4, 0.0], dtype, device),), {}, "±1e4 logits"),
-        Sample((_a(xp, [-math.inf, 0.0, 1.0], dtype, device),), {}, "a −∞ logit"),
+        Sample((_a(xp, [1e4, -1e4, 0.0], dtype, device),), {}, "±1e4 logits",
+               proves=("extreme_logits",)),
+        Sample((_a(xp, [-math.inf, 0.0, 1.0], dtype, device),), {}, "a −∞ logit",
+               proves=("neg_inf_logit",)),
         Sample((_a(xp, [[3.0, 3.0]] * 2, dtype, device)[:0, :],), {}, "zero rows"),
         Sample((_a(xp, [88.0, 89.0, 90.0], dtype, device),), {}, "exp would overflow float32"),
     ]
@@ -80,7 +93,8 @@ def _(xp, dtype, device):
 @references(log_softmax)
 def _(xp, dtype, device):
     return [
-        Sample((_a(xp, [1e4, -1e4, 0.0], dtype, device),), {}, "softmax underflows to 0"),
+        Sample((_a(xp, [1e4, -1e4, 0.0], dtype, device),), {}, "softmax underflows to 0",
+               proves=("finite_where_softmax_underflows",)),
         Sample((_a(xp, [-math.inf, 0.0], dtype, device),), {}, "a −∞ logit gives −∞"),
     ]
 
@@ -172,7 +186,8 @@ def _(xp, dtype, device):
 @references(entropy)
 def _(xp, dtype, device):
     return [Sample((_a(xp, [1.0, 0.0, 0.0], dtype, device),), {}, "one-hot: 0·log 0 = 0"),
-            Sample((_a(xp, [1 / 6] * 6, dtype, device),), {"base": 2}, "fair die")]
+            Sample((_a(xp, [1 / 6] * 6, dtype, device),), {"base": 2}, "fair die",
+                   proves=("bits",))]
 
 
 def _distribution_errors(xp, dtype, device, extra=()):
@@ -280,3 +295,58 @@ def _(xp, dtype, device):
                   "integer x"),
         ErrorCase((x,), {"mean": math.nan}, ValueError, "mean must be a finite", "NaN mean"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+derivative(
+    DerivativeCase("softmax", softmax, random_args(("logits", (2, 3))),
+                   closed=lambda xp, a, c: softmax_vjp(a[0], c)),
+    DerivativeCase("softmax_vjp", softmax, random_args(("logits", (4,))),
+                   closed=lambda xp, a, c: softmax_vjp(a[0], c)),
+    DerivativeCase("softmax_jacobian", softmax, random_args(("logits", (3,))),
+                   closed=lambda xp, a, c: xp.sum(softmax_jacobian(a[0]) * c[:, None], axis=0)),
+    DerivativeCase("log_softmax", log_softmax, random_args(("logits", (2, 3))),
+                   closed=lambda xp, a, c: c - softmax(a[0]) * xp.sum(c, axis=-1, keepdims=True)),
+    DerivativeCase("logsumexp", logsumexp, random_args(("logits", (2, 3))),
+                   closed=lambda xp, a, c: softmax(a[0]) * c[..., None]),
+    DerivativeCase("entropy", entropy, random_args(("positive", (2, 3))),
+                   closed=lambda xp, a, c: -(xp.log(a[0]) + 1) * c[..., None],
+                   assumptions={"positive": True}),
+    DerivativeCase("cross_entropy", cross_entropy,
+                   random_args(("positive", (3,)), ("positive", (3,))), argnum=1,
+                   closed=lambda xp, a, c: -a[0] / a[1] * c, assumptions={"positive": True}),
+    DerivativeCase("kl_divergence", kl_divergence,
+                   random_args(("positive", (3,)), ("positive", (3,))), argnum=1,
+                   closed=lambda xp, a, c: -a[0] / a[1] * c, assumptions={"positive": True}),
+    DerivativeCase("perplexity", perplexity, random_args(("logprob", (4,))),
+                   # d PPL/dℓᵢ = −PPL/N (N = 4 log-probabilities)
+                   closed=lambda xp, a, c: -perplexity(a[0]) / 4 * c + 0 * a[0]),
+    DerivativeCase("bayes_posterior", bayes_posterior,
+                   random_args(("positive", (3,)), ("positive", (3,))),
+                   assumptions={"positive": True}),
+    DerivativeCase("normal_pdf", normal_pdf, random_args(("real", (4,))),
+                   kwargs={"mean": 0.5, "std": 1.5},
+                   closed=lambda xp, a, c: -(a[0] - 0.5) / 1.5**2
+                   * normal_pdf(a[0], mean=0.5, std=1.5) * c),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# The largest error against mpmath, in units in the last place of the dtype at the scale the
+# oracle chooses (normwise for probabilities, absolute for logs). float32 runs may evaluate
+# exp/log in float32 with ~1 ulp each plus the reduction's rounding (≤ log2(n) ulp pairwise,
+# ≤ n sequential); the budgets are what the formulas' operation counts allow with n ≤ 64, not
+# what was observed.
+budget({
+    "softmax": {"float32": 8, "float64": 8},
+    "log_softmax": {"float32": 8, "float64": 8},
+    "logsumexp": {"float32": 8, "float64": 8},
+    "softmax_jacobian": {"float32": 16, "float64": 16},
+    "softmax_vjp": {"float32": 32, "float64": 32},
+    "entropy": {"float32": 64, "float64": 64},
+    "cross_entropy": {"float32": 64, "float64": 64},
+    "kl_divergence": {"float32": 64, "float64": 64},
+    "perplexity": {"float32": 64, "float64": 64},
+    "bayes_posterior": {"float32": 8, "float64": 8},
+    "normal_pdf": {"float32": 8, "float64": 8},
+})
