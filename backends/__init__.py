@@ -136,9 +136,13 @@ def get(backend_id: str) -> Backend:
 
 
 def parse(value: str | None) -> list[str]:
-    """Split a `SPEC_BACKEND`-style value into ids (default: numpy); reject empty items."""
-    if value is None or not value.strip():
+    """Split a `SPEC_BACKEND`-style value into ids (unset or "": numpy); reject blank items,
+    so that a value of only spaces is an error, not a silent NumPy run."""
+    if value is None or value == "":
         return [DEFAULT]
+    if not value.strip():
+        raise ValueError(f"the backend id {value!r} is blank; name a backend ({', '.join(IDS)}) "
+                         f"or leave it unset for {DEFAULT}")
     ids = [part.strip() for part in value.split(",")]
     if any(not part for part in ids):
         raise ValueError(f"empty backend id in {value!r}; write ids separated by commas")

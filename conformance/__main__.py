@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, backends.BackendUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if problem := _report_dir_problem(args.report):
+        print(f"error: --report {args.report}: {problem}", file=sys.stderr)
+        return 2
     if args.profile:
         os.environ["HYPOTHESIS_PROFILE"] = args.profile
 
@@ -89,6 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report written: {', '.join(str(p) for p in written[:2])} (+{len(written) - 2} "
           f"per-backend files); {elapsed:.0f} s")
     return exit_status(rep, int(exit_code))
+
+
+def _report_dir_problem(directory: Path) -> str | None:
+    """Why the report cannot be written to `directory` (checked before the suite runs)."""
+    if directory.exists() and not directory.is_dir():
+        return "is a file, not a directory"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot be created ({exc.strerror or exc})"
+    if not os.access(directory, os.W_OK):
+        return "is not writable"
+    return None
 
 
 def exit_status(rep: dict, pytest_exit: int) -> int:

@@ -54,10 +54,16 @@ def cpu_backend(request):
 
 
 # --- parse: the SPEC_BACKEND syntax ----------------------------------------------------------
-@pytest.mark.parametrize("value", [None, "", "   ", "\t"])
+@pytest.mark.parametrize("value", [None, ""])
 def test_parse_defaults_to_numpy(value):
     assert backends.parse(value) == ["numpy"]
     assert backends.DEFAULT == "numpy"
+
+
+@pytest.mark.parametrize("value", ["   ", "\t"])
+def test_parse_refuses_a_blank_id_instead_of_running_numpy(value):
+    with pytest.raises(ValueError, match="is blank"):
+        backends.parse(value)
 
 
 def test_parse_comma_lists_keep_order_and_strip_blanks():

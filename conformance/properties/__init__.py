@@ -38,7 +38,8 @@ class Example:
     """Explicit inputs for a property: the value of each `t.draw(..., label=...)` by label.
 
     `dtype` restricts the example to the dtype it was found in, when it is only meaningful
-    there (a float32 subnormal, say); it runs on every backend. `note` says where it came from
+    there (a float32 subnormal, say); it runs on every backend. Without a `dtype`, float
+    arrays are cast to the dtype of the run. `note` says where it came from
     (the backend, the profile, the date).
     """
 
@@ -152,7 +153,11 @@ class Trial:
             if label not in example.values:
                 raise KeyError(f"the example has no value for the draw labelled {label!r}")
             value = example.values[label]
-            return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+            if isinstance(value, np.ndarray):
+                # an example for every dtype holds its floats in float64: cast to the trial's
+                floats = value.dtype.kind == "f" and example.dtype is None
+                return value.astype(dtype) if floats else np.array(value, copy=True)
+            return value
         return cls(backend, dtype, draw, equation)
 
     @property
