@@ -1,10 +1,15 @@
 """Input checks with clear messages, identical on every backend.
 
-Structural checks (namespace, dtype, rank, shape, axis, options) run before any arithmetic and
-never look at data. Value checks (a negative probability, a label out of range) must read the
-data: they run on concrete arrays, also on lazy Dask arrays (a small reduction is computed),
-and are skipped inside a trace (jax.jit) or on symbolic arrays, where values are unknown.
-`value_checks(False)` switches them off for timing.
+Structural checks (namespace, device, dtype, rank, shape, axis, options) run before any
+arithmetic and never look at data. Value checks (a negative probability, a label out of range)
+must read the data: they run on concrete arrays, also on lazy Dask arrays (a small reduction is
+computed), and are skipped inside a trace (jax.jit) or on symbolic arrays, where values are
+unknown. `value_checks(False)` switches them off for timing.
+
+The dtype policy (EQUATIONS.md, conventions) lives here too: `widen` gives the precision an
+equation computes in (float16 and bfloat16 → float32, float32 and float64 unchanged) and
+`narrow` returns a result in the caller's dtype, rounded once; `indices` turns integer labels
+of any width into int64 (values as written, never wrapped), or refuses them.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import numbers
 import operator
 
 import array_api_compat
+import array_api_extra as xpx
 
 _VALUE_CHECKS = contextvars.ContextVar("spec_value_checks", default=True)
 
@@ -39,18 +46,47 @@ def _kind(x) -> str:
     return f"{t.__module__.split('.')[0]}.{t.__name__}"
 
 
+def _is_masked(x) -> bool:
+    """A NumPy masked array (recognised without importing NumPy): its mask would be ignored."""
+    return any(cls.__name__ == "MaskedArray" and cls.__module__.startswith("numpy.ma")
+               for cls in type(x).__mro__)
+
+
 def namespace(**arrays):
-    """The one array namespace of the named arrays; TypeError if they come from two libraries."""
+    """The one array namespace of the named arrays.
+
+    TypeError if one is not an array (a list, an `np.matrix`, a NumPy masked array, whose mask
+    the equations could not honour) or if they come from two libraries; ValueError if they sit
+    on two devices (naming both).
+    """
     for name, x in arrays.items():
+        if _is_masked(x):
+            raise TypeError(f"{name} must be an array, got a NumPy masked array (its mask would "
+                            f"be ignored); pass {name}.filled(value) or {name}.compressed()")
         if not array_api_compat.is_array_api_obj(x):
             raise TypeError(f"{name} must be an array, got {type(x).__name__}")
     try:
-        return array_api_compat.array_namespace(*arrays.values())
+        xp = array_api_compat.array_namespace(*arrays.values())
     except TypeError:
         kinds = ", ".join(f"{name} is {_kind(x)}" for name, x in arrays.items())
         raise TypeError(
             f"arrays from two libraries: {kinds}; move them to one library first"
         ) from None
+    if len(arrays) > 1:
+        same_device(**arrays)
+    return xp
+
+
+def same_device(**arrays) -> None:
+    """ValueError naming both devices if the named arrays do not all sit on one device."""
+    items = list(arrays.items())
+    first_name, first = items[0]
+    where = device(first)
+    for name, x in items[1:]:
+        other = device(x)
+        if other != where:
+            raise ValueError(f"arrays on two devices: {first_name} is on {where}, {name} on "
+                             f"{other}; move them to one device first")
 
 
 def floating(xp, x, name: str) -> None:
@@ -61,6 +97,66 @@ def floating(xp, x, name: str) -> None:
 def integer(xp, x, name: str) -> None:
     if not xp.isdtype(x.dtype, "integral"):
         raise TypeError(f"{name} must have an integer dtype (class indices), got {x.dtype}")
+
+
+def indices(xp, x, name: str, *, upper: int | None = None, what: str = "class indices"):
+    """Integer labels, token ids or positions of any width as int64, values as written.
+
+    Every signed or unsigned width is accepted (uint8 labels, uint16 token streams): the
+    values are widened to int64 before anything compares or indexes with them, so a label 300
+    stays 300 and is never wrapped. With `upper`, values must lie in [0, upper) (ValueError
+    naming the range); an unsigned value ≥ 2⁶³ widens to a negative int64 and is refused as out
+    of range too.
+    """
+    integer(xp, x, name)
+    if x.dtype != xp.int64:
+        x = xp.astype(x, xp.int64)
+    if upper is not None:
+        check_values(xp, x, lambda y: (y < 0) | (y >= upper),
+                     f"{name} must be {what} in [0, {upper}); some are out of range")
+    return x
+
+
+def _bits(xp, dtype) -> int:
+    try:
+        return xp.finfo(dtype).bits
+    except (TypeError, ValueError, AttributeError):  # a namespace without finfo (symbolic)
+        return 64
+
+
+def working_dtype(xp, dtype):
+    """The dtype an equation computes in for inputs of `dtype`: float16 and bfloat16 widen to
+    float32 (their reductions, squares, angles and sums of exponentials would overflow or lose
+    every digit), float32 and float64 stay as they are."""
+    return xp.float32 if _bits(xp, dtype) < 32 else dtype
+
+
+def widen(xp, *arrays):
+    """The arrays in their working precision (`working_dtype`), and the dtype to return in.
+
+    Use at an equation's entry, after the checks: ``x, dtype = v.widen(xp, x)`` or
+    ``(q, k), dtype = v.widen(xp, q, k)``; end with ``return v.narrow(xp, out, dtype)``.
+    """
+    dtype = arrays[0].dtype
+    work = working_dtype(xp, dtype)
+    wide = [a if a.dtype == work or not xp.isdtype(a.dtype, "real floating")
+            else xp.astype(a, work) for a in arrays]
+    return (wide[0] if len(wide) == 1 else wide), dtype
+
+
+def narrow(xp, out, dtype):
+    """A result computed in the working precision, rounded once to the caller's `dtype`
+    (arrays inside tuples, lists and dicts too; integer and boolean results are left alone)."""
+    if isinstance(out, dict):
+        return {key: narrow(xp, value, dtype) for key, value in out.items()}
+    if isinstance(out, tuple) and hasattr(out, "_fields"):
+        return type(out)(*(narrow(xp, value, dtype) for value in out))
+    if isinstance(out, (list, tuple)):
+        return type(out)(narrow(xp, value, dtype) for value in out)
+    if (array_api_compat.is_array_api_obj(out) and out.dtype != dtype
+            and xp.isdtype(out.dtype, "real floating")):
+        return xp.astype(out, dtype)
+    return out
 
 
 def same_dtype(x, y, names: str) -> None:
@@ -109,17 +205,18 @@ def nonempty_axis(x, axis: int, name: str) -> None:
         raise ValueError(f"{name} has length 0 along axis {axis} (shape {tuple(x.shape)})")
 
 
+def broadcast_shapes(*shapes: tuple, names: str) -> tuple[int, ...]:
+    """The broadcast shape of `shapes` (array-api-extra's rule), or ValueError naming them."""
+    try:
+        return tuple(xpx.broadcast_shapes(*shapes))
+    except ValueError:
+        shown = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"{names} must have broadcastable shapes, got {shown}") from None
+
+
 def broadcastable(x, y, names: str) -> tuple[int, ...]:
     """The broadcast shape of x and y, or ValueError naming both shapes."""
-    out = []
-    for a, b in zip(reversed((1,) * (y.ndim - x.ndim) + tuple(x.shape)),
-                    reversed((1,) * (x.ndim - y.ndim) + tuple(y.shape)), strict=True):
-        if a != b and 1 not in (a, b):
-            raise ValueError(
-                f"{names} must have broadcastable shapes, got {tuple(x.shape)} and {tuple(y.shape)}"
-            )
-        out.append(b if a == 1 else a)
-    return tuple(reversed(out))
+    return broadcast_shapes(tuple(x.shape), tuple(y.shape), names=names)
 
 
 def same_shape(x, y, names: str) -> None:
@@ -133,10 +230,18 @@ def choice(value, allowed: tuple, name: str) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
-def positive_number(value, name: str, *, allow_inf: bool = False) -> float:
-    """A Python real > 0 (finite unless allow_inf), else ValueError/TypeError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def real_number(value, name: str) -> float:
+    """A real option as a Python float: any real number type (int, float, NumPy's scalars,
+    `fractions.Fraction`), never a bool; TypeError otherwise."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(
+            value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def positive_number(value, name: str, *, allow_inf: bool = False) -> float:
+    """A real number > 0 (finite unless allow_inf) as a Python float, else ValueError/TypeError."""
+    value = real_number(value, name)
     if not (value > 0) or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be a positive{'' if allow_inf else ' finite'} number, "
                          f"got {value!r}")
@@ -146,6 +251,9 @@ def positive_number(value, name: str, *, allow_inf: bool = False) -> float:
 def _checkable(x) -> bool:
     if not _VALUE_CHECKS.get():
         return False
+    # array-api-compat's is_lazy_array says True for every JAX array, concrete ones too (it
+    # errs on the side of caution), which would switch the checks off on JAX altogether: a
+    # tracer is told by its class instead, as JAX's own error messages do
     if array_api_compat.is_jax_array(x) and any(
         "Tracer" in cls.__name__ for cls in type(x).__mro__
     ):
