@@ -6,8 +6,8 @@ so e^{2000} neither overflows nor underflows); options given as Python floats (�
 taken at their exact double values; only the final value is rounded, correctly, to float64.
 Reductions follow the spec: "mean" (default), "sum" or "none", over the broadcast shape.
 
-``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure,
-``ULP_BUDGET`` to its budget per dtype.
+``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure; the
+budgets per dtype, with their derivation, are in the records (conformance/records/alignment.py).
 """
 
 from __future__ import annotations
@@ -153,26 +153,4 @@ FLOORS: dict[str, Callable] = {
     "ppo_clip_objective": _ppo_scale,
     # rewards of either sign: normwise at the discounted sum of |r|
     "discounted_return": _return_scale,
-}
-
-#: budgets from the operation counts, in ulps of the result (at the floor's scale). Options
-#: given as Python floats (β, γ, ε, 1 ± ε) are rounded to float32 in float32 runs: ≤ ½ ulp
-#: relative each, counted below. The records' margins and log-ratio differences are exact
-#: (Sterbenz or representable) in both dtypes.
-#: - reward_model_loss: exp 1 + log1p 1 + the add ½ + a mean of ≤ 3 terms (2 adds and a
-#:   division, 1.5): ≤ 4;
-#: - kl_penalized_reward: the difference ½, β (½) and the product ½, the subtraction ½: ≤ 2,
-#:   budget 4;
-#: - ppo_clip_objective: exp 1, the clip bounds ½, the products ½, a mean of ≤ 4 terms 2: ≤ 4,
-#:   budget 6;
-#: - dpo_loss: β·m (β ½ + product ½) through softplus's condition number ≤ 1 for |βm| ≤ 1,
-#:   exp 1 + log1p 1 + add ½, a mean of ≤ 2 terms 1: ≤ 4.5, budget 6;
-#: - discounted_return: T − 1 multiply-adds (2 roundings each) on T ≤ 16 rewards, and in
-#:   float32 γ rounded (γᵏ carries k·½ ulp): ≤ 30 (float64), ≤ 37.5 (float32).
-ULP_BUDGET = {
-    "reward_model_loss": {"float32": 4, "float64": 4},
-    "kl_penalized_reward": {"float32": 4, "float64": 4},
-    "ppo_clip_objective": {"float32": 6, "float64": 6},
-    "dpo_loss": {"float32": 6, "float64": 6},
-    "discounted_return": {"float32": 38, "float64": 30},
 }
