@@ -6,8 +6,8 @@ for the records' β ≥ 1e-4), square roots and quotients at 50 digits; only the
 rounded, correctly, to float64. Time is 1-based (``betas[t-1] = β_t``, ᾱ₀ = 1), as in the spec.
 A schedule value given as an array broadcasts against the inputs.
 
-``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure,
-``ULP_BUDGET`` to its budget per dtype.
+``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure; the
+budgets per dtype, with their derivation, are in the records (conformance/records/diffusion.py).
 """
 
 from __future__ import annotations
@@ -143,21 +143,4 @@ FLOORS: dict[str, Callable] = {
     "ddpm_reverse_mean": _ddpm_floor(lambda b, t: _reverse_coefficients(b, t)),
     # a product of factors in [0, 1]: relative to itself
     "alpha_bar": _relative,
-}
-
-#: budgets from the operation counts, in ulps at the floor's scale:
-#: - diffusion_forward_step, diffusion_marginal: the coefficient (1 − c and a square root, or
-#:   a square root: ≤ 1 ulp, plus ½ when a Python float is cast to float32), two products and
-#:   one sum (½ each): ≤ 3, budget 4;
-#: - alpha_bar: t factors 1 − βₛ and t − 1 products, one rounding each: ≤ 2t·½ = t ulp with
-#:   the records' t ≤ 16, budget 16;
-#: - ddpm_posterior_mean, ddpm_reverse_mean: ᾱ (≤ t ulp), 1 − ᾱ as −expm1(Σ log1p(−β)) (≤ t + 2
-#:   ulp: t log1p and the sum, expm1 with condition ≤ 1), a square root and ≤ 4 products or
-#:   quotients (≤ 2.5), the final sum ½: ≤ 2t + 5 with t ≤ 3, budget 12.
-ULP_BUDGET = {
-    "diffusion_forward_step": {"float32": 4, "float64": 4},
-    "diffusion_marginal": {"float32": 4, "float64": 4},
-    "alpha_bar": {"float32": 16, "float64": 16},
-    "ddpm_posterior_mean": {"float32": 12, "float64": 12},
-    "ddpm_reverse_mean": {"float32": 12, "float64": 12},
 }

@@ -140,6 +140,8 @@ def _ddpm_terms(xp, betas, t: int):
                  "unit-variance data stays unit-variance", "SP"),
         Identity("composition", "t steps compose to the marginal: x₀ coefficient Π√(1−βₛ) = "
                  "√ᾱₜ, noise variance 1 − ᾱₜ", "S"),
+        Identity("per_example", "an array β (one per example, broadcastable against x_prev) "
+                 "gives each example what its own β as a number gives", "P"),
         Identity("gradient", "∂xₜ/∂xₜ₋₁ = √(1−β), ∂xₜ/∂ε = √β", "D"),
         Identity("accuracy", "within its ulp budget of the exact value", "R"),
     ),
@@ -169,6 +171,8 @@ def diffusion_forward_step(x_prev, eps, /, *, beta_t):
         Identity("composition", "equals t composed forward steps in distribution (same x₀ "
                  "coefficient and noise variance)", "SP"),
         Identity("endpoints", "ᾱ = 1 gives x₀; ᾱ = 0 gives ε", "P"),
+        Identity("per_example", "an array ᾱ (one per example, broadcastable against x0) gives "
+                 "each example what its own ᾱ as a number gives", "P"),
         Identity("gradient", "∂xₜ/∂x₀ = √ᾱₜ", "D"),
         Identity("accuracy", "within its ulp budget of the exact value", "R"),
     ),
@@ -243,7 +247,9 @@ def linear_beta_schedule(num_steps, /, *, beta_start, beta_end, like):
     seeds=("004",),
     oracle="mpmath",
     identities=(
-        Identity("product", "the code is Π_{s≤t}(1 − βₛ)", "S"),
+        Identity("product", "the code is Π_{s≤t}(1 − βₛ); where a library lacks "
+                 "cumulative_prod, its fallback exp(Σ log(1 − βₛ)) is that product within "
+                 "4t ulp", "SP"),
         Identity("decreasing_unit_interval", "ᾱ is decreasing and in (0, 1] for 0 < β < 1", "P"),
         Identity("gradient", "∂ᾱₜ/∂βₛ = −ᾱₜ/(1 − βₛ) for s ≤ t, else 0", "D"),
         Identity("accuracy", "relative error ≤ t ulp (the 1000-step schedule included)", "PR"),

@@ -1,9 +1,23 @@
-"""Records of `spec/diffusion.py`: its sample, reference and error inputs.
+"""Records of `spec/diffusion.py`: sample, reference and error inputs, derivative cases and
+ulp budgets.
 """
 
 from __future__ import annotations
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import math
+
+import numpy as np
+
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.diffusion import (
     alpha_bar,
@@ -228,3 +242,95 @@ def _(xp, dtype, device):
 @errors(ddpm_reverse_mean)
 def _(xp, dtype, device):
     return _ddpm_errors(xp, dtype, device)
+
+
+# --------------------------------------------------------------------------------- tier D
+def _uniform(seed, shape, low=-2.0, high=2.0):
+    return np.random.default_rng(seed).uniform(low, high, shape)
+
+
+def _fixed(*seeds_and_shapes):
+    """`make_args` for inputs that do not depend on the case's seed (which then sets only the
+    cotangent): one uniform(−2, 2) array per (seed, shape)."""
+    return lambda seed: [_uniform(s, shape) for s, shape in seeds_and_shapes]
+
+
+def _linear_case(name, fn, argnum, coefficient, make_args, kwargs, seed, label):
+    """A map linear in its two arrays: the vector-Jacobian product is coefficient · c."""
+    return DerivativeCase(name, fn, make_args, argnum=argnum, kwargs=kwargs,
+                          closed=lambda xp, a, c: coefficient * c + 0 * a[argnum],
+                          seeds=(seed,), label=label)
+
+
+def _alpha_bar_closed(xp, a, c):
+    # ∂⟨c, ᾱ⟩/∂βₛ = −Σ_{t≥s} c_t ᾱ_t / (1 − βₛ)
+    weighted = c * alpha_bar(a[0])
+    tail = xp.flip(xp.cumulative_sum(xp.flip(weighted, axis=-1), axis=-1), axis=-1)
+    return -tail / (1 - a[0])
+
+
+_BETAS = (0.1, 0.2, 0.3, 0.25)
+_ALPHA_BARS = np.cumprod(1 - np.asarray(_BETAS))
+
+
+def _posterior_coefficient(t: int, argnum: int) -> float:
+    """The coefficient of x_t (argnum 0) or x₀ (argnum 1) in μ̃ₜ for the schedule _BETAS."""
+    ab_prev = 1.0 if t == 1 else _ALPHA_BARS[t - 2]
+    if argnum == 0:
+        return math.sqrt(1 - _BETAS[t - 1]) * (1 - ab_prev) / (1 - _ALPHA_BARS[t - 1])
+    return math.sqrt(ab_prev) * _BETAS[t - 1] / (1 - _ALPHA_BARS[t - 1])
+
+
+def _reverse_coefficient(t: int, argnum: int) -> float:
+    """The coefficient of x_t (argnum 0) or ε (argnum 1) in μ_θ for the schedule _BETAS."""
+    beta = _BETAS[t - 1]
+    if argnum == 0:
+        return 1 / math.sqrt(1 - beta)
+    return -beta / (math.sqrt(1 - beta) * math.sqrt(1 - _ALPHA_BARS[t - 1]))
+
+
+derivative(
+    # ∂xₜ/∂xₜ₋₁ = √(1 − β), ∂xₜ/∂ε = √β (β = 0.3); the case's seed is its argnum
+    *(_linear_case("diffusion_forward_step", diffusion_forward_step, argnum, coefficient,
+                   _fixed((1, (2, 3)), (2, (2, 3))), {"beta_t": 0.3}, argnum, label)
+      for argnum, coefficient, label in ((0, math.sqrt(1 - 0.3), "x_prev"),
+                                         (1, math.sqrt(0.3), "eps"))),
+    # ∂xₜ/∂x₀ = √ᾱ, ∂xₜ/∂ε = √(1 − ᾱ) (ᾱ = 0.35)
+    *(_linear_case("diffusion_marginal", diffusion_marginal, argnum, coefficient,
+                   _fixed((3, (4,)), (4, (4,))), {"alpha_bar_t": 0.35}, argnum, label)
+      for argnum, coefficient, label in ((0, math.sqrt(0.35), "x0"),
+                                         (1, math.sqrt(1 - 0.35), "eps"))),
+    DerivativeCase("alpha_bar", alpha_bar,
+                   lambda seed: [np.random.default_rng(seed).uniform(0.05, 0.5, (2, 4))],
+                   closed=_alpha_bar_closed, seeds=(0, 1)),
+    # linear in x_t and x₀ (ε) with the coefficients of the formulas, at t = 1 (ᾱ₀ = 1) and
+    # later steps of the schedule _BETAS; the case's seed is t
+    *(_linear_case("ddpm_posterior_mean", ddpm_posterior_mean, argnum,
+                   _posterior_coefficient(t, argnum), _fixed((5, (3,)), (6, (3,))),
+                   {"betas": _BETAS, "t": t}, t, f"t={t},{label}")
+      for t in (1, 3) for argnum, label in ((0, "x_t"), (1, "x0"))),
+    *(_linear_case("ddpm_reverse_mean", ddpm_reverse_mean, argnum,
+                   _reverse_coefficient(t, argnum), _fixed((7, (3,)), (8, (3,))),
+                   {"betas": _BETAS, "t": t}, t, f"t={t},{label}")
+      for t in (1, 4) for argnum, label in ((0, "x_t"), (1, "eps_pred"))),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# Budgets from the operation counts, in ulps at the scale of the oracle's floor
+# (conformance/oracles_diffusion.py):
+# - diffusion_forward_step, diffusion_marginal: the coefficient (1 − c and a square root, or
+#   a square root: ≤ 1 ulp, plus ½ when a Python float is cast to float32), two products and
+#   one sum (½ each): ≤ 3, budget 4;
+# - alpha_bar: t factors 1 − βₛ and t − 1 products, one rounding each: ≤ 2t·½ = t ulp with
+#   the records' t ≤ 16, budget 16;
+# - ddpm_posterior_mean, ddpm_reverse_mean: ᾱ (≤ t ulp), 1 − ᾱ as −expm1(Σ log1p(−β)) (≤ t + 2
+#   ulp: t log1p and the sum, expm1 with condition ≤ 1), a square root and ≤ 4 products or
+#   quotients (≤ 2.5), the final sum ½: ≤ 2t + 5 with t ≤ 3, budget 12.
+budget({
+    "diffusion_forward_step": {"float32": 4, "float64": 4},
+    "diffusion_marginal": {"float32": 4, "float64": 4},
+    "alpha_bar": {"float32": 16, "float64": 16},
+    "ddpm_posterior_mean": {"float32": 12, "float64": 12},
+    "ddpm_reverse_mean": {"float32": 12, "float64": 12},
+})
