@@ -10,20 +10,12 @@ The cosine follows the convention of ``cosine_similarity`` (EQUATIONS.md §1):
 x·y/(max(‖x‖, ε)·max(‖y‖, ε)) with ε = 1e-8, so a zero vector has cosine 0. Rankings sort
 by decreasing cosine, and exact ties go to the lower index.
 
-Scales and budgets, from the operation counts (u = unit roundoff; at the floor F one ulp is
-at least u·F):
-
-* `embedding`, `one_hot`: copies and indicators, so exact: 0 ulps.
-* `analogy`, `cosine_top_k`: indices, judged on inputs whose margins (or exact ties of
-  bitwise-equal rows) survive rounding, so exact: 0.
-* `tied_logits`: a d-term dot product in any order is off by at most γ_d·Σⱼ|hⱼEᵥⱼ|. At that
-  floor this is d ulps, with d ≤ 8 in the records: 8.
-* `sinusoidal_positions`: θᵢ is rounded once to the dtype (≤ u relative), and the angle p·θᵢ
-  once more, so the angle is off by ≤ 2u·|pθᵢ|. sin/cos add ≤ 2 ulps of a value ≤ 1, which
-  is ≤ 4u. At F = max(1, |pθᵢ|) that is ≤ 6 ulps. This is the absolute condition of sin at
-  a float angle; an angle of 1e4 in float32 is only known to ~1e-3.
-* `rope`: cos and sin are each off by ≤ 6u·G with G = max(1, |pθᵢ|). The two products and
-  the sum add 2u·(|x_a| + |x_b|). At F = (|x_a| + |x_b|)·G that is ≤ 8 ulps.
+Scales (``FLOORS``, what an error is measured against): 0 for the exact equations
+(`embedding`, `one_hot`, `analogy`, `cosine_top_k`: a copy, an indicator or an index);
+Σⱼ|hⱼEᵥⱼ| for `tied_logits` (a dot product is accurate normwise); max(1, |pθᵢ|) for
+`sinusoidal_positions` (the absolute condition of sin/cos at a float angle);
+(|x_a| + |x_b|)·max(1, |pθᵢ|) for `rope`. The ulp budgets at these scales, with the operation
+counts behind them, are filed with the records (conformance/records/embeddings.py).
 """
 
 from __future__ import annotations
@@ -37,7 +29,7 @@ from .mp import DPS
 from .mp import f64 as _f64
 from .mp import mp as _mp
 
-__all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
+__all__ = ["FLOORS", "ORACLES"]
 
 #: `cosine_similarity`'s default ε
 COS_EPS = 1e-8
@@ -205,15 +197,4 @@ FLOORS: dict[str, Callable] = {
     "tied_logits": _tied_floor,
     "sinusoidal_positions": _sinusoidal_floor,
     "rope": _rope_floor,
-}
-
-#: see the module docstring for the operation counts
-ULP_BUDGET = {
-    "embedding": {"float32": 0, "float64": 0},
-    "one_hot": {"float32": 0, "float64": 0},
-    "analogy": {"float32": 0, "float64": 0},
-    "cosine_top_k": {"float32": 0, "float64": 0},
-    "tied_logits": {"float32": 8, "float64": 8},
-    "sinusoidal_positions": {"float32": 6, "float64": 6},
-    "rope": {"float32": 8, "float64": 8},
 }

@@ -218,7 +218,8 @@ def tied_logits(h, table, /):
     seeds=("002 §6.2.1", "003"),
     # no generic tier R: it takes no array, so the harness (which moves positional arrays
     # only) would call it with the host's namespace; its accuracy against mpmath is checked
-    # with each backend's namespace, dtype and device in test_embeddings.py (tier P)
+    # with each backend's namespace, dtype and device by a tier-P property
+    # (conformance/properties/embeddings.py)
     tiers="SPXE",
     oracle="mpmath",
     limits=(jit_size_limit("num_positions as a 0-d integer array", tiers="X"),),

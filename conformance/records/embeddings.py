@@ -1,11 +1,23 @@
-"""Records of `spec/embeddings.py`: its sample, reference and error inputs.
+"""Records of `spec/embeddings.py`: sample, reference and error inputs, derivative cases and
+ulp budgets.
 """
 
 from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import numpy as np
+
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.embeddings import (
     analogy,
@@ -41,7 +53,8 @@ def _(xp, dtype, device):
     big = 1e300 if dtype == xp.float64 else 3e38
     return [
         Sample((_a(xp, [[big, -big], [math.inf, math.nan]], dtype, device),
-                _i(xp, [1, 0], device)), {}, "huge, infinite and NaN rows are copied"),
+                _i(xp, [1, 0], device)), {}, "huge, infinite and NaN rows are copied",
+               proves=("exact",)),
         Sample((_a(xp, _TABLE, dtype, device), _i(xp, [[0, 1]], device)[:0, :]), {},
                "no tokens"),
     ]
@@ -76,7 +89,8 @@ def _(xp, dtype, device):
 @references(one_hot)
 def _(xp, dtype, device):
     return [
-        Sample((_i(xp, [0, 49999, 50256], device), 50257), {}, "GPT-2's vocabulary of 50257"),
+        Sample((_i(xp, [0, 49999, 50256], device), 50257), {}, "GPT-2's vocabulary of 50257",
+               proves=("exact",)),
         Sample((_i(xp, [0], device)[:0], 4), {}, "no labels"),
         Sample((_i(xp, [0, 0], device), 1), {}, "a single class"),
     ]
@@ -257,7 +271,7 @@ def _(xp, dtype, device):
     e = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 2.0], [0.0, 1.0]]
     return [
         Sample((_a(xp, e, dtype, device), _i(xp, 0, device), _i(xp, 3, device),
-                _i(xp, 2, device)), {}, "tied rows: the lower index wins"),
+                _i(xp, 2, device)), {}, "tied rows: the lower index wins", proves=("exact",)),
         Sample((_a(xp, [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype, device),
                 _i(xp, 0, device), _i(xp, 1, device), _i(xp, 1, device)), {},
                "zero target: the first row not excluded"),
@@ -300,7 +314,8 @@ def _(xp, dtype, device):
     return [
         Sample((_a(xp, [1.0, 1.0], dtype, device),
                 _a(xp, [[0.0, 1.0], [2.0, 2.0], [1.0, 0.0], [1.0, 1.0], [4.0, 4.0]], dtype,
-                   device)), {"k": 4}, "equal similarities: increasing index"),
+                   device)), {"k": 4}, "equal similarities: increasing index",
+               proves=("exact",)),
         Sample((_a(xp, [1e30, 2e30], dtype, device),
                 _a(xp, [[1e-30, 0.0], [1e30, 1e30], [0.0, 0.0]], dtype, device)), {"k": 3},
                "huge and tiny vectors, a zero document"),
@@ -324,3 +339,66 @@ def _(xp, dtype, device):
                          device)), {"k": 1}, TypeError,
                   "query and docs must have the same dtype", "docs of another dtype"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+def _uniform_args(*specs):
+    """`make_args(seed)` drawing every argument from one generator seeded with `seed`, in
+    order: ("float", shape, bound) is uniform(−bound, bound), ("int", shape, high) uniform
+    integers in [0, high)."""
+    def make_args(seed: int) -> list:
+        rng = np.random.default_rng(seed)
+        return [rng.integers(0, high, shape) if kind == "int" else rng.uniform(-high, high, shape)
+                for kind, shape, high in specs]
+
+    return make_args
+
+
+_ROPE_ARGS = _uniform_args(("float", (2, 3, 4), 2.0), ("float", (3,), 20.0))
+_TIED_ARGS = _uniform_args(("float", (2, 3), 2.0), ("float", (4, 3), 2.0))
+
+derivative(
+    DerivativeCase("embedding", embedding,
+                   _uniform_args(("float", (4, 3), 2.0), ("int", (2, 3), 4)), label="arg0"),
+    # the gradient with respect to h: the table's identity is proven by the case below
+    DerivativeCase("tied_logits", tied_logits, _TIED_ARGS, label="arg0", identities=()),
+    DerivativeCase("tied_logits", tied_logits, _TIED_ARGS, argnum=1, label="arg1",
+                   # ∂⟨c, hEᵀ⟩/∂E = cᵀh
+                   closed=lambda xp, a, c: xp.matmul(xp.matrix_transpose(c), a[0])),
+    DerivativeCase("rope", rope, _ROPE_ARGS, kwargs={"layout": "half", "base": 100.0},
+                   label="arg0"),
+    DerivativeCase("rope", rope, _ROPE_ARGS, argnum=1, kwargs={"layout": "half", "base": 100.0},
+                   label="arg1"),
+    # with integer positions (held fixed) the derivative with respect to x is Rᵀg
+    *(DerivativeCase("rope", rope, _uniform_args(("float", (3, 6), 2.0), ("int", (3,), 50)),
+                     kwargs={"layout": layout}, seeds=(3,), label=f"integer positions, {layout}")
+      for layout in ("interleaved", "half")),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# The largest error against mpmath (conformance/oracles_embeddings.py), in units in the last
+# place at the scale (floor F) the oracle chooses for each equation, from the operation
+# counts (u = unit roundoff; at the floor F one ulp is at least u·F):
+#
+# * `embedding`, `one_hot`: copies and indicators, so exact: 0 ulps.
+# * `analogy`, `cosine_top_k`: indices, judged on inputs whose margins (or exact ties of
+#   bitwise-equal rows) survive rounding, so exact: 0.
+# * `tied_logits`: a d-term dot product in any order is off by at most γ_d·Σⱼ|hⱼEᵥⱼ|. At
+#   that floor this is d ulps, with d ≤ 8 in the records: 8.
+# * `sinusoidal_positions`: θᵢ is rounded once to the dtype (≤ u relative), and the angle
+#   p·θᵢ once more, so the angle is off by ≤ 2u·|pθᵢ|. sin/cos add ≤ 2 ulps of a value ≤ 1,
+#   which is ≤ 4u. At F = max(1, |pθᵢ|) that is ≤ 6 ulps. This is the absolute condition of
+#   sin at a float angle; an angle of 1e4 in float32 is only known to ~1e-3. (Checked by a
+#   tier-P property with the backend's namespace: the equation takes no array.)
+# * `rope`: cos and sin are each off by ≤ 6u·G with G = max(1, |pθᵢ|). The two products and
+#   the sum add 2u·(|x_a| + |x_b|). At F = (|x_a| + |x_b|)·G that is ≤ 8 ulps.
+budget({
+    "embedding": {"float32": 0, "float64": 0},
+    "one_hot": {"float32": 0, "float64": 0},
+    "analogy": {"float32": 0, "float64": 0},
+    "cosine_top_k": {"float32": 0, "float64": 0},
+    "tied_logits": {"float32": 8, "float64": 8},
+    "sinusoidal_positions": {"float32": 6, "float64": 6},
+    "rope": {"float32": 8, "float64": 8},
+})

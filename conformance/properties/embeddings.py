@@ -1,0 +1,435 @@
+"""Tier P properties of §8 Embeddings and positions, as checks of an implementation.
+
+`impl` is the implementation under test with the spec's signature; other equations a check
+needs as references come from `spec`. RoPE is checked against two independent references
+written here: NumPy complex numbers for the interleaved layout (RoFormer, LLaMA) and explicit
+rotation matrices for the half layout (GPT-NeoX, Hugging Face). The sinusoidal M_k is solved
+by least squares from several positions.
+
+`sinusoidal_positions` takes no array, so its checks pass the backend's namespace, dtype and
+device (`xp=`, `dtype=`, `device=`); its accuracy against mpmath is a property here, not the
+generic tier R (see its record).
+
+The float tolerances are the tier-R budgets (`records.ulp_budget`) applied at the scales of
+conformance/oracles_embeddings.py. A float angle p·θ is only known to u·|pθ|, so the rotation
+errors are judged at max(1, |pθ|).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import spec
+from conformance import oracles, records
+from conformance import strategies as cst
+from conformance.properties import prop
+
+
+def _u(dtype) -> float:
+    """The unit roundoff of `dtype` (half the machine epsilon)."""
+    return float(np.finfo(dtype).eps) / 2
+
+
+def _ftz(dtype) -> float:
+    """The smallest normal: a result below it may be flushed to zero (XLA on the CPU flushes
+    subnormals, https://github.com/jax-ml/jax/issues/16200)."""
+    return float(np.finfo(dtype).tiny)
+
+
+def _ulp_tol(name, dtype, scale, factor=1.0):
+    """|error| allowed at `scale`: the equation's R budget (one ulp ≤ 2u·scale), × `factor`."""
+    return factor * records.ulp_budget(name, dtype) * 2 * _u(dtype) * scale + _ftz(dtype)
+
+
+def _theta(dim, base):
+    """base^(−2i/d) in float64, by NumPy (the tests' own frequencies)."""
+    return np.power(float(base), -2.0 * np.arange(dim // 2) / dim)
+
+
+def _where(t):
+    """The backend's namespace, dtype and device, for equations that take no array."""
+    return {"xp": t.xp, "dtype": t.backend.dtype(t.dtype), "device": t.backend.device}
+
+
+# --------------------------------------------------------------------------- lookups
+@st.composite
+def _table_and_tokens(draw, dtype):
+    vocab = draw(st.integers(1, 12), label="V")
+    d = draw(st.integers(1, 6), label="d")
+    table = draw(cst.arrays(dtype, (vocab, d)), label="table")
+    shape = draw(cst.shapes(min_dims=0, max_dims=2, min_side=0, max_side=5), label="t.shape")
+    tokens = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, vocab - 1)), label="t")
+    return table, tokens
+
+
+@prop("embedding", "is_one_hot_matmul")
+def embedding_is_row_lookup_and_one_hot_matmul(impl, t):
+    table, tokens = t.draw(_table_and_tokens(t.dtype), label="table, tokens")
+    # a documented backend limit (the record's Limit, with its upstream link)
+    limited = spec.catalogue()["embedding"].limit(t.backend.id, "P", "no tokens") is not None
+    assume(not (tokens.size == 0 and limited))
+    tb, ib = t.on(table, tokens)
+    got = t.backend.to_numpy(impl(tb, ib))
+    assert got.shape == (*tokens.shape, table.shape[1])
+    np.testing.assert_array_equal(got, table[tokens])  # a copy: bitwise equal
+    oh = spec.one_hot(ib, table.shape[0], dtype=t.backend.dtype(t.dtype))
+    via = t.xp.matmul(oh, tb)  # a sum of one product and zeros: exact for finite E
+    np.testing.assert_array_equal(t.backend.to_numpy(via), table[tokens])
+
+
+# the check does not depend on the dtype under test (labels are integers; the float output
+# is the namespace's default dtype): it runs once per backend
+@prop("one_hot", "rows_sum_to_one", "argmax_inverts", "dtype", dtypes=("float64",))
+def one_hot_rows_sum_to_one_and_invert(impl, t):
+    k = t.draw(st.integers(1, 20), label="K")
+    labels = t.draw(hnp.arrays(np.int64, cst.shapes(min_dims=0, max_dims=3, max_side=4),
+                               elements=st.integers(0, k - 1)), label="labels")
+    xp = t.xp
+    lb = t.on(labels)
+    out = impl(lb, k)
+    default = xp.__array_namespace_info__().default_dtypes(device=t.backend.device)
+    assert out.dtype == default["real floating"]  # the documented default
+    oh = t.backend.to_numpy(out)
+    assert oh.shape == (*labels.shape, k)
+    assert set(np.unique(oh)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(np.sum(oh, axis=-1), np.ones(labels.shape))
+    np.testing.assert_array_equal(np.argmax(oh, axis=-1), labels)
+    as_int = impl(lb, k, dtype=xp.int64)
+    assert as_int.dtype == xp.int64
+    np.testing.assert_array_equal(t.backend.to_numpy(as_int), oh.astype(np.int64))
+    as_bool = t.backend.to_numpy(impl(lb, k, dtype=xp.bool))
+    np.testing.assert_array_equal(as_bool, oh == 1)
+
+
+@prop("tied_logits", "is_dot_with_rows", "shape")
+def tied_logits_shape_and_values(impl, t):
+    vocab, d = t.draw(st.integers(1, 10), label="V"), t.draw(st.integers(1, 8), label="d")
+    lead = t.draw(cst.shapes(min_dims=0, max_dims=2, max_side=4), label="lead")
+    h = t.draw(cst.arrays(t.dtype, (*lead, d)), label="h")
+    table = t.draw(cst.arrays(t.dtype, (vocab, d)), label="table")
+    got = t.np(impl(*t.on(h, table)))
+    assert got.shape == (*lead, vocab)
+    h64, e64 = h.astype(np.float64), table.astype(np.float64)
+    want = np.einsum("...j,vj->...v", h64, e64)
+    scale = np.einsum("...j,vj->...v", np.abs(h64), np.abs(e64))
+    assert np.all(np.abs(got - want) <= _ulp_tol("tied_logits", t.dtype, scale))
+
+
+# --------------------------------------------------------------------------- sinusoidal
+@prop("sinusoidal_positions", "bounded")
+def sinusoidal_bounded_and_unit_pairs(impl, t):
+    n = t.draw(st.integers(1, 64), label="n")
+    half = t.draw(st.integers(1, 8), label="half")
+    base = t.draw(st.sampled_from([10000.0, 100.0, 2.0]), label="base")
+    pe = t.np(impl(n, 2 * half, base=base, **_where(t)))
+    assert pe.shape == (n, 2 * half)
+    assert np.all(np.abs(pe) <= 1)
+    np.testing.assert_array_equal(pe[0], np.tile([0.0, 1.0], half))  # sin 0, cos 0
+    radius = pe[:, 0::2] ** 2 + pe[:, 1::2] ** 2
+    # sin and cos of the same float angle are each within ~1 ulp of a value ≤ 1; the two
+    # squares and their sum add three roundings: sin² + cos² is 1 within 8 eps
+    np.testing.assert_allclose(radius, 1.0, rtol=0, atol=8 * t.eps)
+
+
+@prop("sinusoidal_positions", "relative_offset_linear")
+def sinusoidal_one_rotation_for_every_position(impl, t):
+    """Solve PE(p + k) = M PE(p) for M by least squares on positions 0…31, again on 32…63:
+    the same M, the block rotation of the sum formulas, and it maps every p of 64…127."""
+    half = t.draw(st.integers(1, 3), label="half")
+    base = t.draw(st.floats(2.0, 20.0), label="base")
+    k = t.draw(st.integers(1, 40), label="k")
+    dim = 2 * half
+    pe = t.np(impl(128 + k, dim, base=base, **_where(t)))
+    err = _ulp_tol("sinusoidal_positions", t.dtype, 128 + k)  # |PE error| ≤ budget at |pθ|
+    solved = []
+    for rows in (np.arange(0, 32), np.arange(32, 64)):
+        a = pe[rows]
+        cond = np.linalg.cond(a)
+        assume(cond < 1e4)  # least squares amplifies the data's error by cond(A)
+        m_t, *_ = np.linalg.lstsq(a, pe[rows + k], rcond=None)
+        solved.append((m_t.T, 4 * cond * np.sqrt(dim) * err))
+    (m1, tol1), (m2, tol2) = solved
+    np.testing.assert_allclose(m1, m2, rtol=0, atol=tol1 + tol2, err_msg="M_k depends on p")
+    theta = _theta(dim, base)
+    closed = np.zeros((dim, dim))
+    for i, th in enumerate(theta):
+        c, s = np.cos(k * th), np.sin(k * th)
+        closed[2 * i:2 * i + 2, 2 * i:2 * i + 2] = [[c, s], [-s, c]]
+    np.testing.assert_allclose(m1, closed, rtol=0, atol=tol1, err_msg="M_k is not the rotation")
+    later = np.arange(64, 128)
+    np.testing.assert_allclose(pe[later] @ closed.T, pe[later + k], rtol=0, atol=4 * err)
+
+
+@functools.cache
+def _sinusoidal_oracle(n, dim, base):
+    return oracles.ORACLES["sinusoidal_positions"](n, dim, base=base)
+
+
+def _check_sinusoidal_accuracy(impl, t, n, dim, base):
+    got = t.backend.to_numpy(impl(n, dim, base=base, **_where(t)))
+    want = _sinusoidal_oracle(n, dim, base)
+    floor = oracles.scale_floor("sinusoidal_positions", want, (n, dim), {"base": base})
+    assert got.shape == want.shape == (n, dim)
+    err = oracles.ulp_error(got, want, np.dtype(t.dtype), floor=floor)
+    worst = float(np.max(err)) if err.size else 0.0
+    assert worst <= records.ulp_budget("sinusoidal_positions", t.dtype), f"{worst:.1f} ulp"
+
+
+@prop("sinusoidal_positions", "accuracy")
+def sinusoidal_accuracy_to_position_1e4(impl, t):
+    """Positions to 1e4: within budget of mpmath at the scale max(1, |pθ|) of the float angle
+    (two fixed tables; Hypothesis stops once it has tried both)."""
+    n, dim, base = t.draw(st.sampled_from([(10001, 4, 10000.0), (300, 6, 100.0)]),
+                          label="n, dim, base")
+    _check_sinusoidal_accuracy(impl, t, n, dim, base)
+
+
+@prop("sinusoidal_positions", "accuracy")
+def sinusoidal_accuracy(impl, t):
+    n = t.draw(st.integers(0, 40), label="n")
+    half = t.draw(st.integers(1, 5), label="half")
+    base = t.draw(st.sampled_from([10000.0, 500000.0, 100.0, 10.0, 1.5]), label="base")
+    _check_sinusoidal_accuracy(impl, t, n, 2 * half, base)
+
+
+# --------------------------------------------------------------------------- rope
+def _positions(draw, dtype, count, *, bound):
+    if draw(st.booleans(), label="integer positions"):
+        return draw(hnp.arrays(np.int64, (count,), elements=st.integers(0, bound)), label="pos")
+    return draw(cst.arrays(dtype, (count,), min_value=-bound, max_value=bound), label="pos")
+
+
+def _rope_tol(dtype, x, positions, *, factor=1.0):
+    """Elementwise bound of a rope output: budget at (|x_a| + |x_b|)·max(1, |p|·θ₀), θ₀ = 1;
+    the +1 covers the rounding of a float position to the dtype."""
+    g = np.maximum(1.0, np.abs(np.asarray(positions, dtype=np.float64)))[:, None]
+    pair = np.abs(np.asarray(x, dtype=np.float64))
+    size = np.max(pair, axis=-1, keepdims=True) * 2 * g  # ≥ |x_a| + |x_b| for every pair
+    return factor * (records.ulp_budget("rope", dtype) + 1) * 2 * _u(dtype) * size + _ftz(dtype)
+
+
+@prop("rope", "relative_invariance")
+def rope_relative_invariance(impl, t):
+    d = 2 * t.draw(st.integers(1, 8), label="d/2")
+    layout = t.draw(st.sampled_from(["interleaved", "half"]), label="layout")
+    base = t.draw(st.sampled_from([10000.0, 500000.0, 100.0]), label="base")
+    q = t.draw(cst.arrays(t.dtype, (d,), min_value=-3, max_value=3), label="q")
+    k = t.draw(cst.arrays(t.dtype, (d,), min_value=-3, max_value=3), label="k")
+    if t.draw(st.booleans(), label="integer positions"):
+        m, n, c = (t.draw(st.integers(0, 1000), label=s) for s in ("m", "n", "c"))
+    else:  # float positions (rounded to the dtype inside rope: within the tolerance below)
+        m, n, c = (t.draw(st.floats(-500, 500), label=s) for s in ("m", "n", "c"))
+    x = np.stack([q, k])
+
+    def score(pm, pn):
+        y = t.np(impl(*t.on(x, np.array([pm, pn])), base=base, layout=layout))
+        return float(y[0] @ y[1])
+
+    s = score(m, n)
+    # each output is within (budget + 1)·2u·g·(|x_a| + |x_b|) (+1: a float position's own
+    # rounding), so ‖δy‖₁ ≤ (budget + 1)·2u·g·2‖x‖₁ while ‖y‖_∞ ≤ ‖x‖₁; a score is then off by
+    # ≤ (4(budget + 1) + d/2)·2u·g·‖q‖₁‖k‖₁, and two scores are compared
+    g = max(1.0, *(abs(p) for p in (m, n, m + c, n + c, m - n)))
+    tol = (8 * (records.ulp_budget("rope", t.dtype) + 1) + d) * 2 * _u(t.dtype) * g * np.sum(
+        np.abs(q.astype(np.float64))) * np.sum(np.abs(k.astype(np.float64)))
+    tol += 2 * d * _ftz(t.dtype)
+    assert abs(score(m + c, n + c) - s) <= tol, "shifting both positions"
+    assert abs(score(m - n, 0) - s) <= tol, "a function of m − n"
+
+
+@prop("rope", "norm_preserving", "position_zero_identity")
+def rope_norm_preserving_and_identity_at_zero(impl, t):
+    seq = t.draw(st.integers(1, 6), label="seq_len")
+    d = 2 * t.draw(st.integers(1, 8), label="d/2")
+    lead = t.draw(cst.shapes(min_dims=0, max_dims=2, max_side=3), label="batch")
+    x = t.draw(cst.arrays(t.dtype, (*lead, seq, d)), label="x")
+    layout = t.draw(st.sampled_from(["interleaved", "half"]), label="layout")
+    pos = _positions(t.draw, t.dtype, seq, bound=5000)
+    y = t.np(impl(*t.on(x, pos), layout=layout))
+    x64 = x.astype(np.float64)
+    norm_tol = np.sqrt(d) * np.max(_rope_tol(t.dtype, x64, pos), axis=-1)
+    np.testing.assert_array_less(np.abs(np.linalg.norm(y, axis=-1) - np.linalg.norm(x64, axis=-1)),
+                                 norm_tol)
+    zero = t.backend.to_numpy(impl(*t.on(x, np.zeros(seq, dtype=np.int64)), layout=layout))
+    np.testing.assert_array_equal(zero, x)  # cos 0 = 1, sin 0 = 0: exactly the input
+
+
+def _interleaved_reference(x, positions, base):
+    """RoFormer / LLaMA: the pairs (2i, 2i+1) as complex numbers, times e^{i p θᵢ}."""
+    z = x[..., 0::2] + 1j * x[..., 1::2]
+    rot = z * np.exp(1j * np.asarray(positions, dtype=np.float64)[:, None] * _theta(
+        x.shape[-1], base))
+    out = np.empty(x.shape)
+    out[..., 0::2], out[..., 1::2] = rot.real, rot.imag
+    return out
+
+
+def _half_reference(x, positions, base):
+    """GPT-NeoX / Hugging Face: feature i pairs with i + d/2; an explicit d × d rotation per
+    position, applied as y = R_p x."""
+    d, h = x.shape[-1], x.shape[-1] // 2
+    out = np.empty(x.shape)
+    for i_t, p in enumerate(np.asarray(positions, dtype=np.float64)):
+        r = np.zeros((d, d))
+        for i, th in enumerate(_theta(d, base)):
+            c, s = np.cos(p * th), np.sin(p * th)
+            r[i, i], r[i, i + h], r[i + h, i], r[i + h, i + h] = c, -s, s, c
+        out[..., i_t, :] = x[..., i_t, :] @ r.T
+    return out
+
+
+@prop("rope", "layouts")
+def rope_layouts_match_independent_references(impl, t):
+    seq = t.draw(st.integers(1, 5), label="seq_len")
+    d = 2 * t.draw(st.integers(1, 8), label="d/2")
+    x = t.draw(cst.arrays(t.dtype, (2, seq, d)), label="x")
+    base = t.draw(st.sampled_from([10000.0, 100.0, 1e6]), label="base")
+    pos = _positions(t.draw, t.dtype, seq, bound=3000)
+    x64 = x.astype(np.float64)
+    xb, pb = t.on(x, pos)
+    # the float64 references carry ≈ u₆₄·|pθ| themselves: one more budget in float64
+    tol = _rope_tol(t.dtype, x64, pos, factor=2)
+    inter = t.np(impl(xb, pb, base=base))
+    assert np.all(np.abs(inter - _interleaved_reference(x64, pos, base)) <= tol)
+    half = t.np(impl(xb, pb, base=base, layout="half"))
+    assert np.all(np.abs(half - _half_reference(x64, pos, base)) <= tol)
+    # one permutation apart: half-layout storage of x, rotated, is the interleaved result
+    perm = np.concatenate([np.arange(0, d, 2), np.arange(1, d, 2)])
+    moved = t.np(impl(t.on(np.ascontiguousarray(x[..., perm])), pb, base=base, layout="half"))
+    np.testing.assert_allclose(moved, inter[..., perm], rtol=0, atol=np.max(tol))
+
+
+# --------------------------------------------------------------------------- analogy, retrieval
+def _cosines64(target, rows):
+    """cos(target, row) in float64 with cosine_similarity's ε-clamped norms."""
+    tv = np.asarray(target, dtype=np.float64)
+    r = np.asarray(rows, dtype=np.float64)
+    tn = max(np.linalg.norm(tv), 1e-8)
+    rn = np.maximum(np.linalg.norm(r, axis=-1), 1e-8)
+    return (r @ tv) / (rn * tn)
+
+
+@st.composite
+def _analogy_case(draw, dtype):
+    vocab = draw(st.integers(4, 10), label="V")
+    d = draw(st.integers(2, 5), label="d")
+    table = draw(cst.arrays(dtype, (vocab, d), min_value=-3, max_value=3), label="table")
+    a, b, c = (draw(st.integers(0, vocab - 1), label=s) for s in "abc")
+    return table, a, b, c
+
+
+def _brute_force(table, a, b, c):
+    """(best index, gap to the runner-up, condition of the target) by float64 brute force."""
+    e = table.astype(np.float64)
+    target = e[b] - e[a] + e[c]
+    cos = _cosines64(target, e)
+    cos[[a, b, c]] = -np.inf
+    order = np.argsort(-cos, kind="stable")
+    best, second = order[0], order[1]
+    gap = cos[best] - cos[second] if np.isfinite(cos[second]) else np.inf
+    size = np.linalg.norm(e[a]) + np.linalg.norm(e[b]) + np.linalg.norm(e[c])
+    cond = size / max(np.linalg.norm(target), 1e-300)
+    return int(best), gap, cond
+
+
+def _index(t, x) -> int:
+    return int(t.backend.to_numpy(x))
+
+
+@prop("analogy", "brute_force", "scale_invariant")
+def analogy_is_brute_force_nearest_and_scale_invariant(impl, t):
+    table, a, b, c = t.draw(_analogy_case(t.dtype), label="table, a, b, c")
+    # away from cosine_similarity's ε = 1e-8 guard (a clamped norm is not scale invariant)
+    table = np.where(np.abs(table) < 1e-3, 0, table).astype(t.dtype)
+    best, gap, cond = _brute_force(table, a, b, c)
+    # the float target and cosines are accurate to a few u·cond: only clear winners are judged
+    assume(gap > 1e3 * _u(t.dtype) * cond)
+    ids = [np.asarray(i, dtype=np.int64) for i in (a, b, c)]
+    got = _index(t, impl(*t.on(table, *ids)))
+    assert got == best and got not in (a, b, c)
+    scaled = (2.5 * table.astype(np.float64)).astype(t.dtype)
+    assert _index(t, impl(*t.on(scaled, *ids))) == best
+
+
+@prop("analogy", "brute_force")
+def analogy_ties_go_to_the_lower_index(impl, t):
+    table, a, b, c = t.draw(_analogy_case(t.dtype), label="table, a, b, c")
+    # away from cosine_similarity's ε = 1e-8 guard, as in the check above
+    table = np.where(np.abs(table) < 1e-3, 0, table).astype(t.dtype)
+    best, gap, cond = _brute_force(table, a, b, c)
+    assume(gap > 1e3 * _u(t.dtype) * cond)
+    free = [j for j in range(table.shape[0]) if j not in (a, b, c, best)]
+    assume(free)
+    twin = t.draw(st.sampled_from(free), label="twin")
+    tied = table.copy()
+    tied[twin] = tied[best]  # bitwise-equal rows: bitwise-equal cosines
+    ids = [np.asarray(i, dtype=np.int64) for i in (a, b, c)]
+    got = _index(t, impl(*t.on(tied, *ids)))
+    assert got == min(best, twin)
+
+
+@prop("analogy", "king_queen", draws=False)
+def analogy_king_queen(impl, t):
+    """003's example on the constructed table of the tier-S proof (royalty, maleness,
+    femaleness, fruit; ×10, so every entry is exact in every dtype): king − man + woman →
+    queen, and, batched, man:prince :: woman:princess and woman:queen :: man:king."""
+    rows = [[9, 8, 1, 0], [9, 1, 8, 0], [1, 9, 1, 0], [1, 1, 9, 0], [0, 1, 1, 9], [7, 8, 1, 1],
+            [7, 1, 8, 1]]
+    king, queen, man, woman, prince, princess = 0, 1, 2, 3, 5, 6
+    table = np.array(rows, dtype=t.dtype)
+    ids = [np.asarray(i, dtype=np.int64) for i in (man, king, woman)]
+    assert _index(t, impl(*t.on(table, *ids))) == queen
+    batch = [np.array(i, dtype=np.int64) for i in ([man, woman], [prince, queen], [woman, man])]
+    got = t.backend.to_numpy(impl(*t.on(table, *batch)))
+    assert [int(i) for i in got] == [princess, king]
+
+
+@st.composite
+def _retrieval_case(draw, dtype):
+    n, d = draw(st.integers(1, 9), label="N"), draw(st.integers(1, 5), label="d")
+    docs = draw(cst.arrays(dtype, (n, d), min_value=-3, max_value=3), label="docs")
+    copies = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
+                           max_size=3), label="copies")
+    for src, dst in copies:  # duplicated documents: exact ties
+        docs[dst] = docs[src]
+    lead = draw(cst.shapes(min_dims=0, max_dims=2, max_side=3), label="lead")
+    query = draw(cst.arrays(dtype, (*lead, d), min_value=-3, max_value=3), label="query")
+    k = draw(st.integers(1, n), label="k")
+    return query, docs, k
+
+
+@prop("cosine_top_k", "sorted_by_cosine")
+def cosine_top_k_is_stable_sort_of_cosine_similarity(impl, t):
+    query, docs, k = t.draw(_retrieval_case(t.dtype), label="query, docs, k")
+    qb, db = t.on(query, docs)
+    got = t.backend.to_numpy(impl(qb, db, k=k))
+    assert got.shape == (*query.shape[:-1], k)
+    sims = t.np(spec.cosine_similarity(qb[..., None, :], db))
+    want = np.argsort(-sims, axis=-1, kind="stable")[..., :k]
+    np.testing.assert_array_equal(got, want)
+    # decreasing similarity, by an independent float64 computation (up to rounding)
+    for idx in np.ndindex(query.shape[:-1]):
+        cos = _cosines64(query[idx], docs)[got[idx]]
+        assert np.all(np.diff(cos) <= 64 * _u(t.dtype))
+
+
+@prop("cosine_top_k", "scale_invariant")
+def cosine_top_k_scale_invariant(impl, t):
+    """Scaling the query or one document by 2^j (exact in floating point) changes nothing."""
+    query, docs, k = t.draw(_retrieval_case(t.dtype), label="query, docs, k")
+    j = t.draw(st.integers(-10, 10), label="j")
+    # away from cosine_similarity's ε = 1e-8 guard, below which a norm is clamped (and the
+    # cosine no longer scale invariant): every non-zero vector keeps a norm ≥ 1e-3·2^−10
+    query, docs = (np.where(np.abs(a) < 1e-3, 0, a).astype(t.dtype) for a in (query, docs))
+    row = t.draw(st.integers(0, docs.shape[0] - 1), label="row")
+    base = t.backend.to_numpy(impl(*t.on(query, docs), k=k))
+    scaled_docs = docs.copy()
+    scaled_docs[row] = docs[row] * np.asarray(2.0**j, dtype=t.dtype)
+    scaled_query = query * np.asarray(2.0**j, dtype=t.dtype)
+    np.testing.assert_array_equal(
+        t.backend.to_numpy(impl(*t.on(scaled_query, scaled_docs), k=k)), base)
