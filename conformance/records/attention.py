@@ -1,11 +1,23 @@
-"""Records of `spec/attention.py`: its sample, reference and error inputs.
+"""Records of `spec/attention.py`: sample, reference and error inputs, derivative cases and
+ulp budgets.
 """
 
 from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import numpy as np
+
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.attention import (
     attention_cost,
@@ -63,8 +75,10 @@ def _weights_references(xp, dtype, device):
     big_k = _a(xp, _grid((3, 4), 4.1, 60.0), dtype, device)
     q4 = _a(xp, _grid((4, 4), 5.3), dtype, device)
     return [
-        Sample((q, k), {"mask": dead}, "a fully masked row (boolean)"),
-        Sample((q1, k5), {"mask": dead_add}, "a fully masked row (additive −∞)"),
+        Sample((q, k), {"mask": dead}, "a fully masked row (boolean)",
+               proves=("fully_masked_row_zero",)),
+        Sample((q1, k5), {"mask": dead_add}, "a fully masked row (additive −∞)",
+               proves=("fully_masked_row_zero",)),
         Sample((big_q, big_k), {}, "scores ~1e3: softmax nearly one-hot"),
         Sample((q4, k[0]), {"is_causal": True}, "causal with q_len > k_len: first row masked"),
         Sample((q, k), {"is_causal": True, "mask": bool_mask}, "mask and is_causal combined"),
@@ -129,9 +143,10 @@ def _(xp, dtype, device):
     q4 = _a(xp, _grid((4, 4), 5.3), dtype, device)
     big_v = _a(xp, _grid((3, 2), 8.3, 1e4), dtype, device)
     return [
-        Sample((q, k, v), {"mask": dead}, "a fully masked row (boolean)"),
+        Sample((q, k, v), {"mask": dead}, "a fully masked row (boolean)",
+               proves=("fully_masked_row_zero",)),
         Sample((q1, k5, v5), {"mask": _a(xp, [[-math.inf] * 5], dtype, device)},
-               "a fully masked row (additive −∞)"),
+               "a fully masked row (additive −∞)", proves=("fully_masked_row_zero",)),
         Sample((big_q, big_k, v[0]), {}, "scores ~1e3: softmax nearly one-hot"),
         Sample((q4, k[0], v[1]), {"is_causal": True}, "causal with q_len > k_len: first row 0"),
         Sample((q[0], k[0], big_v), {"is_causal": True}, "values ~1e4"),
@@ -284,3 +299,63 @@ def _(xp, dtype, device):
                   "heads not dividing dim"),
         ErrorCase((16, 0), {}, ValueError, "dim must be a positive integer", "zero dim"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+def _normal_args(*shapes):
+    """`make_args(seed)`: argument i is normal(0, 1) of shape i, from a generator seeded with
+    seed + 10·i."""
+    def make_args(seed: int) -> list:
+        return [np.random.default_rng(seed + 10 * i).normal(0, 1.0, s)
+                for i, s in enumerate(shapes)]
+
+    return make_args
+
+
+def _weights_causal(q, k):
+    return attention_weights(q, k, is_causal=True)
+
+
+def _sdpa_causal(q, k, v):
+    return scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def _mha_gqa(x_q, x_kv, w_q, w_k, w_v, w_o):
+    return multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads=2, num_kv_heads=1,
+                                is_causal=True)
+
+
+_SDPA_ARGS = _normal_args((2, 2), (3, 2), (3, 2))
+_MHA_ARGS = _normal_args((2, 2), (2, 2), (2, 2), (1, 2), (1, 2), (2, 2))
+
+derivative(
+    DerivativeCase("attention_weights", attention_weights, _normal_args((2, 3), (3, 3)),
+                   label="q"),
+    DerivativeCase("attention_weights", _weights_causal, _normal_args((3, 2), (3, 2)), argnum=1,
+                   label="k causal"),
+    DerivativeCase("scaled_dot_product_attention", scaled_dot_product_attention, _SDPA_ARGS,
+                   label="q"),
+    DerivativeCase("scaled_dot_product_attention", scaled_dot_product_attention, _SDPA_ARGS,
+                   argnum=1, label="k"),
+    DerivativeCase("scaled_dot_product_attention", scaled_dot_product_attention, _SDPA_ARGS,
+                   argnum=2, label="v"),
+    DerivativeCase("scaled_dot_product_attention", _sdpa_causal,
+                   _normal_args((3, 2), (3, 2), (3, 1)), argnum=1, label="k causal"),
+    # grouped-query (two query heads, one K/V head), causal
+    DerivativeCase("multi_head_attention", _mha_gqa, _MHA_ARGS, label="x_q"),
+    DerivativeCase("multi_head_attention", _mha_gqa, _MHA_ARGS, argnum=3, label="w_k"),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# The largest error against mpmath (conformance/oracles_attention.py), in units in the last
+# place at the floors of that module's rounding analysis: for one query row with
+# S = max_j (scale·Σ_l |q_l k_jl| + |m_j|), the weights are within 2 units at the floor
+# w_max·[(d_k + 4)·max(1, S) + k_len], and the output within 2 units at
+# V_c·[(d_k + 4)·max(1, S) + 2·k_len], V_c = max_j |v_jc|. The budgets double that bound of 2
+# for exp implementations with up to 2-ulp error. The tier-P properties compare two rounded
+# computations at twice this budget (conformance/properties/attention.py).
+budget({
+    "attention_weights": {"float32": 4, "float64": 4},
+    "scaled_dot_product_attention": {"float32": 4, "float64": 4},
+})
