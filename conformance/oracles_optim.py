@@ -6,7 +6,8 @@ mpf, the update is evaluated at 50 digits and only the result is rounded to floa
 
 The update rules that return state (``momentum_step``, ``adam_step``, ``rmsprop_step``) have
 oracles too, returning a tuple in the spec's order; the generic tier R test takes single
-arrays, so test_optim.py measures those itself.
+arrays, so their `accuracy` property (conformance/properties/optim.py) measures those. The ulp
+budgets are in the records (conformance/records/optim.py).
 """
 
 from __future__ import annotations
@@ -130,20 +131,4 @@ FLOORS = {
     # normwise at the peak: cos loses relative accuracy near its zeros (progress ≈ 1/2)
     "warmup_cosine_lr": lambda reference, args, kwargs: float(kwargs["peak_lr"]),
     "minibatch_gradient": _mean_floor,
-}
-
-#: budgets from the operation counts, not from what was observed
-ULP_BUDGET = {
-    # η rounded to the dtype (0.5), one product (0.5), one subtraction (0.5)
-    "sgd_step": {"float32": 2, "float64": 2},
-    # (t − W)/(T − W), ×π (π itself rounded), cos (≤ 1 ulp, |cos'| ≤ 1 scales input errors
-    # by π), 1 + ·, ×(peak − min)/2, + min: ≈ 8 ulp of peak
-    "warmup_cosine_lr": {"float32": 8, "float64": 8},
-    # b − 1 ≤ 3 additions and one division, at mean |gᵢ|
-    "minibatch_gradient": {"float32": 4, "float64": 4},
-    # the stateful rules, measured by test_optim.py (tier P): a handful of roundings each,
-    # and for Adam/RMSprop a square root and a division (the state rounded as well)
-    "momentum_step": {"float32": 4, "float64": 4},
-    "adam_step": {"float32": 8, "float64": 8},
-    "rmsprop_step": {"float32": 8, "float64": 8},
 }

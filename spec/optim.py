@@ -86,6 +86,8 @@ def _parameters(**arrays):
         Identity("quadratic_rate", "on f(x) = (x − 3)² (003) the iterates satisfy "
                  "x_t − 3 = (1 − 2η)ᵗ (x₀ − 3) exactly: convergence to 3 for 0 < η < 1", "SP"),
         Identity("descent", "a small step along −∇f lowers a smooth f", "P"),
+        Identity("lr_zero_is_identity", "lr = 0 returns θ bit for bit, and no step modifies "
+                 "its inputs", "P"),
         Identity("gradient", "∂θ'/∂θ = I and ∂θ'/∂g = −ηI", "D"),
         Identity("accuracy", "within its ulp budget of the exact update", "R"),
     ),
@@ -114,6 +116,8 @@ def sgd_step(theta, grad, /, *, lr):
         Identity("heavy_ball", "equals PyTorch's heavy-ball SGD (torch.optim.SGD, momentum β, "
                  "dampening 0) run with lr η(1−β): its buffer b = v/(1−β)", "P"),
         Identity("average_of_gradients", "a constant gradient g gives v_t = (1 − βᵗ)g", "P"),
+        Identity("accuracy", "θ' and v' within their ulp budget of the exact update (mpmath)",
+                 "P"),
         Identity("gradient", "∂θ'/∂g = −η(1−β)I, by SymPy, autograd and differences", "D"),
     ),
 )
@@ -157,6 +161,8 @@ def momentum_step(theta, velocity, grad, /, *, lr, beta=0.9):
                  "float64", "P"),
         Identity("epsilon_outside", "ε outside the square root, not inside (002's summary "
                  "table), told apart with ε = 1e-2", "P"),
+        Identity("accuracy", "θ', m and v within their ulp budget of the exact update "
+                 "(mpmath)", "P"),
         Identity("gradient", "∂θ'/∂g by SymPy, autograd and differences agree", "D"),
     ),
 )
@@ -203,6 +209,8 @@ def adam_step(theta, m, v, grad, /, *, step, lr=3e-4, beta1=0.9, beta2=0.999, ep
                  "by c²) leaves the step unchanged; exactly when ε = 0", "SP"),
         Identity("matches_pytorch", "a 50-step trajectory equals torch.optim.RMSprop's in "
                  "float64", "P"),
+        Identity("accuracy", "θ' and s' within their ulp budget of the exact update (mpmath)",
+                 "P"),
         Identity("gradient", "∂θ'/∂g by SymPy, autograd and differences agree", "D"),
     ),
 )

@@ -1,11 +1,24 @@
-"""Records of `spec/optim.py`: its sample, reference and error inputs.
+"""Records of `spec/optim.py`: sample, reference and error inputs, derivative cases and ulp
+budgets.
 """
 
 from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import numpy as np
+
+import spec
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.optim import (
     adam_step,
@@ -308,3 +321,67 @@ def _(xp, dtype, device):
         ErrorCase((_a(xp, [[2.0, float("nan")], [float("nan"), 2.0]], dtype, device),), {},
                   ValueError, "hessian must be finite", "NaN entries"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+# ∂θ'/∂g (the derivative a learned optimizer or a hypergradient needs) by SymPy on the traced
+# update, autograd and central differences. Each rule's θ' as a function of arrays only:
+def _sgd(theta, grad):
+    return spec.sgd_step(theta, grad, lr=0.3)
+
+
+def _momentum(theta, velocity, grad):
+    return spec.momentum_step(theta, velocity, grad, lr=0.3, beta=0.8)[0]
+
+
+def _adam(theta, m, v, grad):
+    return spec.adam_step(theta, m, v, grad, step=3, lr=0.1, eps=1e-3)[0]
+
+
+def _rmsprop(theta, sq_avg, grad):
+    return spec.rmsprop_step(theta, sq_avg, grad, lr=0.1, alpha=0.9, eps=1e-3)[0]
+
+
+def _positive(seed, shape):
+    return np.random.default_rng(seed).uniform(0.2, 2.0, shape)
+
+
+def _positive_args(count: int, shape=(3,)):
+    """`make_args(seed)`: `count` arrays uniform in [0.2, 2), argument i from seed·10 + i.
+    Adam and RMSprop take √ of their second-moment state: positive inputs for SymPy too."""
+    return lambda seed: [_positive(seed * 10 + i, shape) for i in range(count)]
+
+
+derivative(
+    DerivativeCase("sgd_step", _sgd, _positive_args(2), argnum=1,
+                   closed=lambda xp, a, c: -0.3 * c),
+    # ∂θ'/∂θ = I, at one fixed input (the seed is not used)
+    DerivativeCase("sgd_step", _sgd, lambda seed: [_positive(3, (4,)), _positive(4, (4,))],
+                   argnum=0, closed=lambda xp, a, c: c, seeds=(0,), label="theta"),
+    DerivativeCase("momentum_step", _momentum, _positive_args(3), argnum=2,
+                   closed=lambda xp, a, c: -0.3 * 0.2 * c),
+    DerivativeCase("adam_step", _adam, _positive_args(4), argnum=3,
+                   assumptions={"positive": True}),
+    DerivativeCase("rmsprop_step", _rmsprop, _positive_args(3), argnum=2,
+                   assumptions={"positive": True}),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# Budgets from the operation counts, not from what was observed (the floors that set the
+# scale of an ulp are beside the oracles, conformance/oracles_optim.py).
+budget({
+    # η rounded to the dtype (0.5), one product (0.5), one subtraction (0.5)
+    "sgd_step": {"float32": 2, "float64": 2},
+    # (t − W)/(T − W), ×π (π itself rounded), cos (≤ 1 ulp, |cos'| ≤ 1 scales input errors
+    # by π), 1 + ·, ×(peak − min)/2, + min: ≈ 8 ulp of peak
+    "warmup_cosine_lr": {"float32": 8, "float64": 8},
+    # b − 1 ≤ 3 additions and one division, at mean |gᵢ|
+    "minibatch_gradient": {"float32": 4, "float64": 4},
+    # the stateful rules, measured by their `accuracy` property (conformance/properties/
+    # optim.py, tier P): a handful of roundings each, and for Adam/RMSprop a square root and
+    # a division (the state rounded as well)
+    "momentum_step": {"float32": 4, "float64": 4},
+    "adam_step": {"float32": 8, "float64": 8},
+    "rmsprop_step": {"float32": 8, "float64": 8},
+})
