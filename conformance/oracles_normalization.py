@@ -12,18 +12,8 @@ size of the terms the formula combines: |γⱼ|·max_k|x_k|/σ + |βⱼ|, where
 σ = √(var + ε) (for RMSNorm, √(mean x² + ε)). This is the scale at which a backward-stable
 evaluation is accurate to a few units of rounding.
 
-Budgets (``ULP_BUDGET``), from the operation counts. n is the length of the reduced slice,
-at most N_MAX = 8 in every record; M = max|x|, u the unit roundoff; at the floor F one ulp
-is at least u·F.
-
-* LayerNorm and BatchNorm: the mean is off by δ ≤ n·u·M (an n-term sum in any order, then
-  a division); the deviation x − μ by (n + 2)·u·M, i.e. n + 2 ulps of x̂. The variance
-  (square, sum, division, and the deviations' own rounding) is off by (n + 4)·u relative,
-  + ε and the root make it (n + 5)/2 + 1, the division 1 more: on |x̂| ≤ 2M/σ that is
-  ≤ n + 9 ulps. The affine map adds ≤ 4: in all ≤ 2n + 15 = 31 ulps.
-* RMSNorm: every term is positive, so the mean square is relatively accurate to (n + 1)·u,
-  + ε makes it n + 2; the root halves it and adds 1; the division and γ add 2: the
-  relative error of y is ≤ (n/2 + 4)·u, i.e. ≤ 8 ulps at F ≥ |y|.
+The budgets, from the operation counts at this scale, are in the records
+(conformance/records/normalization.py).
 """
 
 from __future__ import annotations
@@ -39,9 +29,7 @@ from .mp import DPS
 from .mp import f64 as _f64
 from .mp import mp as _mp
 
-__all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
-
-N_MAX = 8
+__all__ = ["FLOORS", "ORACLES"]
 
 
 def _row_norm(row, g, b, eps, *, centre: bool):
@@ -166,11 +154,4 @@ FLOORS: dict[str, Callable] = {
     "batch_norm": _batch_floor,
     "layer_norm": _layer_floor,
     "rms_norm": _rms_floor,
-}
-
-#: see the module docstring for the operation counts (n ≤ N_MAX = 8)
-ULP_BUDGET = {
-    "batch_norm": {"float32": 2 * N_MAX + 15, "float64": 2 * N_MAX + 15},
-    "layer_norm": {"float32": 2 * N_MAX + 15, "float64": 2 * N_MAX + 15},
-    "rms_norm": {"float32": N_MAX // 2 + 4, "float64": N_MAX // 2 + 4},
 }

@@ -1,11 +1,23 @@
-"""Records of `spec/normalization.py`: its sample, reference and error inputs.
+"""Records of `spec/normalization.py`: sample, reference and error inputs, derivative cases
+and ulp budgets.
 """
 
 from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import numpy as np
+
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.normalization import (
     batch_norm,
@@ -160,3 +172,47 @@ def _(xp, dtype, device):
 @errors(rms_norm)
 def _(xp, dtype, device):
     return _last_axis_errors(xp, dtype, device, 1)
+
+
+# --------------------------------------------------------------------------------- tier D
+def _uniform_args(*shapes):
+    """`make_args(seed)`: one array per shape, uniform in [−2, 2), argument i from seed + 10i."""
+    return lambda seed: [np.random.default_rng(seed + 10 * i).uniform(-2.0, 2.0, shape)
+                         for i, shape in enumerate(shapes)]
+
+
+# SymPy (traced code, lambdified to the backend), autograd and central differences, with
+# respect to x and the affine parameters
+derivative(*[
+    DerivativeCase(fn.__name__, fn, _uniform_args(*shapes), argnum=argnum, kwargs={"eps": 1e-3},
+                   label=f"arg{argnum}")
+    for fn, shapes, argnums in [
+        (batch_norm, [(4, 3), (3,), (3,)], [0, 1]),
+        (layer_norm, [(2, 4), (4,), (4,)], [0, 1, 2]),
+        (rms_norm, [(2, 4), (4,)], [0, 1]),
+    ]
+    for argnum in argnums
+])
+
+
+# --------------------------------------------------------------------------------- tier R
+# Budgets from the operation counts, at the oracles' scale |γⱼ|·max_k|x_k|/σ + |βⱼ| (see
+# conformance/oracles_normalization.py). n is the length of the reduced slice, at most
+# N_MAX = 8 in every record; M = max|x|, u the unit roundoff; at that floor F one ulp is at
+# least u·F.
+#
+# * LayerNorm and BatchNorm: the mean is off by δ ≤ n·u·M (an n-term sum in any order, then
+#   a division); the deviation x − μ by (n + 2)·u·M, i.e. n + 2 ulps of x̂. The variance
+#   (square, sum, division, and the deviations' own rounding) is off by (n + 4)·u relative,
+#   + ε and the root make it (n + 5)/2 + 1, the division 1 more: on |x̂| ≤ 2M/σ that is
+#   ≤ n + 9 ulps. The affine map adds ≤ 4: in all ≤ 2n + 15 = 31 ulps.
+# * RMSNorm: every term is positive, so the mean square is relatively accurate to (n + 1)·u,
+#   + ε makes it n + 2; the root halves it and adds 1; the division and γ add 2: the
+#   relative error of y is ≤ (n/2 + 4)·u, i.e. ≤ 8 ulps at F ≥ |y|.
+N_MAX = 8
+
+budget({
+    "batch_norm": {"float32": 2 * N_MAX + 15, "float64": 2 * N_MAX + 15},
+    "layer_norm": {"float32": 2 * N_MAX + 15, "float64": 2 * N_MAX + 15},
+    "rms_norm": {"float32": N_MAX // 2 + 4, "float64": N_MAX // 2 + 4},
+})
