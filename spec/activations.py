@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+from . import _special
 from . import _validate as v
 from ._registry import Identity, Limit, equation
 
@@ -110,21 +111,36 @@ def _without_neg_inf(xp, z, x):
     return xp.where(z == -math.inf, xp.zeros_like(x), x)
 
 
+def _neg_abs(xp, x):
+    """−|x| in one pass (copysign(x, −1); NaN stays NaN), or −abs(x) on exact arithmetic."""
+    return -xp.abs(x) if _exact(x) else xp.copysign(x, -1.0)
+
+
+def _exp_neg_abs(xp, x):
+    """e = exp(−|x|) ≤ 1: the one exponential of the sigmoid family, which cannot overflow."""
+    return xp.exp(_neg_abs(xp, x))
+
+
 def _sigmoid(xp, x):
-    """σ(x), from e = exp(−|x|) ≤ 1 in both branches: nothing overflows."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    """σ(x) = (1 if x ≥ 0 else e)/(1 + e), e = exp(−|x|) ≤ 1: nothing overflows.
+
+    Six elementwise passes (copysign, exp, the comparison, where, 1 + e, the division): the
+    two branches 1/(1 + e) and e/(1 + e) share their denominator, so only the numerator is
+    chosen."""
+    e = _exp_neg_abs(xp, x)
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
 
 
 def _sigmoid_product(xp, x):
     """σ(x)·σ(−x) = e/(1 + e)², e = exp(−|x|): accurate to the last bits for every x.
 
-    Near x = 0 the rounding of (1 + e)² can put the quotient one ulp above the true maximum
-    1/4 (float32 at x ≈ 6e−5): the result is capped there, which only moves it closer to
-    the exact value.
+    Computed as (e/(1 + e))/(1 + e): five passes and one more for the cap. Near x = 0 the
+    rounding of 1 + e can put the quotient one ulp above the true maximum 1/4 (float32 at
+    x ≈ 6e−5): the result is capped there, which only moves it closer to the exact value.
     """
-    e = xp.exp(-xp.abs(x))
-    q = e / ((1 + e) * (1 + e))
+    e = _exp_neg_abs(xp, x)
+    d = 1 + e
+    q = e / d / d
     return q if _exact(x) else xp.clip(q, max=0.25)
 
 
@@ -199,6 +215,30 @@ def _normal_cdf(xp, x, factor=None):
     lower = _exp_neg_square(xp, a, 0.5, one * half_erfcx)  # factor·Φ(x) for x < 0
     upper = one * (1 - _exp_neg_square(xp, a, 0.5, half_erfcx))  # factor·(1 − Φ(−x))
     return xp.where(t <= _THRESH, centre, xp.where(x < 0, lower, upper))
+
+
+def _in_dtype(xp, y, x):
+    """A library's result in x's dtype (SciPy computes float16 in float32)."""
+    return y if y.dtype == x.dtype else xp.astype(y, x.dtype)
+
+
+#: x·Φ(x) is 0 in every float dtype below x = −40 (Φ(−40) ≈ 4e−350)
+_GELU_ZERO_BELOW = -40.0
+
+
+def _gelu_by_erfc(xp, x, erfc, wide):
+    """x·Φ(x) = (x/2)·erfc(−x/√2) with the namespace's own erfc, evaluated in `wide`.
+
+    erfc's condition number is 2t² at t = −x/√2: the rounding of t in x's own dtype would be
+    amplified ≈ 160 ulp in float32's left tail (x ≈ −13). In the wider dtype (float64 for a
+    float32 x) t is rounded 2²⁹ times more finely, and the library's erfc (a few float64 ulp)
+    arrives within ½ float32 ulp of x·Φ(x), subnormal results included. x is clipped at −40,
+    where the product has underflowed, so that x = −∞ gives −0, not −∞·0 = NaN.
+    Seven passes: clip, two casts, two products, erfc and the final product.
+    """
+    w = xp.astype(xp.clip(x, min=_GELU_ZERO_BELOW), wide)
+    half = 0.5 * w  # exact
+    return xp.astype(half * erfc(half * -math.sqrt(2.0)), x.dtype)
 
 
 def _x_normal_pdf(xp, x):
@@ -461,6 +501,13 @@ def erf(x, /):
     dtype is kept throughout (float32 is evaluated in float32). Odd by construction;
     erf(±∞) = ±1; NaN propagates.
 
+    That is the pure-standard path, taken on array-api-strict, Dask and any namespace without
+    an erf of its own. Where the namespace has one (``torch.special.erf``,
+    ``jax.scipy.special.erf``, ``scipy.special.erf`` for NumPy when SciPy is installed,
+    ``cupyx.scipy.special.erf``) it is used instead, through the one dispatch point
+    `spec/_special.py` (which imports no framework; ``native_special(False)`` turns it off).
+    Both are held to the same ulp budget against mpmath, and to that budget of each other.
+
     On the symbolic namespace (exact arithmetic) this is that namespace's exact ``erf``.
     Shapes: x any shape → same shape. Source: the standard normal CDF Φ(x) = (1 + erf(x/√2))/2
     of GELU (002 §4.2.1, 001).
@@ -468,6 +515,9 @@ def erf(x, /):
     xp = _float_x(x)
     if _exact(x):
         return xp.erf(x)
+    special = _special.functions(xp)
+    if special is not None:  # the namespace's own erf (spec/_special.py): one pass
+        return _in_dtype(xp, special.erf(x), x)
     a = xp.abs(x)
     complement = _exp_neg_square(xp, a) * _erfcx(xp, a)  # erfc(|x|)
     return xp.where(a <= _THRESH, _erf_small(xp, x),
@@ -542,11 +592,19 @@ def gelu(x, /, *, approximate="none"):
 
     The exact form uses this module's `erf` arithmetic (Cody's approximations); for x < 0
     Φ(x) = erfc(|x|/√2)/2 comes from Cody's erfc form, so GELU keeps its relative accuracy in
-    the left tail. GELU(−∞) = 0, GELU(+∞) = +∞.
+    the left tail. Where the namespace has its own erfc (torch, JAX, NumPy with SciPy, CuPy;
+    see `spec/_special.py`) and a dtype wider than x's (float64 for float32, float32 for
+    float16 and bfloat16), it is (x/2)·erfc(−x/√2) with that erfc, in the wider dtype, rounded
+    once: as accurate, in seven passes instead of some forty. A float64 x keeps Cody's form
+    (no wider dtype would protect erfc's argument). GELU(−∞) = 0, GELU(+∞) = +∞.
     Shapes: x any shape → same shape. Source: 002 §4.2.1 (x·Φ(x)), 002 §8.1 (the MLP), 001.
     """
     xp = _float_x(x)
     mode = _gelu_mode(approximate)
+    special = None if mode == "tanh" or _exact(x) else _special.functions(xp)
+    wide = None if special is None else _special.wider(xp, x)
+    if wide is not None:  # the namespace's own erfc, in a wider dtype (spec/_special.py)
+        return _gelu_by_erfc(xp, x, special.erfc, wide)
     finite = _without_neg_inf(xp, x, x)  # GELU(−∞) = 0, where IEEE gives −∞·0 = NaN
     if mode == "tanh":  # beyond |x| = 32, σ(w) is 0 or 1 in every float dtype: no x³ overflow
         return finite * _sigmoid(xp, _gelu_tanh_argument(_clip(xp, x, 32.0)))
@@ -599,18 +657,27 @@ def _silu_argument(xp, x, beta: float):
 
 
 def _silu_grad(xp, z):
-    """d/dx x·σ(βx) = σ(z)(1 + z·σ(−z)) at z = βx, with σ(−z) formed without 1 − σ(z)."""
-    e = xp.exp(-xp.abs(z))
-    s = xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
-    s_neg = xp.where(z >= 0, e / (1 + e), 1 / (1 + e))
-    return s * (1 + z * s_neg)
+    """d/dx x·σ(βx) = σ(z) + z·σ(z)σ(−z) at z = βx, with σ(−z) formed without 1 − σ(z).
+
+    From one e = exp(−|z|): p = σ(|z|) = 1/(1 + e) and q = σ(−|z|) = e·p, so σ(z) is p or q
+    by the sign of z and σ(z)σ(−z) = p·q whatever the sign (ten passes in all)."""
+    e = _exp_neg_abs(xp, z)
+    p = 1 / (1 + e)
+    q = e * p
+    return xp.where(z >= 0, p, q) + z * (p * q)
 
 
 def _silu(xp, x, beta: float):
     if beta == 0:
         return x / 2  # σ(0) = 1/2
-    # where βx = −∞ the product x·σ(βx) tends to 0 (IEEE would give ±∞·0 = NaN)
-    xs = _without_neg_inf(xp, x if beta > 0 else -x, x)
+    # x is clipped only on the side where σ(βx) saturates to 0 (beyond |βx| = 10⁴): there
+    # the product is ±0, where x = ∓∞ would give ∞·0 = NaN; on the other side x·σ(βx) → x
+    # and x is kept as it is. β = 1: eight passes (clip, σ, the product).
+    if beta == 1.0:
+        xs = x if _exact(x) else xp.clip(x, min=-1e4)
+        return xs * _sigmoid(xp, xs)
+    bound = min(1e4 / abs(beta), 1e38)
+    xs = x if _exact(x) else xp.clip(x, min=-bound) if beta > 0 else xp.clip(x, max=bound)
     return xs * _sigmoid(xp, _silu_argument(xp, x, beta))
 
 
