@@ -29,6 +29,17 @@ def _distribution_version(name: str) -> str | None:
         return None
 
 
+def gpu_math_libraries() -> dict[str, str]:
+    """Versions of the installed NVIDIA math wheels (cuBLAS, cuDNN, the CUDA runtime), which
+    torch, JAX and CuPy load when they were installed from PyPI; empty on a CPU machine."""
+    out = {}
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if name.startswith(("nvidia-cublas", "nvidia-cudnn", "nvidia-cuda-runtime")):
+            out[name] = dist.version
+    return dict(sorted(out.items()))
+
+
 def require_module(module: str, *, backend_id: str, extra: str, pip_name: str | None = None):
     """Import `module` or raise BackendUnavailable naming the install command."""
     try:
@@ -123,6 +134,13 @@ class Backend:
             if v:
                 out[dist] = v
         return out
+
+    def precision(self) -> dict[str, Any]:
+        """The settings that change float results without changing the code: TF32 and
+        reduced-precision flags, the default matmul precision, and the versions of the GPU
+        math libraries (cuBLAS, cuDNN) where the library has them. Every conformance report
+        and benchmark file records it; empty for a library without such settings."""
+        return {}
 
     def device_name(self) -> str:
         return "cpu"

@@ -50,3 +50,27 @@ class CupyBackend(Backend):
 
     def synchronize(self, result=None) -> None:
         self.device.synchronize()
+
+    def precision(self) -> dict:
+        import os
+
+        from ._base import gpu_math_libraries
+
+        runtime = self.cupy.cuda.runtime
+        out = {"CUPY_TF32": os.environ.get("CUPY_TF32", "0 (unset: TF32 off)"),
+               "cuda_runtime": runtime.runtimeGetVersion(),
+               "cuda_driver": runtime.driverGetVersion()}
+        try:
+            from cupy_backends.cuda.libs import cublas
+
+            out["cublas"] = cublas.getVersion(self.cupy.cuda.device.get_cublas_handle())
+        except Exception:  # a version probe never fails the run
+            pass
+        try:
+            from cupy_backends.cuda.libs import cudnn
+
+            out["cudnn"] = cudnn.getVersion()
+        except Exception:  # a version probe never fails the run
+            pass
+        out.update(gpu_math_libraries())
+        return out

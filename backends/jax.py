@@ -70,3 +70,24 @@ class JaxBackend(Backend):
     def vjp(self, fn, primals, cotangent):
         _, pullback = self.jax.vjp(fn, *primals)
         return tuple(pullback(cotangent))
+
+    def prepare_for_conformance(self) -> None:
+        # float32 matmuls run in TF32 on Ampere and newer GPUs unless told otherwise
+        # (jax-ml/jax#12008): enough to fail float32 tolerances. The run's reports say so.
+        self.jax.config.update("jax_default_matmul_precision", "highest")
+
+    def precision(self) -> dict:
+        from ._base import gpu_math_libraries
+
+        config = self.jax.config
+        setting = config.jax_default_matmul_precision
+        out = {
+            "jax_default_matmul_precision": setting or (
+                "default (bfloat16 passes, TF32-like, for float32 matmuls on GPUs and TPUs; "
+                "full float32 on the CPU)"),
+            "jax_enable_x64": bool(config.jax_enable_x64),
+        }
+        if self.is_gpu:
+            out["platform_version"] = getattr(self.device.client, "platform_version", None)
+        out.update(gpu_math_libraries())
+        return out

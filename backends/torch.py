@@ -91,3 +91,25 @@ class TorchBackend(Backend):
         self.torch.backends.cuda.matmul.allow_tf32 = False
         self.torch.backends.cudnn.allow_tf32 = False
         self.torch.set_float32_matmul_precision("highest")
+
+    def precision(self) -> dict:
+        from ._base import gpu_math_libraries
+
+        torch = self.torch
+        matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+        out = {
+            "torch.get_float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "torch.backends.cuda.matmul.allow_tf32": matmul.allow_tf32,
+            "torch.backends.cudnn.allow_tf32": cudnn.allow_tf32,
+            "torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction":
+                matmul.allow_fp16_reduced_precision_reduction,
+            "torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction":
+                matmul.allow_bf16_reduced_precision_reduction,
+            "cuda": torch.version.cuda,
+            "cudnn": cudnn.version() if cudnn.is_available() else None,
+        }
+        if self.is_gpu:
+            out["compute_capability"] = ".".join(
+                map(str, torch.cuda.get_device_capability(self.device)))
+        out.update(gpu_math_libraries())
+        return out

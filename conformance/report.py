@@ -164,6 +164,8 @@ def build(records: list[dict], backend_list: list, *, exit_code: int, profile: s
         "exit_code": exit_code,
         "backends": [
             {"id": b.id, "device": b.device_name(), "versions": b.versions(),
+             # TF32 flags, default matmul precision, cuBLAS/cuDNN: as during this run
+             "precision": b.precision(),
              "float_dtypes": list(b.float_dtypes),
              "compiled": b.compiler if compiled else "eager"} for b in backend_list
         ],
@@ -266,6 +268,10 @@ def markdown(report: dict, backend_ids: list[str] | None = None) -> str:
         out += [f"## `{info['id']}` on {info['device']}", "", f"{versions}; dtypes "
                 f"{', '.join(info['float_dtypes'])}; compiled: {info.get('compiled', 'eager')}",
                 ""]
+        if info.get("precision"):  # what changes float results without changing the code
+            out += ["Precision environment (set for this run: TF32 off, JAX matmuls at "
+                    "\"highest\"): " + "; ".join(f"`{k}` = {v}" for k, v in
+                                                 info["precision"].items()), ""]
         out.append("| equation | chapter | " + " | ".join(TIERS) + " |")
         out.append("|---|---|" + "---|" * len(TIERS))
         notes: list[str] = []
