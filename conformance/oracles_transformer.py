@@ -18,8 +18,8 @@ d_in + 1 and n₂ = d_ff + 1 terms per dot product (bias included):
 * o = hW₂ᵀ + b₂ then has |δo| ≤ u·(|W₂|(n₁M + 4|h|) + n₂(|h||W₂|ᵀ + |b₂|)) = u·F,
 
 and F is the floor: the error is below one unit in the last place there (a spacing exceeds u
-times the magnitude). The budget allows 4 for the second-order terms and the activations'
-polynomial approximations (Cody's erf in the spec).
+times the magnitude). The budget (conformance/records/transformer.py) allows 4 for the
+second-order terms and the activations' polynomial approximations (Cody's erf in the spec).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ import numpy as np
 from .mp import DPS
 from .mp import mp as _mp
 
-__all__ = ["FLOORS", "ORACLES", "ULP_BUDGET"]
-
+__all__ = ["FLOORS", "ORACLES"]
 
 
 def _activation(name: str, z):
@@ -108,7 +107,3 @@ def _feed_forward_floor(reference, args, kwargs):
 
 #: see the module docstring for the analysis behind the floor
 FLOORS = {"feed_forward": _feed_forward_floor}
-
-#: one unit is the first-order bound at the floor; 4 allows the second-order terms and the
-#: activations' approximations (Cody's erf, exp/tanh in libm)
-ULP_BUDGET = {"feed_forward": {"float32": 4, "float64": 4}}

@@ -1,11 +1,24 @@
-"""Records of `spec/transformer.py`: its sample, reference and error inputs.
+"""Records of `spec/transformer.py`: its sample, reference and error inputs, seeded NumPy
+parameter sets (for the properties and the derivative cases), derivative cases and ulp budget.
 """
 
 from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import array_api_compat
+import numpy as np
+
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from conformance.records.attention import _grid
 from spec.decoding import greedy
@@ -225,3 +238,108 @@ def _(xp, dtype, device):
         ErrorCase((8, 2, 5), {"activation": "tanh"}, ValueError, "activation must be one of",
                   "unknown activation"),
     ]
+
+
+# ------------------------------------------------------------ seeded NumPy parameter sets
+# Built with NumPy's generator, independently of the sample builders above, for the tier-P
+# properties (conformance/properties/transformer.py) and the tier-D cases below.
+def random_block(rng, d, num_heads, num_kv_heads, d_ff, activation, dtype, scale=0.5) -> dict:
+    """A block mapping (see spec/transformer.py) of normal(0, scale) weights, LayerNorm gains
+    near 1, as host arrays of `dtype`."""
+    d_head = d // num_heads
+    rows = 2 * d_ff if activation == "swiglu" else d_ff
+
+    def w(*shape, s=scale):
+        return (rng.normal(0, s, shape)).astype(dtype)
+
+    return {
+        "ln1_gamma": (1 + w(d, s=0.2)), "ln1_beta": w(d, s=0.2),
+        "w_q": w(num_heads * d_head, d), "w_k": w(num_kv_heads * d_head, d),
+        "w_v": w(num_kv_heads * d_head, d), "w_o": w(d, num_heads * d_head),
+        "ln2_gamma": (1 + w(d, s=0.2)), "ln2_beta": w(d, s=0.2),
+        "w1": w(rows, d), "b1": w(rows, s=0.2), "w2": w(d, d_ff), "b2": w(d, s=0.2),
+    }
+
+
+def random_decoder(rng, vocab, d, layers, num_heads, num_kv_heads, d_ff, activation,
+                   dtype) -> dict:
+    """A decoder mapping (see spec/transformer.py): a normal(0, 1) token table, `layers`
+    blocks of `random_block`, a final LayerNorm near the identity."""
+    return {
+        "embedding": rng.normal(0, 1, (vocab, d)).astype(dtype),
+        "blocks": [random_block(rng, d, num_heads, num_kv_heads, d_ff, activation, dtype)
+                   for _ in range(layers)],
+        "ln_f_gamma": (1 + rng.normal(0, 0.2, d)).astype(dtype),
+        "ln_f_beta": rng.normal(0, 0.2, d).astype(dtype),
+    }
+
+
+# --------------------------------------------------------------------------------- tier D
+def _normal_args(*shapes):
+    """`make_args(seed)`: argument i is normal(0, 1) of shape shapes[i], from the generator
+    seeded with seed + 10·i."""
+    def make_args(seed: int) -> list:
+        return [np.random.default_rng(seed + 10 * i).normal(0, 1.0, s)
+                for i, s in enumerate(shapes)]
+
+    return make_args
+
+
+def _move(x, host):
+    """A fixed host parameter in x's library, dtype and device (also on the SymPy trace)."""
+    xp = array_api_compat.array_namespace(x)
+    return xp.asarray(host.tolist(), dtype=x.dtype, device=array_api_compat.device(x))
+
+
+_D_BLOCK = random_block(np.random.default_rng(11), 2, 1, 1, 3, "relu", "float64")
+
+
+def _block_of_x(x):
+    """transformer_block as a function of x, the parameters fixed (moved to x's library)."""
+    params = {k: _move(x, a) for k, a in _D_BLOCK.items()}
+    return transformer_block(x, params, num_heads=1, activation="relu")
+
+
+_D_DECODER = random_decoder(np.random.default_rng(12), 3, 2, 0, 1, 1, 2, "relu", "float64")
+
+
+def _decoder_of_table(table):
+    """decoder_forward as a function of the embedding table, which enters twice: as the input
+    embedding and as the tied output layer. No blocks (their derivative is the block's own
+    tier-D case): embedding + positions → final LayerNorm → logits."""
+    xp = array_api_compat.array_namespace(table)
+    params = {"embedding": table,
+              "blocks": [{k: _move(table, a) for k, a in b.items()}
+                         for b in _D_DECODER["blocks"]],
+              "ln_f_gamma": _move(table, _D_DECODER["ln_f_gamma"]),
+              "ln_f_beta": _move(table, _D_DECODER["ln_f_beta"])}
+    tokens = xp.asarray([2], dtype=xp.int64, device=array_api_compat.device(table))
+    return decoder_forward(tokens, params, num_heads=1, activation="relu")
+
+
+# The MLPs use ReLU: the GELU derivative lambdified by derivatives.py calls xp.sqrt on the
+# number 2, which torch refuses (a harness limit reported with this chapter); GELU's own
+# derivative is checked in §3. The block and the decoder are differentiated at T = 1: at
+# T = 2 SymPy spends minutes deciding ReLU's Max(z, 0) on the LayerNorm-of-attention
+# expressions; attention's mixing of positions has its own tier-D cases (§9: SDPA,
+# multi_head_attention).
+_FFN_SHAPES = ((2, 3), (4, 3), (4,), (3, 4), (3,))
+derivative(
+    DerivativeCase("feed_forward", feed_forward, _normal_args(*_FFN_SHAPES), argnum=0,
+                   kwargs={"activation": "relu"}, label="x"),
+    DerivativeCase("feed_forward", feed_forward, _normal_args(*_FFN_SHAPES), argnum=1,
+                   kwargs={"activation": "relu"}, label="w1"),
+    DerivativeCase("transformer_block", _block_of_x, _normal_args((1, 2)), label="x"),
+    DerivativeCase("decoder_forward", _decoder_of_table, _normal_args((3, 2)),
+                   label="embedding"),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# feed_forward against the mpmath MLP of oracles_transformer.py, in ulps at its floor F (the
+# first-order rounding bound of the two affine maps and the activation, derived there): one
+# unit is the first-order bound at the floor; 4 allows the second-order terms and the
+# activations' approximations (Cody's erf, exp/tanh in libm).
+budget({
+    "feed_forward": {"float32": 4, "float64": 4},
+})
