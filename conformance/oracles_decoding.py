@@ -10,8 +10,8 @@ towards the lower index; a row holding NaN gives NaN; the nucleus is the smalles
 tokens sorted by probability whose mass reaches p·Σ P (p = 1 keeps every token); a draw is the
 first index whose cumulative mass exceeds u·Σ P, never a zero-probability token.
 
-``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure,
-``ULP_BUDGET`` to its budget per dtype.
+``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure; the
+budgets per dtype, with their derivation, are in conformance/records/decoding.py.
 """
 
 from __future__ import annotations
@@ -129,17 +129,3 @@ def _relative(reference, args, kwargs):
 #: each value is judged relative to itself: the quotients z/T and P_i/Σ_kept P of non-negative
 #: terms never cancel, and an index must be exact (any other index is an infinite error).
 FLOORS: dict[str, Callable] = {name: _relative for name in ORACLES}
-
-#: budgets from the operation counts, in ulps of the result:
-#: - temperature_scale: T is rounded to the dtype (≤ ½ ulp) and one division (≤ ½ ulp); a
-#:   library may multiply by a rounded 1/T instead (one more ½ ulp): ≤ 1.5, budget 2;
-#: - top_k_filter, top_p_filter: the records' rows have ≤ 4 entries, so the kept mass is ≤ 3
-#:   roundings (≤ 1.5 ulp relative, non-negative terms) and the quotient one more: ≤ 2,
-#:   budget 4; which tokens are kept is decided away from rounding ties in every record;
-#: - sample: an index is exact or wrong, budget 0.
-ULP_BUDGET = {
-    "temperature_scale": {"float32": 2, "float64": 2},
-    "top_k_filter": {"float32": 4, "float64": 4},
-    "top_p_filter": {"float32": 4, "float64": 4},
-    "sample": {"float32": 0, "float64": 0},
-}

@@ -126,6 +126,7 @@ def temperature_scale(logits, /, *, temperature):
         Identity("sums_to_one", "each row sums to 1", "P"),
         Identity("identity_at_vocab", "k = V returns the (renormalised) input", "P"),
         Identity("keeps_largest", "every kept entry ≥ every dropped entry", "P"),
+        Identity("nan_rows", "a row holding NaN gives NaN; the other rows are unaffected", "P"),
         Identity("accuracy", "within its ulp budget of the exact renormalisation", "R"),
     ),
 )
@@ -166,6 +167,7 @@ def top_k_filter(probs, /, *, k):
         Identity("minimal", "dropping the least probable kept token falls below p", "P"),
         Identity("sums_to_one", "each row sums to 1 (divided by the kept mass, not by p)", "P"),
         Identity("identity_at_one", "p = 1 returns the (renormalised) input", "P"),
+        Identity("nan_rows", "a row holding NaN gives NaN; the other rows are unaffected", "P"),
         Identity("accuracy", "within its ulp budget of the exact filter", "R"),
     ),
 )

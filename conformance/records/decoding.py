@@ -1,11 +1,23 @@
-"""Records of `spec/decoding.py`: its sample, reference and error inputs.
+"""Records of `spec/decoding.py`: its sample, reference and error inputs, derivative case
+and ulp budgets.
 """
 
 from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import numpy as np
+
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec import _validate as v
 from spec.decoding import (
@@ -147,14 +159,15 @@ def _(xp, dtype, device):
 
 @references(sample)
 def _(xp, dtype, device):
+    # each decided by the exact inverse CDF (an index is exact or wrong: budget 0)
     return [
         Sample((_a(xp, [0.25, 0.25, 0.5], dtype, device), _a(xp, [0.0, 0.25, 0.5], dtype,
                                                               device)), {},
-               "u on a CDF step goes to the next token"),
+               "u on a CDF step goes to the next token", proves=("exact_inverse_cdf",)),
         Sample((_a(xp, [0.0, 1.0, 0.0], dtype, device), _a(xp, [0.0, 0.999], dtype, device)), {},
-               "zero-probability tokens never drawn"),
+               "zero-probability tokens never drawn", proves=("exact_inverse_cdf",)),
         Sample((_a(xp, [2.0, 6.0], dtype, device), _a(xp, [0.2, 0.3], dtype, device)), {},
-               "unnormalised: u scaled by the total"),
+               "unnormalised: u scaled by the total", proves=("exact_inverse_cdf",)),
     ]
 
 
@@ -249,3 +262,29 @@ def _(xp, dtype, device):
         ErrorCase((wrong_shape, start), {"beam_width": 2, "steps": 1}, ValueError,
                   r"log_prob_fn must return shape \(beams, V\)", "model of the wrong shape"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+derivative(
+    DerivativeCase("temperature_scale", temperature_scale,
+                   lambda seed: [np.random.default_rng(seed).normal(0, 2, (2, 3))],
+                   kwargs={"temperature": 0.7}, closed=lambda xp, a, c: c / 0.7),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# Against the exact oracles of oracles_decoding.py, in ulps of the result (each value judged
+# relative to itself: z/T and P_i/Σ_kept P of non-negative terms never cancel, and an index
+# must be exact). Budgets from the operation counts:
+# - temperature_scale: T is rounded to the dtype (≤ ½ ulp) and one division (≤ ½ ulp); a
+#   library may multiply by a rounded 1/T instead (one more ½ ulp): ≤ 1.5, budget 2;
+# - top_k_filter, top_p_filter: the records' rows have ≤ 4 entries, so the kept mass is ≤ 3
+#   roundings (≤ 1.5 ulp relative, non-negative terms) and the quotient one more: ≤ 2,
+#   budget 4; which tokens are kept is decided away from rounding ties in every record;
+# - sample: an index is exact or wrong, budget 0.
+budget({
+    "temperature_scale": {"float32": 2, "float64": 2},
+    "top_k_filter": {"float32": 4, "float64": 4},
+    "top_p_filter": {"float32": 4, "float64": 4},
+    "sample": {"float32": 0, "float64": 0},
+})
