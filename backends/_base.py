@@ -17,6 +17,23 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+#: every floating dtype a backend may have, by name, narrowest first
+FLOATING = ("float16", "bfloat16", "float32", "float64")
+
+
+def host_dtype(name: str) -> np.dtype:
+    """The host (NumPy) dtype for a standard dtype name; bfloat16, which NumPy lacks, is
+    ml_dtypes' (a dependency of JAX, and of this project's tests)."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def _is_host_bfloat16(host: np.ndarray) -> bool:
+    return host.dtype.kind == "V" and host.dtype.name == "bfloat16"
+
 
 class BackendUnavailable(RuntimeError):
     """A backend that exists but cannot run here: its library is missing, or its device is."""
@@ -61,7 +78,8 @@ class Backend:
 
     id: str = ""
     library: str = ""
-    #: the floating dtypes (by standard name) this backend supports, widest last
+    #: the floating dtypes (by standard name) this backend supports, widest last; float16
+    #: and bfloat16 are not in the standard, so a backend lists them where its library has them
     float_dtypes: tuple[str, ...] = ("float32", "float64")
     #: True where `vjp` works (reverse-mode autograd)
     has_autograd: bool = False
@@ -86,7 +104,7 @@ class Backend:
     # --- dtypes ------------------------------------------------------------------------
     def dtype(self, name: str):
         """The backend's dtype object for a standard dtype name ('float32', 'int64', 'bool')."""
-        if name.startswith("float") and name not in self.float_dtypes:
+        if name in FLOATING and name not in self.float_dtypes:
             raise BackendUnavailable(f"backend {self.id!r} has no {name}")
         return getattr(self.xp, name)
 
@@ -96,11 +114,20 @@ class Backend:
         host = np.asarray(host)
         if dtype is None:
             dtype = host.dtype.name
+        if _is_host_bfloat16(host) or dtype == "bfloat16":
+            return self._asarray_bfloat16(host)
         # copy: the caller's host array and the backend's input must stay independent
         return self.xp.asarray(host, dtype=self.dtype(dtype), device=self.device, copy=True)
 
+    def _asarray_bfloat16(self, host: np.ndarray):
+        """A host array (ml_dtypes' bfloat16, or any float) as this backend's bfloat16: moved as
+        float32, which holds every bfloat16 exactly, and cast on the device."""
+        target = self.dtype("bfloat16")
+        wide = self.asarray(np.asarray(host, dtype=np.float32), dtype="float32")
+        return self.xp.astype(wide, target)
+
     def to_numpy(self, x) -> np.ndarray:
-        """Bring a backend array back to the host as a NumPy array."""
+        """Bring a backend array back to the host as a NumPy array (bfloat16 as ml_dtypes')."""
         return np.asarray(x)
 
     # --- timing, compiling, differentiating ---------------------------------------------

@@ -10,6 +10,7 @@ from ._base import Backend, BackendUnavailable, require_module
 class CupyBackend(Backend):
     id = "cupy"
     library = "cupy"
+    float_dtypes = ("float16", "float32", "float64")
     is_gpu = True
 
     def _namespace(self):

@@ -83,6 +83,7 @@ def _local_workers(value: str) -> int | None:
 class DaskBackend(Backend):
     id = "dask"
     library = "dask"
+    float_dtypes = ("float16", "float32", "float64")
 
     def __init__(self, scheduler: str | None = None) -> None:
         """`scheduler`: a `SPEC_DASK_SCHEDULER` value; None reads the environment variable."""
@@ -107,7 +108,16 @@ class DaskBackend(Backend):
     def _device(self):
         return "cpu"
 
+    def dtype(self, name: str):
+        """As the base, but float16, which array-api-compat's dask namespace does not name,
+        is NumPy's (dask arrays hold NumPy chunks)."""
+        if name == "float16" and name in self.float_dtypes:
+            return np.dtype(np.float16)
+        return super().dtype(name)
+
     def asarray(self, host, dtype: str | None = None):
+        host = np.asarray(host)
+        self.dtype(dtype or host.dtype.name)  # BackendUnavailable for a dtype dask lacks
         host = np.array(host, dtype=dtype or None, copy=True)
         chunks = tuple(max(1, (n + 1) // 2) for n in host.shape)
         return self.da.from_array(host, chunks=chunks or ())

@@ -9,6 +9,7 @@ from ._base import Backend, BackendUnavailable, require_module, static_kwargs_co
 
 class JaxBackend(Backend):
     library = "jax"
+    float_dtypes = ("float16", "bfloat16", "float32", "float64")
     has_autograd = True
     compiler = "jax.jit"
 
@@ -49,9 +50,12 @@ class JaxBackend(Backend):
         return out
 
     def asarray(self, host, dtype: str | None = None):
+        from ._base import host_dtype
+
         host = np.asarray(host)
         dtype = dtype or host.dtype.name
-        return self.jax.device_put(host.astype(dtype, copy=True), self.device)
+        # JAX takes ml_dtypes' bfloat16 host arrays as they are
+        return self.jax.device_put(host.astype(host_dtype(dtype), copy=True), self.device)
 
     def synchronize(self, result=None) -> None:
         if result is not None:

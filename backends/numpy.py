@@ -8,6 +8,7 @@ from ._base import Backend
 class NumpyBackend(Backend):
     id = "numpy"
     library = "numpy"
+    float_dtypes = ("float16", "float32", "float64")
 
     def _namespace(self):
         import array_api_compat.numpy as xp

@@ -14,6 +14,7 @@ RECOMPILE_LIMIT = 512
 
 class TorchBackend(Backend):
     library = "torch"
+    float_dtypes = ("float16", "bfloat16", "float32", "float64")
     has_autograd = True
     compiler = "torch.compile"
 
@@ -48,12 +49,19 @@ class TorchBackend(Backend):
     def asarray(self, host, dtype: str | None = None):
         host = np.asarray(host)
         dtype = dtype or host.dtype.name
+        if dtype == "bfloat16" or host.dtype.name == "bfloat16":
+            return self._asarray_bfloat16(host)
         # torch.asarray(numpy) would share memory with the host array: copy, so the test's
         # host data and the backend's input are independent (inputs must never be modified).
         return self.torch.tensor(host, dtype=self.dtype(dtype), device=self.device)
 
     def to_numpy(self, x) -> np.ndarray:
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype == self.torch.bfloat16:  # NumPy has no bfloat16: ml_dtypes', exactly
+            from ._base import host_dtype
+
+            return x.float().numpy().astype(host_dtype("bfloat16"))
+        return x.numpy()
 
     def synchronize(self, result=None) -> None:
         if self._device_kind == "cuda":

@@ -7,6 +7,7 @@ import numpy as np
 import backends
 
 from . import tolerances
+from .precision import low_precision
 
 _host = None
 
@@ -58,7 +59,12 @@ def skip_if_limited(backend, name: str, tier: str, note: str = "") -> None:
 
 
 def build(builder, dtype: str):
-    """Call a registry input builder on the host (NumPy) for `dtype`."""
+    """Call a registry input builder on the host (NumPy) for `dtype`; a low precision gets the
+    float32 cases rounded to it (`low_precision`)."""
+    from .settings import LOW_DTYPES
+
+    if dtype in LOW_DTYPES:
+        return low_precision(build(builder, "float32"), dtype)
     h = host()
     return builder(h.xp, h.dtype(dtype) if dtype else None, h.device)
 

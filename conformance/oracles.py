@@ -47,6 +47,7 @@ __all__ = ["ORACLES", "scale_floor", "ulp_error"]
 from .mp import at_dps as _at_dps
 from .mp import f64 as _f64
 from .mp import mp as _mp
+from .precision import finfo, host_dtype
 
 _NAN = mpmath.mpf("nan")
 _INF = mpmath.mpf("inf")
@@ -440,7 +441,7 @@ def _ulp(magnitude: np.ndarray, dtype) -> np.ndarray:
     taken from m's binary exponent, so m is not first rounded to `dtype` (which could round
     up to the next power of two or overflow float32).
     """
-    info = np.finfo(dtype)
+    info = finfo(dtype)
     _, e = np.frexp(magnitude)  # m = f·2^e, 0.5 ≤ f < 1, so ulp(m) = 2^(e − p), p = nmant + 1
     return np.ldexp(1.0, e - (info.nmant + 1))
 
@@ -459,12 +460,12 @@ def ulp_error(actual, reference, dtype, *, floor=None) -> np.ndarray:
     Non-finite values: both NaN, or the same infinity, is an error of 0; exactly one
     non-finite, or opposite infinities, is +inf. Returns float64 of the broadcast shape.
     """
-    dtype = np.dtype(dtype)
+    dtype = host_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
     a = np.asarray(actual, dtype=np.float64)
     r = np.asarray(reference, dtype=np.float64)
     f = np.asarray(0.0 if floor is None else floor, dtype=np.float64)
     a, r, f = np.broadcast_arrays(a, r, f)
-    mag = np.fmax(np.fmax(np.abs(r), f), np.finfo(dtype).tiny)
+    mag = np.fmax(np.fmax(np.abs(r), f), float(finfo(dtype).tiny))
     finite = np.isfinite(a) & np.isfinite(r)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.where(finite, np.abs(a - r), 0.0)

@@ -13,8 +13,14 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-#: the floating dtypes every equation is checked in (where the backend has them)
+#: the floating dtypes of the `dtype` fixture: every equation is checked in them (where the
+#: backend has them)
 FLOAT_DTYPES = ("float32", "float64")
+#: the low precisions (not in the standard): tiers X and R check every equation that declares
+#: them, tier P every property written for them, on the backends that have them
+LOW_DTYPES = ("float16", "bfloat16")
+#: every floating dtype, narrowest first
+ALL_DTYPES = (*LOW_DTYPES, *FLOAT_DTYPES)
 
 BACKENDS = pytest.StashKey[list]()
 #: whether tiers P and X run the equations compiled (SPEC_COMPILE=1)

@@ -1,5 +1,8 @@
 """Hypothesis strategies. Everything is drawn on the host as NumPy (bounded, no subnormals,
 no NaN unless asked) and moved once to the backend with `backend.asarray`.
+
+float16 is drawn natively (Hypothesis has 16-bit floats); bfloat16, which Hypothesis and NumPy
+lack, is drawn as float32 and rounded to ml_dtypes' bfloat16, then kept inside the bounds.
 """
 
 from __future__ import annotations
@@ -8,19 +11,34 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-_WIDTH = {"float32": 32, "float64": 64}
+from .precision import finfo, host_dtype, round_to
+
+_WIDTH = {"float16": 16, "float32": 32, "float64": 64}
 
 
 def _inside(value: float, dtype: str, direction: float) -> float:
     """The float of `dtype` nearest `value` that is not outside the interval (direction ±inf)."""
-    rounded = np.asarray(value, dtype=dtype)
+    rounded = float(round_to(value, dtype))
     if (direction > 0 and rounded < value) or (direction < 0 and rounded > value):
-        rounded = np.nextafter(rounded, np.asarray(direction, dtype=dtype))
-    return float(rounded)
+        step = float(finfo(dtype).eps) * max(abs(rounded), float(finfo(dtype).tiny))
+        rounded = float(round_to(rounded + np.copysign(step, direction), dtype))
+    return rounded
+
+
+def _bfloat16(min_value: float, max_value: float):
+    """A float32 draw rounded to bfloat16, nudged back inside [min_value, max_value]."""
+    def to_bf16(x: float) -> float:
+        r = float(round_to(x, "bfloat16"))
+        return min(max(r, min_value), max_value)
+    return st.floats(min_value, max_value, width=32, allow_nan=False, allow_infinity=False,
+                     allow_subnormal=False).map(to_bf16)
 
 
 def floats(dtype: str, min_value: float, max_value: float, *, exclude_zero=False):
     min_value, max_value = _inside(min_value, dtype, np.inf), _inside(max_value, dtype, -np.inf)
+    if dtype == "bfloat16":
+        values = _bfloat16(min_value, max_value)
+        return values.filter(lambda x: x != 0) if exclude_zero and min_value == 0 else values
     return st.floats(min_value, max_value, width=_WIDTH[dtype], allow_nan=False,
                      allow_infinity=False, allow_subnormal=False,
                      exclude_min=exclude_zero and min_value == 0)
@@ -32,9 +50,12 @@ def shapes(*, min_dims=1, max_dims=3, min_side=1, max_side=6):
 
 
 def arrays(dtype: str, shape, *, min_value=-10.0, max_value=10.0, exclude_zero=False):
-    """Host arrays of `dtype` with elements in [min_value, max_value]."""
-    return hnp.arrays(np.dtype(dtype), shape,
-                      elements=floats(dtype, min_value, max_value, exclude_zero=exclude_zero))
+    """Host arrays of `dtype` with elements in [min_value, max_value] (bfloat16: ml_dtypes')."""
+    elements = floats(dtype, min_value, max_value, exclude_zero=exclude_zero)
+    if dtype == "bfloat16":  # the elements are bfloat16 values held as float32: exact
+        return hnp.arrays(np.float32, shape, elements=elements).map(
+            lambda a: a.astype(host_dtype("bfloat16")))
+    return hnp.arrays(np.dtype(dtype), shape, elements=elements)
 
 
 @st.composite
@@ -51,7 +72,7 @@ def distributions(draw, dtype: str, *, shape=None, allow_zeros=True, label="p"):
     w = draw(hnp.arrays(np.float64, shape, elements=st.floats(low, 1.0)), label=f"{label}.raw")
     w = np.where(np.sum(w, axis=-1, keepdims=True) == 0, 1.0, w)  # an all-zero row → uniform
     p = w / np.sum(w, axis=-1, keepdims=True)
-    return p.astype(dtype)
+    return p.astype(host_dtype(dtype))
 
 
 @st.composite

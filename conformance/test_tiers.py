@@ -15,8 +15,9 @@ import pytest
 
 import backends
 import spec
-from conformance import compiled, oracles, records
+from conformance import compiled, oracles, records, settings
 from conformance.helpers import assert_close, build, host, to_backend
+from conformance.precision import round_to
 
 CATALOGUE = spec.catalogue()
 
@@ -181,3 +182,96 @@ def test_reference_accuracy(backend, dtype, name, request):
         )
     _excuse(request, excused, ran)
 
+
+
+# ------------------------------------------------------------------ low precision (X and R)
+def _low_params(tier: str):
+    """(equation, dtype) for every equation of `tier` that declares float16 or bfloat16."""
+    return [pytest.param(name, dtype, id=f"{name}-{dtype}", marks=pytest.mark.spec(
+        name, tier=tier, identities=_proven(name, tier)))
+        for name, rec in CATALOGUE.items() if tier in rec.tiers
+        for dtype in settings.LOW_DTYPES if dtype in rec.dtypes]
+
+
+def _has_low(backend, dtype):
+    if dtype not in backend.float_dtypes:
+        pytest.skip(f"backend {backend.id} has no {dtype}")
+
+
+def _as_float32(obj):
+    """A low-precision case's arguments in float32, which holds every float16 and bfloat16
+    value exactly (integer arrays and options are left alone)."""
+    if isinstance(obj, np.ndarray) and obj.dtype.name in settings.LOW_DTYPES:
+        return obj.astype(np.float32)
+    if isinstance(obj, dict):
+        return {k: _as_float32(v) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_as_float32(v) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_as_float32(v) for v in obj)
+    return obj
+
+
+if _low_params("X"):
+    @pytest.mark.parametrize(("name", "low"), _low_params("X"))
+    def test_cross_backend_low_precision(backend, name, low, request):
+        """float16 and bfloat16: the backend's result equals the host's float32 result on the
+        same inputs, rounded once to the dtype (the dtype policy), to one ulp of the dtype."""
+        dtype = low  # (not `dtype`, the fixture the plugin gives float32 and float64)
+        _has_low(backend, dtype)
+        rec = CATALOGUE[name]
+        excused, ran = [], 0
+        for case in _cases(name, dtype):
+            if reason := _skip_or_run(rec, backend, "X", case):
+                excused.append(f"{case.note}: {reason}")
+                continue
+            ran += 1
+            args = [to_backend(backend, a) for a in case.args]
+            got = getattr(spec, name)(*args, **_kwargs_on(backend, case.kwargs))
+            want = rec.func(*_as_float32(list(case.args)), **_as_float32(case.kwargs))
+            got_leaves, want_leaves = _leaves(got), _leaves(want)
+            assert len(got_leaves) == len(want_leaves), f"{name} [{case.note}] output structure"
+            for g, w in zip(got_leaves, want_leaves):
+                if _is_number(g):
+                    assert g == w, f"{name} [{case.note}]: {g!r} != {w!r}"
+                    continue
+                host_g = backend.to_numpy(g)
+                if np.asarray(w).dtype.kind == "f":
+                    assert host_g.dtype.name == dtype, (
+                        f"{name} [{case.note}] returned {host_g.dtype} for {dtype} inputs")
+                    w = round_to(w, dtype)
+                assert_close(backend, host_g, w, dtype, what=f"{name} [{case.note}]")
+                assert tuple(g.shape) == tuple(np.shape(w)), f"{name} [{case.note}] shape"
+            for original, passed in zip(case.args, args):
+                if isinstance(original, np.ndarray):
+                    np.testing.assert_array_equal(backend.to_numpy(passed), original,
+                                                  err_msg=f"{name} modified its input")
+        _excuse(request, excused, ran)
+
+
+if _low_params("R"):
+    @pytest.mark.parametrize(("name", "low"), _low_params("R"))
+    def test_reference_accuracy_low_precision(backend, name, low, request):
+        """float16 and bfloat16 against mpmath at the (exact) low-precision inputs, in ulps of
+        the dtype measured from the correctly rounded value (budgets: records.ulp_budget)."""
+        dtype = low
+        _has_low(backend, dtype)
+        rec = CATALOGUE[name]
+        budget = records.ulp_budget(name, dtype)
+        excused, ran = [], 0
+        for case in _cases(name, dtype):
+            if reason := _skip_or_run(rec, backend, "R", case):
+                excused.append(f"{case.note}: {reason}")
+                continue
+            ran += 1
+            got = backend.to_numpy(rec.func(*[to_backend(backend, a) for a in case.args],
+                                            **_kwargs_on(backend, case.kwargs)))
+            exact = _as_float32(list(case.args)), _as_float32(case.kwargs)
+            want = oracles.ORACLES[name](*exact[0], **exact[1])
+            floor = oracles.scale_floor(name, want, *exact)
+            err = oracles.ulp_error(got, round_to(want, dtype), dtype, floor=floor)
+            worst = float(np.max(err)) if err.size else 0.0
+            assert worst <= budget, (
+                f"{name} [{case.note}] on {backend.id} {dtype}: {worst:.1f} ulp from the "
+                f"correctly rounded value > budget {budget}\n got  {got!r}\n want {want!r}")
+        _excuse(request, excused, ran)

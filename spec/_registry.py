@@ -138,6 +138,10 @@ class Equation:
         return tuple(i for i in self.identities if tier in i.tiers)
 
 
+#: the dtypes an equation is computed in: float16 and bfloat16 widened to float32 inside
+#: (spec/_validate.py, `widen`/`narrow`), float32 and float64 as they are
+ALL_FLOATS = ("float16", "bfloat16", "float32", "float64")
+
 _REGISTRY: dict[str, Equation] = {}
 
 

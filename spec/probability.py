@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from . import _validate as v
-from ._registry import Identity, Limit, equation
+from ._registry import ALL_FLOATS, Identity, Limit, equation
 
 __all__ = [
     "bayes_posterior",
@@ -55,6 +55,7 @@ def _xlogy(xp, x, y):
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("000", "001", "002 §2.1.1", "003", "004"),
     oracle="mpmath",
     identities=(
@@ -75,27 +76,33 @@ def _xlogy(xp, x, y):
 def softmax(z, /, *, axis=-1, temperature=1.0):
     r"""Softmax: logits to a probability distribution along `axis`.
 
-    .. math:: \operatorname{softmax}(z)_i = \frac{e^{z_i/T - m}}{\sum_j e^{z_j/T - m}},
-              \qquad m = \max_j z_j / T
+    .. math:: \operatorname{softmax}(z)_i = \frac{e^{(z_i - m)/T}}{\sum_j e^{(z_j - m)/T}},
+              \qquad m = \max_j z_j
 
-    Subtracting the maximum changes nothing mathematically (the factor e^{−m} cancels) and
-    keeps every exponent ≤ 0, so nothing overflows. Temperature T > 0 sharpens (T < 1) or
-    flattens (T > 1) the distribution.
+    Subtracting the maximum changes nothing mathematically (the factor e^{−m/T} cancels) and
+    keeps every exponent ≤ 0, so nothing overflows; the maximum is subtracted before dividing
+    by T, so a small temperature cannot overflow z/T first. Temperature T > 0 sharpens (T < 1)
+    or flattens (T > 1) the distribution.
 
-    Shapes: z (..., n, ...) → same shape; n = z.shape[axis] ≥ 1.
+    Shapes: z (..., n, ...) → same shape; n = z.shape[axis] ≥ 1. Dtypes: float16 and bfloat16
+    are computed in float32 (the sum of n exponentials would overflow float16 past 65,504
+    terms) and returned rounded once.
     Source: 002 §2.1.1 (definition and the max trick), 001 (temperature).
     """
     xp, axis = _float_input(z, "z", axis)
     temperature = v.positive_number(temperature, "temperature")
+    z, dtype = v.widen(xp, z)
+    shifted = _shifted(xp, z, axis)
     if temperature != 1.0:
-        z = z / temperature
-    e = xp.exp(_shifted(xp, z, axis))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+        shifted = shifted / temperature
+    e = xp.exp(shifted)
+    return v.narrow(xp, e / xp.sum(e, axis=axis, keepdims=True), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §2.1.1"),
     oracle="mpmath",
     identities=(
@@ -113,13 +120,16 @@ def log_softmax(z, /, *, axis=-1):
     Shapes: z (..., n, ...) → same shape. Source: 001 (max trick), 002 §2.1.1.
     """
     xp, axis = _float_input(z, "z", axis)
+    z, dtype = v.widen(xp, z)
     shifted = _shifted(xp, z, axis)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    return v.narrow(xp, out, dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §2.1.1"),
     oracle="mpmath",
     identities=(
@@ -139,15 +149,17 @@ def logsumexp(z, /, *, axis=-1, keepdims=False):
     Source: 001 and 002 §2.1.1 (the max trick).
     """
     xp, axis = _float_input(z, "z", axis)
+    z, dtype = v.widen(xp, z)
     m = xp.max(z, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     out = m + xp.log(xp.sum(xp.exp(z - m), axis=axis, keepdims=True))
-    return out if keepdims else xp.squeeze(out, axis=axis)
+    return v.narrow(xp, out if keepdims else xp.squeeze(out, axis=axis), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("000",),
     oracle="mpmath",
     identities=(
@@ -165,15 +177,17 @@ def softmax_jacobian(z, /, *, axis=-1):
     into an n × n matrix per batch element. Source: 000 (derivation of the softmax derivative).
     """
     xp, axis = _float_input(z, "z", axis)
+    z, dtype = v.widen(xp, z)
     s = xp.moveaxis(softmax(z, axis=axis), axis, -1)
     n = s.shape[-1]
     eye = xp.eye(n, dtype=s.dtype, device=v.device(s))
-    return s[..., :, None] * eye - s[..., :, None] * s[..., None, :]
+    return v.narrow(xp, s[..., :, None] * eye - s[..., :, None] * s[..., None, :], dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("000",),
     oracle="mpmath",
     identities=(
@@ -193,8 +207,10 @@ def softmax_vjp(z, g, /, *, axis=-1):
     v.namespace(z=z, g=g)
     v.floating(xp, g, "g")
     v.same_shape(z, g, "z and g")
+    v.same_dtype(z, g, "z and g")
+    (z, g), dtype = v.widen(xp, z, g)
     s = softmax(z, axis=axis)
-    return s * (g - xp.sum(g * s, axis=axis, keepdims=True))
+    return v.narrow(xp, s * (g - xp.sum(g * s, axis=axis, keepdims=True)), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +222,7 @@ def _distribution(xp_name: str, p, axis):
 
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("002 §2.2.1",),
     oracle="mpmath",
     identities=(
@@ -224,13 +241,15 @@ def entropy(p, /, *, axis=-1, base=None):
     sum to 1: the sum is taken as given). Source: 002 §2.2.1.
     """
     xp, axis = _distribution("p", p, axis)
-    h = -xp.sum(_xlogy(xp, p, p), axis=axis)
     if base is not None:
         base = v.positive_number(base, "base")
         if base == 1.0:
             raise ValueError("base must not be 1 (log 1 = 0)")
+    p, dtype = v.widen(xp, p)
+    h = -xp.sum(_xlogy(xp, p, p), axis=axis)
+    if base is not None:
         h = h / math.log(base)
-    return h
+    return v.narrow(xp, h, dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,6 +269,7 @@ def _two_distributions(p, q, axis):
 
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("000", "002 §2.2.2", "004"),
     oracle="mpmath",
     identities=(
@@ -267,11 +287,13 @@ def cross_entropy(p, q, /, *, axis=-1):
     Q(x) = 0 where P(x) > 0 gives +∞. Source: 002 §2.2.2.
     """
     xp, axis = _two_distributions(p, q, axis)
-    return -xp.sum(_xlogy(xp, p, q), axis=axis)
+    (p, q), dtype = v.widen(xp, p, q)
+    return v.narrow(xp, -xp.sum(_xlogy(xp, p, q), axis=axis), dtype)
 
 
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("002 §2.2.2", "004"),
     oracle="mpmath",
     identities=(
@@ -290,12 +312,14 @@ def kl_divergence(p, q, /, *, axis=-1):
     Shapes: as `cross_entropy`. Source: 002 §2.2.2.
     """
     xp, axis = _two_distributions(p, q, axis)
-    return xp.sum(_xlogy(xp, p, p) - _xlogy(xp, p, q), axis=axis)
+    (p, q), dtype = v.widen(xp, p, q)
+    return v.narrow(xp, xp.sum(_xlogy(xp, p, p) - _xlogy(xp, p, q), axis=axis), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("002 §2.2.3",),
     oracle="mpmath",
     identities=(
@@ -315,12 +339,14 @@ def perplexity(log_probs, /, *, axis=-1):
     xp, axis = _float_input(log_probs, "log_probs", axis)
     v.check_values(xp, log_probs, lambda a: a > 0, "log_probs must be ≤ 0 (natural logs of "
                    "probabilities); it holds positive values")
-    return xp.exp(-xp.mean(log_probs, axis=axis))
+    log_probs, dtype = v.widen(xp, log_probs)
+    return v.narrow(xp, xp.exp(-xp.mean(log_probs, axis=axis)), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("002 §2.3",),
     oracle="mpmath",
     identities=(
@@ -338,7 +364,9 @@ def bayes_posterior(likelihood, prior, /, *, axis=-1):
 
     Shapes: likelihood and prior broadcastable (..., n, ...) → broadcast shape.
     Both non-negative. If every product is 0 the posterior is undefined (NaN).
-    Source: 002 §2.3.
+    Each factor is divided by its largest value first (the factors cancel in the ratio), so
+    products of small likelihoods and priors (1e-23 · 1e-23 in float32) cannot underflow to
+    0/0. Source: 002 §2.3.
     """
     xp = v.namespace(likelihood=likelihood, prior=prior)
     for name, x in (("likelihood", likelihood), ("prior", prior)):
@@ -349,13 +377,27 @@ def bayes_posterior(likelihood, prior, /, *, axis=-1):
     axis = v.axis_of_shape(shape, axis, "likelihood and prior (broadcast)")
     v.nonnegative(xp, likelihood, "likelihood")
     v.nonnegative(xp, prior, "prior")
-    joint = likelihood * prior
-    return joint / xp.sum(joint, axis=axis, keepdims=True)
+    (likelihood, prior), dtype = v.widen(xp, likelihood, prior)
+    axis = axis - len(shape)  # counted from the end, so it names the axis in both arrays
+    joint = _scaled(xp, likelihood, axis) * _scaled(xp, prior, axis)
+    return v.narrow(xp, joint / xp.sum(joint, axis=axis, keepdims=True), dtype)
+
+
+def _scaled(xp, x, axis: int):
+    """x divided by its largest value along `axis` (a negative index); an array too short to
+    have that axis is constant along it and is divided by itself. A zero maximum is left as
+    it is (its slice is all 0, so the posterior is 0/0 = NaN there, as the math says)."""
+    if x.ndim < -axis:
+        m = x
+    else:
+        m = xp.max(x, axis=axis, keepdims=True)
+    return x / xp.where(m == 0, xp.ones_like(m), m)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="probability",
+    dtypes=ALL_FLOATS,
     seeds=("002 §2.3", "003"),
     oracle="mpmath",
     identities=(
@@ -376,10 +418,12 @@ def normal_pdf(x, /, *, mean=0.0, std=1.0):
     """
     xp = v.namespace(x=x)
     v.floating(xp, x, "x")
-    if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not math.isfinite(mean):
+    mean = v.real_number(mean, "mean")
+    if not math.isfinite(mean):
         raise ValueError(f"mean must be a finite real number, got {mean!r}")
     std = v.positive_number(std, "std")
+    x, dtype = v.widen(xp, x)
     u = (x - mean) / std
-    return xp.exp(-0.5 * u * u) / (std * math.sqrt(2.0 * math.pi))
+    return v.narrow(xp, xp.exp(-0.5 * u * u) / (std * math.sqrt(2.0 * math.pi)), dtype)
 
 

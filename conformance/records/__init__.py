@@ -207,10 +207,15 @@ def all_records() -> dict[str, Record]:
 
 
 def ulp_budget(name: str, dtype: str) -> float:
-    """Tier R's budget for `name` in `dtype` (KeyError if the record declares none)."""
+    """Tier R's budget for `name` in `dtype` (KeyError if the record declares none).
+
+    float16 and bfloat16 budgets, unless the record declares its own (with a reason), are
+    derived from the float32 budget (`tolerances.low_precision_budget`)."""
     from .. import tolerances
 
     table = get(name).ulp_budget or tolerances.ULP_BUDGET.get(name, {})
+    if dtype not in table and dtype in ("float16", "bfloat16") and "float32" in table:
+        return tolerances.low_precision_budget(table["float32"], dtype)
     try:
         return table[dtype]
     except KeyError:
