@@ -64,6 +64,24 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A named form of the equation that the field uses, and the options that compute it.
+
+    Where frameworks disagree on a detail that is each "right" somewhere (GELU by erf or by
+    tanh; ε inside or outside the root; RMSNorm's w or Gemma's 1 + w), the record names every
+    form, the spec computes each one through `options`, and `default` marks the form the spec
+    computes without options. `used_by` says who uses it; `differs` says where the forms part
+    (the inputs that tell them apart, as docs/errata.md describes them).
+    """
+
+    name: str
+    options: dict
+    used_by: str
+    differs: str = ""
+    default: bool = False
+
+
+@dataclass(frozen=True)
 class Limit:
     """A documented limit of one backend for one equation (with its upstream link)."""
 
@@ -105,6 +123,7 @@ class Equation:
     oracle: str | None = None
     dtypes: tuple[str, ...] = ("float32", "float64")
     limits: tuple[Limit, ...] = ()
+    variants: tuple[Variant, ...] = ()
 
     @property
     def module(self) -> str:
@@ -172,6 +191,7 @@ def equation(
     oracle: str | None = None,
     dtypes: tuple[str, ...] = ("float32", "float64"),
     limits: tuple[Limit, ...] = (),
+    variants: tuple[Variant, ...] = (),
 ) -> Callable[[Callable], Callable]:
     """File the decorated function in the registry and return it unchanged."""
     if chapter not in CHAPTERS:
@@ -182,6 +202,8 @@ def equation(
     for ident in identities:
         if set(ident.tiers) - set(tiers):
             raise ValueError(f"identity {ident.key!r} names tiers outside {tiers!r}")
+    if variants and sum(var.default for var in variants) != 1:
+        raise ValueError("exactly one variant must be the default (the form without options)")
 
     def register(func: Callable) -> Callable:
         name = func.__name__
@@ -200,6 +222,7 @@ def equation(
             oracle=oracle,
             dtypes=dtypes,
             limits=limits,
+            variants=variants,
         )
         return func
 
