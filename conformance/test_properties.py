@@ -26,7 +26,7 @@ def _params(*, draws: bool | None = None, examples: bool = False):
     for p in properties.all_properties():
         if draws is not None and p.draws != draws:
             continue
-        for dtype in settings.FLOAT_DTYPES:
+        for dtype in settings.ALL_DTYPES:
             if p.applies_to(dtype) and (not examples or _has_example(p, dtype)):
                 out.append(pytest.param(
                     (p, dtype), id=f"{p.equation}-{p.name}-{dtype}",

@@ -29,8 +29,11 @@ from spec._registry import CHAPTERS
 
 from .. import tolerances
 from ..helpers import assert_close, np64, skip_if_limited, to_backend
+from ..precision import finfo
+from ..settings import ALL_DTYPES, LOW_DTYPES
 
-__all__ = ["Example", "Property", "Trial", "all_properties", "for_equation", "prop"]
+__all__ = ["ALL_DTYPES", "Example", "Property", "Trial", "all_properties", "for_equation",
+           "prop"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class Property:
     equation: str
     identities: tuple[str, ...]
     check: Callable
-    #: dtypes the check runs in (None: every dtype under test that the equation declares)
+    #: dtypes the check runs in (None: float32 and float64, where the equation declares
+    #: them; a property that holds in float16 and bfloat16 too says `dtypes=ALL_DTYPES`)
     dtypes: tuple[str, ...] | None = None
     #: whether the check draws inputs (Hypothesis) or is one fixed computation
     draws: bool = True
@@ -73,7 +77,8 @@ class Property:
 
     def applies_to(self, dtype: str) -> bool:
         declared = spec.catalogue()[self.equation].dtypes
-        return dtype in (self.dtypes if self.dtypes is not None else declared)
+        wanted = self.dtypes if self.dtypes is not None else ("float32", "float64")
+        return dtype in wanted and dtype in declared
 
 
 _PROPERTIES: dict[str, list[Property]] = {}
@@ -166,7 +171,13 @@ class Trial:
 
     @property
     def eps(self) -> float:
-        return float(np.finfo(self.dtype).eps)
+        """The dtype's machine epsilon (bfloat16's too)."""
+        return float(finfo(self.dtype).eps)
+
+    @property
+    def low(self) -> bool:
+        """Whether the run is in a low precision (float16, bfloat16)."""
+        return self.dtype in LOW_DTYPES
 
     @property
     def tol(self) -> tolerances.Tol:
