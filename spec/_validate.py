@@ -77,6 +77,20 @@ def namespace(**arrays):
     return xp
 
 
+def namespace_or_numpy(xp, name: str = "xp"):
+    """The namespace an array-free constructor builds in: `xp` if given, else NumPy (through
+    array-api-compat), as SciPy's array-API functions default. NumPy is loaded only here, when
+    a caller gives no namespace; TypeError if `xp` is not an array namespace."""
+    if xp is None:
+        import array_api_compat.numpy as np_xp
+
+        return np_xp
+    if not hasattr(xp, "asarray") or not hasattr(xp, "arange"):
+        raise TypeError(f"{name} must be an array namespace (such as array_api_compat.numpy, "
+                        f"torch or jax.numpy), got {type(xp).__name__}")
+    return xp
+
+
 def same_device(**arrays) -> None:
     """ValueError naming both devices if the named arrays do not all sit on one device."""
     items = list(arrays.items())
