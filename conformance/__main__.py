@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     exit_code = pytest.main(
         [str(suite), "--backend", ids, "-q", "-p", "no:cacheprovider",
-         "-W", "ignore::RuntimeWarning", *args.pytest_args],
+         "-W", "ignore::RuntimeWarning",
+         # (the packages of this distribution are imported before pytest starts: see
+         # pyproject.toml's filterwarnings, which a run outside the clone does not read)
+         "-W", "ignore:Module already imported:pytest.PytestAssertRewriteWarning",
+         *args.pytest_args],
         plugins=[collector],
     )
     elapsed = time.perf_counter() - start
