@@ -4,9 +4,12 @@
     python -m conformance --backend numpy,torch,jax --report out/ --profile ci
     python -m conformance --backend torch -- -k softmax -x      # extra pytest arguments
     python -m conformance --backend torch,jax --compile  # tiers P, X compiled (SPEC_COMPILE=1)
+    python -m conformance --candidate softmax=mypkg.kernels:softmax --backend torch  # a card
 
 Prints the Markdown matrix (equation × tier per backend) and writes report.json, report.md
 and one <backend>.json/.md per backend into --report (default ./conformance-report).
+With --candidate EQ=module:function the suite does not run: the checker writes the report
+card of that implementation (card-EQ-BACKEND.json/.md) and exits 1 if it fails.
 The exit status is 1 if any test failed, or, in a complete run (nothing deselected by `-k`,
 `-m`, `--lf`, …), if an equation lacks a test in a tier that applies to it or a declared
 identity lacks a test in a tier that proves it; 2 for a usage error.
@@ -41,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="run tiers P and X through each backend's compile (torch.compile, "
                    "jax.jit) to show compiled == eager (default: $SPEC_COMPILE)")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown report")
+    p.add_argument("--candidate", action="append", default=[], metavar="EQ=MODULE:FUNCTION",
+                   help="check your own implementation of equation EQ instead of running the "
+                   "suite: write its report card (card-EQ-BACKEND.json/.md) into --report and "
+                   "exit 1 if it fails (see conformance/checker); repeatable")
+    p.add_argument("--variant", default=None,
+                   help="with --candidate: the spec's named form the candidate computes "
+                   "(default: the spec's default form)")
+    p.add_argument("--dtypes", default=None,
+                   help="with --candidate: comma-separated float dtypes (default: every float "
+                   "dtype of the backend)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after `--`")
     return p
 
@@ -55,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if problem := _report_dir_problem(args.report):
         print(f"error: --report {args.report}: {problem}", file=sys.stderr)
+        return 2
+    if args.candidate:
+        from .checker.cli import run_candidates
+
+        return run_candidates(args, selected)
+    if args.variant or args.dtypes:
+        print("error: --variant and --dtypes go with --candidate", file=sys.stderr)
         return 2
     if args.profile:
         os.environ["HYPOTHESIS_PROFILE"] = args.profile
