@@ -92,12 +92,16 @@ def namespace_or_numpy(xp, name: str = "xp"):
 
 
 def same_device(**arrays) -> None:
-    """ValueError naming both devices if the named arrays do not all sit on one device."""
-    items = list(arrays.items())
-    first_name, first = items[0]
-    where = device(first)
-    for name, x in items[1:]:
-        other = device(x)
+    """ValueError naming both devices if the named arrays do not all sit on one device.
+
+    An array whose device is not known yet (None: a JAX tracer under `jax.grad` or `jax.jit`)
+    is placed where its computation runs and is not compared."""
+    placed = [(name, device(x)) for name, x in arrays.items()]
+    placed = [(name, where) for name, where in placed if where is not None]
+    if not placed:
+        return
+    first_name, where = placed[0]
+    for name, other in placed[1:]:
         if other != where:
             raise ValueError(f"arrays on two devices: {first_name} is on {where}, {name} on "
                              f"{other}; move them to one device first")

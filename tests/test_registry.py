@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import array_api_compat.numpy as xp_np
@@ -436,3 +438,13 @@ def test_functions_never_modify_their_inputs(name):
                     )
                     checked += 1
     assert checked > 0
+
+
+def test_importing_spec_imports_no_framework():
+    """spec/ finds a framework through the arrays it is given, never by importing one."""
+    code = ("import sys, spec; spec.catalogue(); "
+            "print(sorted(m for m in ('torch', 'jax', 'scipy', 'cupy', 'cupyx', 'dask') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300)
+    assert out.stdout.strip() == "[]", out.stdout
