@@ -147,6 +147,7 @@ def train(args) -> dict:
     start = time.perf_counter()
     recent = []
     bar = tqdm(range(1, args.steps + 1), desc="training", disable=not args.progress)
+    steps = 0
     for step in bar:
         x, y = batch(train_ids, args.batch)
         loss = loss_of(params, x, y)
@@ -157,7 +158,11 @@ def train(args) -> dict:
         params = rebuild(params, [theta.detach().requires_grad_(True) for theta, _, _ in updated])
         state = [(m, v) for _, m, v in updated]
         recent.append(float(loss.detach()))
-        if step % args.eval_every == 0 or step == args.steps:
+        steps = step
+        # --max-seconds: stop after the step that reaches it (the time per step stays honest)
+        last = step == args.steps or (args.max_seconds is not None
+                                      and time.perf_counter() - start >= args.max_seconds)
+        if step % args.eval_every == 0 or last:
             val = validation_loss(params)
             history["step"].append(step)
             history["train_loss"].append(float(np.mean(recent)))
@@ -169,6 +174,8 @@ def train(args) -> dict:
                 bar.write(message)
             else:
                 print(message, flush=True)
+        if last:
+            break
     backend.synchronize()
     seconds = time.perf_counter() - start
 
@@ -177,9 +184,9 @@ def train(args) -> dict:
     return {
         "backend": backend.id, "device": backend.device_name(), "chars": len(text),
         "vocab": vocab, "d_model": args.d_model, "layers": args.layers, "heads": args.heads,
-        "context": args.context, "batch": args.batch, "steps": args.steps, "lr": args.lr,
+        "context": args.context, "batch": args.batch, "steps": steps, "lr": args.lr,
         "parameters": sum(int(p.numel()) for p in leaves(params)),
-        "seconds": round(seconds, 2), "ms_per_step": round(1000 * seconds / args.steps, 2),
+        "seconds": round(seconds, 2), "ms_per_step": round(1000 * seconds / steps, 2),
         "unigram_entropy": h_unigram, "final_val_loss": history["val_loss"][-1],
         "history": history, "sample": sample_text,
         "cached_generation_equals_full_recompute": cached_equals_full,
@@ -239,6 +246,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", default=None, help="torch or torch:cuda (default: $SPEC_BACKEND)")
     p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="stop training after this many seconds, at most --steps steps (the "
+                        "GPU session times as many steps as fit its budget)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--context", type=int, default=64)
     p.add_argument("--d-model", type=int, default=64)
