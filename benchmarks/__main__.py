@@ -3,6 +3,7 @@
     python -m benchmarks                                   # every backend that runs here
     python -m benchmarks --backends numpy,torch,torch:cuda,cupy --out docs/results/benchmarks
     python -m benchmarks --quick                           # smoke run (CI): small sizes only
+    python -m benchmarks --budget 600                      # what fits in ten minutes
     python -m benchmarks --render-only --out DIR           # redraw the page from DIR's JSON
     python -m benchmarks -- -k softmax                     # extra pytest arguments
 
@@ -11,6 +12,9 @@ the cost model in ``extra_info``), ``skipped.json`` (reason → count), ``benchm
 tables) and ``plots/*.png`` (throughput against size, one line per backend and mode). A backend
 that cannot run here is listed with its reason, never silently dropped. Speed is reported,
 never asserted; the exit status is pytest's (non-zero only if a benchmark errors).
+
+``--budget SECONDS`` chooses families, sizes and rounds so that the whole command, page and
+plots included, takes SECONDS give or take 10 % (see benchmarks/budget.py for the priorities).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,15 +33,35 @@ DEFAULT_BACKENDS = ("numpy", "torch", "jax", "torch:cuda", "cupy", "jax:cuda")
 
 
 class _SkipRecorder:
-    """Collects the reason of every skipped benchmark."""
+    """Collects the reason of every skipped benchmark, and the plan of a budgeted run."""
 
     def __init__(self) -> None:
         self.reasons: Counter[str] = Counter()
+        self.budget: dict | None = None
+
+    def pytest_sessionfinish(self, session) -> None:
+        from .budget import STASH
+
+        plan = session.config.stash.get(STASH, None)
+        if plan is not None:
+            self.budget = plan.summary()
 
     def pytest_runtest_logreport(self, report) -> None:
         if report.skipped and isinstance(report.longrepr, tuple):
             reason = report.longrepr[2]
             self.reasons[reason.removeprefix("Skipped: ")] += 1
+
+
+def _empty_run(budget: dict) -> dict:
+    """pytest-benchmark's JSON for a run in which no benchmark ran."""
+    import datetime
+    import platform
+
+    return {"machine_info": {"node": platform.node(), "machine": platform.machine(),
+                             "python_version": platform.python_version(),
+                             "cpu": {"brand_raw": platform.processor() or "CPU"}},
+            "commit_info": {}, "benchmarks": [], "budget": budget,
+            "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat()}
 
 
 def _split(argv):
@@ -47,6 +72,7 @@ def _split(argv):
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     argv, pytest_args = _split(list(sys.argv[1:] if argv is None else argv))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     p.add_argument("--backends", default=",".join(DEFAULT_BACKENDS),
@@ -59,8 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("benchmark-results"))
     p.add_argument("--render-only", action="store_true",
                    help="do not run anything: rebuild the page from --out/benchmarks.json")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="choose families, sizes and rounds to finish within SECONDS (±10 %%)")
+    p.add_argument("--started", type=float, default=None, metavar="MONOTONIC",
+                   help="when the budget's clock started: the caller's time.monotonic() as it "
+                        "launched this command (default: as this command starts)")
     p.add_argument("--title", default=None)
+    p.add_argument("--note", action="append", default=[],
+                   help="a line for the top of the page (repeatable)")
     args = p.parse_args(argv)
+    if args.started is not None:  # CLOCK_MONOTONIC: one clock for every process of a boot
+        started = min(started, args.started)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     raw, skipped_file = out / "benchmarks.json", out / "skipped.json"
@@ -84,15 +119,25 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         import pytest
 
+        raw.unlink(missing_ok=True)  # a page of this run's results, never an earlier run's
         recorder = _SkipRecorder()
         rc = pytest.main([
             str(HERE / "test_throughput.py"), f"--backend={','.join(runnable)}",
             "-p", "no:cacheprovider", "-q", f"--benchmark-json={raw}",
             "--benchmark-columns=median,rounds", "--benchmark-sort=fullname",
             *(["--bench-quick"] if args.quick else []),
-            *([f"--bench-max-size={args.max_size}"] if args.max_size else []), *pytest_args,
+            *([f"--bench-max-size={args.max_size}"] if args.max_size else []),
+            *([f"--bench-budget={args.budget}", f"--bench-started={started!r}"]
+              if args.budget else []), *pytest_args,
         ], plugins=[recorder])
         skipped.update(recorder.reasons)
+        if args.budget and not raw.is_file() and recorder.budget is not None:
+            # nothing fitted the budget (pytest-benchmark writes no file then): a page that
+            # says so all the same
+            raw.write_text(json.dumps(_empty_run(recorder.budget), indent=1))
+        if args.budget and raw.is_file():
+            planned = json.loads(raw.read_text()).get("budget", {})
+            skipped.update(planned.get("deselected", {}))  # pytest saw the others skip
         skipped_file.write_text(json.dumps(dict(skipped), indent=1, sort_keys=True))
     if not raw.is_file():
         print(f"no results to render: {raw} does not exist", file=sys.stderr)
@@ -103,10 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     skipped = json.loads(skipped_file.read_text()) if skipped_file.is_file() else {}
     quick = args.quick or (args.render_only and all(r.elements <= 2**16 for r in rows))
     report.plot(rows, out / "plots")
+    if args.budget and not args.render_only:
+        # the run's wall time, on the page and in the JSON: all but the page's own writing
+        data = json.loads(raw.read_text())
+        data.setdefault("budget", {})["wall_s"] = round(time.monotonic() - started, 1)
+        raw.write_text(json.dumps(data, indent=1))
+        meta["budget"] = data["budget"]
     title = args.title or "Benchmarks: GPU versus CPU throughput"
-    page = report.markdown(rows, meta, skipped, title=title, plots_dir="plots", quick=quick)
+    page = report.markdown(rows, meta, skipped, title=title, plots_dir="plots", quick=quick,
+                           notes=args.note)
     (out / "benchmarks.md").write_text(page)
-    print(f"wrote {out / 'benchmarks.md'} ({len(rows)} timings), {out / 'plots'}/")
+    elapsed = time.monotonic() - started
+    print(f"wrote {out / 'benchmarks.md'} ({len(rows)} timings), {out / 'plots'}/ in "
+          f"{elapsed:.0f} s" + (f" (budget {args.budget:.0f} s)" if args.budget else ""))
     return int(rc)
 
 

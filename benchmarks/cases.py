@@ -152,11 +152,17 @@ def _elementwise(name: str, flops_per_element: float):
         x = _put(backend, _host((n,), 3, 2.0), precision)
         w = Workload((x,), {}, 2 * n * itemsize(precision), flops_per_element * n, f"{n}")
         if backend.library == "torch":
-            w.native["torch"] = partial(getattr(_torch_f(backend), name), x)
+            f = backend.torch.sigmoid if name == "sigmoid" else getattr(_torch_f(backend), name)
+            w.native["torch"] = partial(f, x)
         elif backend.library == "jax":
             jnn = backend.jax.nn
-            f = jnn.silu if name == "silu" else partial(jnn.gelu, approximate=False)
+            f = {"silu": jnn.silu, "sigmoid": jnn.sigmoid,
+                 "gelu": partial(jnn.gelu, approximate=False)}[name]
             w.native["jax"] = partial(backend.jax.jit(f), x)
+        elif backend.library in ("numpy", "cupy") and name == "sigmoid":
+            special = _scipy_special(backend.library)
+            if special is not None:
+                w.native[backend.library] = partial(special.expit, x)
         return w
 
     return build
@@ -360,6 +366,7 @@ CASES: dict[str, Case] = {c.name: c for c in (
          sizes=(2**15, 2**18, 2**22, 2**26, 2**28)),
     Case("gelu", spec.gelu, _elementwise("gelu", 20.0)),
     Case("silu", spec.silu, _elementwise("silu", 4.0)),
+    Case("sigmoid", spec.sigmoid, _elementwise("sigmoid", 4.0)),
     Case("layer_norm", spec.layer_norm, _norm("layer_norm")),
     Case("rms_norm", spec.rms_norm, _norm("rms_norm")),
     Case("rope", spec.rope, _rope, sizes=(2**14, 2**18, 2**22, 2**26, 2**28)),
