@@ -6,8 +6,8 @@ ints), not against an oracle. Nothing from ``spec`` is imported; inputs and the 
 B, α, β are taken at their exact values (the Python floats as doubles) and only the final value
 is rounded, correctly, to float64.
 
-``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure,
-``ULP_BUDGET`` to its budget per dtype.
+``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure; the
+budgets live with the records (``conformance/records/scaling.py``).
 """
 
 from __future__ import annotations
@@ -35,9 +35,3 @@ ORACLES: dict[str, Callable] = {"chinchilla_loss": chinchilla_loss}
 
 #: E > 0 plus two positive terms: no cancellation, each value judged relative to itself.
 FLOORS: dict[str, Callable] = {"chinchilla_loss": lambda reference, args, kwargs: 0.0}
-
-#: the two powers (≤ 1 ulp in float64, ≤ 2 in float32 libraries), their quotients (½), the
-#: two sums (½ each); in float32 the constants are rounded too (½ each) and x**α with α
-#: rounded to float32 carries |ln x|·α·2⁻²⁴ relative, ≤ 6 ulp at the records' x ≤ 1e15:
-#: ≤ 3 ulp in float64 (budget 4), ≤ 11 in float32 (budget 12).
-ULP_BUDGET = {"chinchilla_loss": {"float32": 12, "float64": 4}}

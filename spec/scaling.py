@@ -4,6 +4,10 @@ These are formulas on counts. Each takes Python numbers (ints stay exact where t
 is a product of ints) or floating arrays of one library (a sweep over model sizes, context
 lengths, …); arrays go through operators only, so the same code serves both.
 
+Dtypes: float32 and float64 arrays. float16 and bfloat16 arrays are refused (TypeError naming
+the dtype): the counts pass float16's largest value (65,504) — 7e10 parameters is ∞ there —
+and bfloat16 keeps 8 significant bits, so a count is off by up to 0.4 % before any formula.
+
 Sources: 002 §1.2.1 (cost of a matrix product), §9.2 (Chinchilla scaling law), §9.4 (memory of
 a 70 B model; ZeRO), §10.3 (KV-cache size). Figures reproduced from Hoffmann et al. (2022),
 "Training Compute-Optimal Large Language Models", and Rajbhandari et al. (2020), "ZeRO: Memory
@@ -49,6 +53,10 @@ def _positive(value, name: str):
     if _is_array(value):
         xp = v.namespace(**{name: value})
         v.floating(xp, value, name)
+        if v.working_dtype(xp, value.dtype) != value.dtype:
+            raise TypeError(f"{name} of dtype {value.dtype} is refused: counts of parameters, "
+                            "tokens, FLOPs and bytes pass float16's largest value (65,504) and "
+                            "bfloat16 keeps 8 significant bits; pass float32 or float64")
         v.check_values(xp, value, lambda a: ~(a > 0),
                        f"{name} must be positive; it holds values ≤ 0 or NaN")
         return value
@@ -110,7 +118,7 @@ def chinchilla_loss(n_params, n_tokens, /, *, E=1.69, A=406.4, B=410.7, alpha=0.
     Erratum: 002 §9.2 writes α ≈ β ≈ 0.34; the fit has β = 0.28.
 
     Shapes: Python numbers → a float; floating arrays (broadcastable) → their broadcast shape.
-    Source: 002 §9.2.
+    Dtypes: float32 and float64 arrays (float16 and bfloat16 refused, TypeError). Source: 002 §9.2.
     """
     values = _counts(n_params=n_params, n_tokens=n_tokens)
     _constants(A=A, B=B, alpha=alpha, beta=beta)
@@ -140,6 +148,7 @@ def training_flops(n_params, n_tokens, /):
     backward pass (gradients with respect to activations and to weights). Attention's s²
     term is left out, as in Kaplan et al. (2020) and Hoffmann et al. (2022).
     Shapes: numbers → a number (ints exact); floating arrays → broadcast shape.
+    Dtypes: float32 and float64 arrays (float16 and bfloat16 refused, TypeError).
     Source: 002 §9.2 ("fixed compute C = 6ND").
     """
     values = _counts(n_params=n_params, n_tokens=n_tokens)
@@ -186,6 +195,7 @@ def compute_optimal_allocation(flops, /, *, A=406.4, B=410.7, alpha=0.34, beta=0
     exponents are sensitive to the third digit.
 
     Returns (N_opt, D_opt): floats for a number, arrays for a floating array of budgets.
+    Dtypes: float32 and float64 arrays (float16 and bfloat16 refused, TypeError).
     Source: 002 §9.2 (N_opt ∝ C^0.5 with α = β; see the erratum of :func:`chinchilla_loss`).
     """
     values = _counts(flops=flops)
@@ -214,6 +224,7 @@ def matmul_flops(m, n, p, /):
     as 2n (a fused multiply-add is two FLOPs). 002 §1.2.1 counts 2048 × 4096 × 4096 ≈ 34
     billion "operations": that is mnp, the multiply-adds; in FLOPs it is 2mnp ≈ 68.7 billion.
     Shapes: numbers → a number (ints exact); floating arrays → broadcast shape.
+    Dtypes: float32 and float64 arrays (float16 and bfloat16 refused, TypeError).
     Source: 002 §1.2.1.
     """
     values = _counts(m=m, n=n, p=p)
@@ -247,6 +258,7 @@ def kv_cache_bytes(num_layers, seq_len, dim, /, *, bytes_per_element=2, batch=1)
     002 §10.3's "~320 GB for a 70 B model in float16" is L = 80, d = 8192 at s = 131072 tokens:
     2·80·131072·8192·2 B = 320 GiB (343.6 GB), with full multi-head K/V.
     Shapes: numbers → a number (ints exact); floating arrays → broadcast shape.
+    Dtypes: float32 and float64 arrays (float16 and bfloat16 refused, TypeError).
     Source: 002 §10.3 (O(2Lsd) memory).
     """
     values = _counts(num_layers=num_layers, seq_len=seq_len, dim=dim,
@@ -285,6 +297,7 @@ def training_memory_bytes(n_params, /, *, num_devices=1, zero_stage=0,
     (``("weights",)`` alone: 2Ψ, 140 GB for 70 B parameters). For Ψ = 7.5e9 and N_d = 64
     this gives 120 GB, 31.4 GB, 16.6 GB and 1.88 GB (decimal GB), ZeRO's Figure 1.
     Shapes: numbers → a number (a float where N_d divides); floating arrays → same shape.
+    Dtypes: float32 and float64 arrays (float16 and bfloat16 refused, TypeError).
     Source: 002 §9.4 (ZeRO; 140 GB for a 70 B model's 16-bit weights).
     """
     values = _counts(n_params=n_params)

@@ -1,9 +1,13 @@
-"""Records of `spec/scaling.py`: its sample, reference and error inputs.
+"""Records of `spec/scaling.py`: sample, reference and error inputs and ulp budgets.
+
+The chapter has no tier D (its formulas are counts) and one tier-R equation, the Chinchilla
+loss; the other equations are products of counts, checked in tier P against the figures of
+the sources.
 """
 
 from __future__ import annotations
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+from conformance.records import ErrorCase, Sample, budget, errors, references, samples
 from conformance.records import sample_array as _a
 from spec.scaling import (
     _ZERO_STAGES,
@@ -147,3 +151,11 @@ def _(xp, dtype, device):
         ErrorCase((7.5e9,), {"components": ("activations",)}, ValueError,
                   "components must be a non-empty subset", "unknown component"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier R
+#: the two powers (≤ 1 ulp in float64, ≤ 2 in float32 libraries), their quotients (½), the
+#: two sums (½ each); in float32 the constants are rounded too (½ each) and x**α with α
+#: rounded to float32 carries |ln x|·α·2⁻²⁴ relative, ≤ 6 ulp at the records' x ≤ 1e15:
+#: ≤ 3 ulp in float64 (budget 4), ≤ 11 in float32 (budget 12).
+budget({"chinchilla_loss": {"float32": 12, "float64": 4}})
