@@ -95,8 +95,11 @@ GPU_DEVICE_NODES = ("nvidia[0-9]*", "kfd", "dxg")
 
 
 def _gpu_device() -> bool:
+    """A GPU device node, or NVIDIA's driver tool (a sandbox may expose the GPU under other
+    names): then the GPU backends are asked whether they run."""
     dev = Path("/dev")
-    return any(any(dev.glob(pattern)) for pattern in GPU_DEVICE_NODES)
+    return any(any(dev.glob(pattern)) for pattern in GPU_DEVICE_NODES) or \
+        shutil.which("nvidia-smi") is not None
 
 
 def _available(ids) -> tuple[list[str], dict[str, str]]:
@@ -116,7 +119,7 @@ def _gpu_backends() -> tuple[list[str], dict[str, str]]:
     long to tear down at exit: time the session's budget would pay for nothing)."""
     if not _gpu_device():
         return [], {b: "no GPU device on this machine (/dev/" + ", /dev/".join(
-            GPU_DEVICE_NODES) + " absent)" for b in GPU_BACKENDS}
+            GPU_DEVICE_NODES) + " and nvidia-smi absent)" for b in GPU_BACKENDS}
     return _available(GPU_BACKENDS)
 
 
@@ -167,14 +170,37 @@ def allot(name: str, left: float, phases: tuple[str, ...] = ORDER, slow: float =
     return fixed(name, slow) + work * SHARES[name] / sum(SHARES[p] for p in rest)
 
 
+def plugin_args() -> list[str]:
+    """``-p conformance.plugin`` where the project is not installed (a lent GPU machine gets a
+    copy of the repository, not a ``pip install``, so pyproject's pytest11 entry point that
+    loads the plugin is missing there); nothing where it is (pytest refuses one plugin
+    registered twice)."""
+    from importlib.metadata import entry_points
+
+    if any(ep.value == "conformance.plugin" for ep in entry_points(group="pytest11")):
+        return []
+    return ["-p", "conformance.plugin"]
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every phase: this one, without pytest's own variables (a child is
+    its own pytest session: not an xdist worker, in which pytest-benchmark switches itself
+    off, nor the parent's current test), with the repository on PYTHONPATH (the tiny GPT runs
+    as a script, and an uninstalled checkout is importable only from its root) and JAX told
+    not to take 75 % of the GPU's memory as it starts (torch and CuPy share the GPU with it in
+    the same process); a value the caller set is kept."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    path = [str(ROOT), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    return env
+
+
 def _run(cmd: list[str], *, timeout: float, env: dict | None = None,
          log: Path | None = None) -> tuple[int, float]:
     start = time.monotonic()
-    # a child is its own pytest session: not an xdist worker (pytest-benchmark would switch
-    # itself off), not the parent's current test
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     try:
-        out = subprocess.run(cmd, cwd=ROOT, env={**base, **(env or {})},
+        out = subprocess.run(cmd, cwd=ROOT, env={**child_env(), **(env or {})},
                              timeout=max(1.0, timeout), capture_output=True, text=True)
         code = out.returncode
         text = out.stdout + out.stderr
@@ -213,7 +239,7 @@ def conformance(ids: list[str], seconds: float, out: Path, note: str, work: Path
     deadline = time.time() + max(1.0, seconds - tail)
     phase.command = [sys.executable, "-m", "conformance", "--backend", ",".join(ids),
                      "--profile", "ci", "--report", str(report), "--quiet", "--",
-                     "-p", "benchmarks.deadline", "-p", "no:cacheprovider"]
+                     *plugin_args(), "-p", "benchmarks.deadline", "-p", "no:cacheprovider"]
     phase.exit_code, phase.seconds = _run(
         phase.command, timeout=seconds + _grace(seconds, slack),
         env={"SPEC_SESSION_DEADLINE": str(deadline)}, log=work / "conformance.log")
@@ -264,7 +290,7 @@ def tiny_gpt(backend_id: str, seconds: float, out: Path, work: Path, *, slack: f
     result = out / f"tiny_gpt_{backends.file_stem(backend_id)}.json"
     if result.is_file():
         data = json.loads(result.read_text())
-        phase.files = [str(result)]
+        phase.files = [str(f) for f in (result, result.with_suffix(".png")) if f.is_file()]
         phase.note = (f"{data['ms_per_step']:.1f} ms/step over {data['steps']} steps "
                       f"(validation loss {data['final_val_loss']:.3f} nats/char; the loss "
                       "needs thousands of steps, this run times the step)")
@@ -280,7 +306,7 @@ def benchmarks_phase(ids: list[str], seconds: float, out: Path, note: str, work:
     phase.command = [sys.executable, "-m", "benchmarks", "--backends", ",".join(ids),
                      "--budget", f"{max(1.0, seconds):.1f}", "--started",
                      repr(time.monotonic()), "--out", str(out), "--title", title,
-                     "--note", note, "--", "-p", "no:cacheprovider"]
+                     "--note", note, "--", *plugin_args(), "-p", "no:cacheprovider"]
     phase.exit_code, phase.seconds = _run(phase.command, timeout=seconds + _grace(seconds, slack),
                                           log=work / "benchmarks.log")
     phase.files = [str(out / "benchmarks.md")] if (out / "benchmarks.md").is_file() else []
@@ -326,6 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("docs/results"))
     p.add_argument("--only", default=",".join(ORDER),
                    help="the phases to run, comma-separated (default: all three)")
+    p.add_argument("--archive", type=Path, default=None, metavar="TAR_GZ",
+                   help="also pack every file the session wrote into this .tar.gz, paths "
+                        "relative to --out (a lent GPU machine returns a few files, not a "
+                        "tree: unpack with tar xzf TAR_GZ -C OUT)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (backends, phases, seconds, folders) and run nothing")
     args = p.parse_args(argv)
     wanted = tuple(x for x in ORDER if x in args.only.split(","))
     gpu_ids, missing = _gpu_backends()
@@ -336,13 +368,20 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     bench_out = out / "benchmarks" / ("gpu-session-cpu-stand-in" if stand_in else "gpu")
     examples_out = bench_out / "tiny_gpt" if stand_in else out / "examples"
-    bench_out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="gpu-session-"))
     print(note, flush=True)
-
     share = cpu_share()
     slow = slowdown(share)
     print(f"this process gets {share:.0%} of a core: fixed costs × {slow:.1f}", flush=True)
+    if args.dry_run:
+        print(dry_run(wanted, ids, {**missing, **more_missing}, started + args.budget
+                      - PAGE_SECONDS - time.monotonic(), slow, {
+                          "conformance": bench_out / "conformance" if stand_in
+                          else out / "conformance",
+                          "tiny_gpt": examples_out, "benchmarks": bench_out},
+                      args.archive))
+        return 0
+    bench_out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="gpu-session-"))
     done: list[Phase] = []
     end = started + args.budget - PAGE_SECONDS
     for k, name in enumerate(wanted):
@@ -384,10 +423,49 @@ def main(argv: list[str] | None = None) -> int:
     summary["wall_s"] = round(time.monotonic() - started, 1)
     (bench_out / "session.json").write_text(json.dumps(summary, indent=1, default=str))
     (bench_out / "session.md").write_text(session_page(summary))
+    if args.archive is not None:
+        written = {Path(f) for ph in done for f in ph.files} | {
+            f for f in bench_out.rglob("*") if f.is_file()}
+        print(f"packed {archive(written, out, args.archive)} files into {args.archive}")
     ok = all(ph.exit_code == 0 for ph in done)
     print(f"session: {summary['wall_s']:.0f} s of a {args.budget:.0f} s budget; "
           f"{'all phases succeeded' if ok else 'a phase failed'}; {bench_out / 'session.md'}")
     return 0 if ok else 1
+
+
+def archive(files, root: Path, target: Path) -> int:
+    """Pack `files` (those under `root`) into the .tar.gz `target`, named relative to `root`;
+    the number packed."""
+    import tarfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()
+    names = sorted({Path(f).resolve() for f in files if Path(f).is_file()})
+    packed = 0
+    with tarfile.open(target, "w:gz") as tar:
+        for f in names:
+            if f.is_relative_to(root):
+                tar.add(f, arcname=f.relative_to(root).as_posix())
+                packed += 1
+    return packed
+
+
+def dry_run(wanted, ids, missing: dict, left: float, slow: float, folders: dict,
+            archive_to: Path | None) -> str:
+    """The plan, as the session would start it: each phase given its allotment in turn as if
+    every phase before it used all of its own."""
+    lines = [f"backends: {', '.join(ids) or '(none)'}"]
+    lines += [f"not run: {b}: {why}" for b, why in missing.items()]
+    if plugin_args():
+        lines.append("the project is not installed: the children load -p conformance.plugin")
+    for name in wanted:
+        seconds = allot(name, left, wanted, slow)
+        start = "" if seconds >= MIN_START * fixed(name, slow) else " (too little: not started)"
+        lines.append(f"{name}: {seconds:.0f} s{start} -> {folders[name]}")
+        left -= seconds
+    if archive_to is not None:
+        lines.append(f"archive: {archive_to}")
+    return "\n".join(lines)
 
 
 def session_page(summary: dict) -> str:

@@ -407,10 +407,18 @@ def test_gpu_session_runs_its_plan_on_the_cpu_within_its_budget(tmp_path):
     from benchmarks import gpu_session
 
     start = time.monotonic()
-    code = gpu_session.main(["--budget", "60", "--out", str(tmp_path)])
+    packed = tmp_path / "device-out" / "gpu-session.tar.gz"
+    code = gpu_session.main(["--budget", "60", "--out", str(tmp_path), "--archive", str(packed)])
     elapsed = time.monotonic() - start
     assert elapsed <= 66, f"{elapsed:.0f} s"
     folder = tmp_path / "benchmarks" / "gpu-session-cpu-stand-in"
+    # the archive holds every file the session wrote, named as under --out
+    import tarfile
+
+    with tarfile.open(packed) as tar:
+        names = set(tar.getnames())
+    wrote = {f.relative_to(tmp_path).as_posix() for f in folder.rglob("*") if f.is_file()}
+    assert "benchmarks/gpu-session-cpu-stand-in/session.md" in names and names == wrote
     session = json.loads((folder / "session.json").read_text())
     assert session["stand_in"] and session["backends"] == ["torch", "numpy", "jax"]
     log = {p["name"]: p for p in session["phases"]}
@@ -438,6 +446,89 @@ def test_gpu_session_runs_its_plan_on_the_cpu_within_its_budget(tmp_path):
     if "tiny_gpt" not in stopped:
         gpt = json.loads((folder / "tiny_gpt" / "tiny_gpt_torch.json").read_text())
         assert gpt["steps"] >= 1 and gpt["ms_per_step"] > 0
+
+
+def test_gpu_session_children_find_the_project_uninstalled_and_share_the_gpu(monkeypatch):
+    """On a lent GPU machine the repository is copied, not installed: the children load the
+    conformance plugin with -p (pyproject's entry point is missing there, and pytest refuses
+    the plugin twice where it is not), import from the repository's root, and JAX does not
+    take 75 % of the GPU that torch and CuPy share with it."""
+    import importlib.metadata
+
+    from benchmarks import gpu_session as gs
+
+    installed = any(ep.value == "conformance.plugin"
+                    for ep in importlib.metadata.entry_points(group="pytest11"))
+    assert gs.plugin_args() == ([] if installed else ["-p", "conformance.plugin"])
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [])
+    assert gs.plugin_args() == ["-p", "conformance.plugin"]
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    env = gs.child_env()
+    assert env["PYTHONPATH"].split(":") == [str(gs.ROOT), "/elsewhere"]
+    assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert not any(k.startswith("PYTEST_") for k in env)
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "true")
+    assert gs.child_env()["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"  # the caller's choice
+
+
+def test_gpu_session_archive_packs_what_is_under_out(tmp_path):
+    from benchmarks import gpu_session as gs
+
+    (tmp_path / "out" / "a").mkdir(parents=True)
+    inside, outside = tmp_path / "out" / "a" / "x.md", tmp_path / "y.md"
+    inside.write_text("x")
+    outside.write_text("y")
+    target = tmp_path / "packed" / "s.tar.gz"
+    assert gs.archive([inside, outside, tmp_path / "gone.md"], tmp_path / "out", target) == 1
+    import tarfile
+
+    with tarfile.open(target) as tar:
+        assert tar.getnames() == ["a/x.md"]
+
+
+def test_gpu_device_script_prepares_its_packages_and_plans_within_its_budget(tmp_path):
+    """benchmarks/gpu_device.sh, the command for a lent GPU machine: --prepare copies the
+    packages the device image lacks (nothing downloaded), and the call finds them and plans
+    the session (here with --dry-run: the plan, nothing run or written)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("bash") is None:
+        pytest.skip("the device command is a bash script")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_device.sh"
+    site, res, out = tmp_path / "site", tmp_path / "results", tmp_path / "out"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+           "PYTHON": sys.executable, "DEVICE_SITE": str(site), "RESULTS": str(res),
+           "OUT": str(out), "BUDGET": "480"}
+    prep = subprocess.run(["bash", str(script), "--prepare"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert prep.returncode == 0, prep.stderr
+    assert {"array_api_compat", "array_api_extra", "array_api_strict"} <= {
+        p.name for p in site.iterdir()}
+    plan = subprocess.run(["bash", str(script), "--dry-run"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    seconds = {name: float(line.split(": ")[1].split(" s")[0]) for line in lines
+               for name in ("conformance", "tiny_gpt", "benchmarks")
+               if line.startswith(f"{name}: ")}
+    assert list(seconds) == ["conformance", "tiny_gpt", "benchmarks"], plan.stdout
+    assert sum(seconds.values()) <= 480
+    assert f"archive: {out / 'gpu-session.tar.gz'}" in lines
+    assert not res.exists()  # a dry run writes nothing
+    env["DEVICE_SITE"] = str(tmp_path / "not-carried")
+    env["PYTHON"] = str(tmp_path / "bare" / "python")  # no site-packages: none of the three
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "python").write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    (bare / "python").chmod(0o755)
+    missing = subprocess.run(["bash", str(script), "--dry-run"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode == 3 and "--prepare" in missing.stderr
 
 
 def test_tiny_gpt_stops_at_max_seconds_and_times_the_steps_it_ran(tmp_path):
