@@ -5,6 +5,10 @@ number of leading batch dimensions; the matrix functions act on the last two axe
 (..., m, n) stacks. The SVD-based functions use the standard's ``linalg`` extension
 (``svd``, ``matrix_norm``) of the inputs' namespace.
 
+Dtypes: every function takes float16 and bfloat16 and computes in float32 (a float16 sum of
+squares overflows past 256, and the namespaces' SVDs do not take either dtype), returning the
+input dtype, rounded once; float32 and float64 are computed as they are.
+
 Sources: 001 (dot product, cosine similarity), 002 §1 (dot product, matrix multiplication,
 SVD and low-rank approximation, norms), 002 §4.5 (vanishing gradients), 003, 004 (cosine
 similarity for retrieval).
@@ -13,7 +17,7 @@ similarity for retrieval).
 from __future__ import annotations
 
 from . import _validate as v
-from ._registry import Identity, Limit, equation
+from ._registry import ALL_FLOATS, Identity, Limit, equation
 
 __all__ = [
     "cosine_similarity",
@@ -73,6 +77,15 @@ def _matrix(W, name: str = "W", *, nonempty: bool = False):
     return xp
 
 
+def _finite_matrices(xp, W):
+    """W with each matrix that holds a NaN or ±∞ replaced by zeros, and the mask (...) of the
+    finite ones. LAPACK's SVD does not converge on a non-finite entry (NumPy raises
+    LinAlgError, torch its _LinAlgError): such matrices never reach it, and the caller puts
+    the value the math gives back in their place."""
+    finite = xp.all(xp.isfinite(W), axis=(-2, -1))
+    return xp.where(finite[..., None, None], W, xp.zeros_like(W)), finite
+
+
 def _scaled_norm(xp, x, axis: int, keepdims: bool):
     """‖x‖₂ along `axis` as s·√Σ(xᵢ/s)² with s = max|xᵢ|: the squares never overflow or
     underflow. s is replaced by 1 where it is 0 (an all-zero slice), ∞ or NaN, so those
@@ -89,6 +102,7 @@ def _scaled_norm(xp, x, axis: int, keepdims: bool):
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="linalg",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §1.1.1", "003"),
     oracle="mpmath",
     identities=(
@@ -109,15 +123,18 @@ def dot(x, y, /, *, axis=-1):
     .. math:: x \cdot y = x^\top y = \sum_i x_i y_i
 
     Shapes: x and y broadcastable, (..., n, ...) → the broadcast shape without `axis`.
-    Source: 001 (dot products), 002 §1.1.1, 003.
+    Dtypes: float16 and bfloat16 are computed in float32 (the products and their sum) and
+    returned rounded once. Source: 001 (dot products), 002 §1.1.1, 003.
     """
     xp, axis, x, y = _vector_pair(x, y, axis)
-    return xp.sum(x * y, axis=axis)
+    (x, y), dtype = v.widen(xp, x, y)
+    return v.narrow(xp, xp.sum(x * y, axis=axis), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="linalg",
+    dtypes=ALL_FLOATS,
     seeds=("002 §1.4",),
     oracle="mpmath",
     identities=(
@@ -127,6 +144,8 @@ def dot(x, y, /, *, axis=-1):
         Identity("dot_self", "‖x‖² = x·x", "SP"),
         Identity("no_overflow", "finite and accurate for |x| ≈ 1e200 and 1e-200 in float64 (and "
                  "their float32 analogues), where Σxᵢ² overflows or underflows", "PR"),
+        Identity("special_values", "an all-zero slice has norm 0, an infinite entry gives ∞, "
+                 "a NaN gives NaN, an empty axis gives 0", "PR"),
         Identity("gradient", "∂‖x‖/∂x = x/‖x‖", "D"),
     ),
 )
@@ -140,15 +159,18 @@ def norm(x, /, *, axis=-1, keepdims=False):
     squares overflow float64) and |x| ≈ 1e-200 (whose squares underflow to 0) both give the
     right norm. An all-zero slice has norm 0, an infinite entry gives ∞ and a NaN gives NaN;
     an empty axis gives 0. Shapes: x (..., n, ...) → x without `axis` (kept as size 1 with
-    `keepdims`). Source: 002 §1.4.
+    `keepdims`). Dtypes: float16 and bfloat16 are computed in float32 and returned rounded
+    once. Source: 002 §1.4.
     """
     xp, axis = _vector(x, "x", axis)
-    return _scaled_norm(xp, x, axis, keepdims)
+    x, dtype = v.widen(xp, x)
+    return v.narrow(xp, _scaled_norm(xp, x, axis, keepdims), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="linalg",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §1.1.1", "004"),
     oracle="mpmath",
     identities=(
@@ -170,18 +192,21 @@ def cosine_similarity(x, y, /, *, axis=-1, eps=1e-8):
     PyTorch's ``cosine_similarity``; below ε the result is no longer scale invariant.
     Rounding can put the result a few ulp outside [−1, 1]; it is not clipped.
     Shapes: x and y broadcastable, (..., n, ...) → the broadcast shape without `axis`.
+    Dtypes: float16 and bfloat16 are computed in float32 and returned rounded once.
     Source: 001, 002 §1.1.1, 004 (retrieval by cosine similarity).
     """
     xp, axis, x, y = _vector_pair(x, y, axis)
     eps = v.positive_number(eps, "eps")
+    (x, y), dtype = v.widen(xp, x, y)
     x_hat = x / xp.clip(_scaled_norm(xp, x, axis, True), min=eps)
     y_hat = y / xp.clip(_scaled_norm(xp, y, axis, True), min=eps)
-    return xp.sum(x_hat * y_hat, axis=axis)
+    return v.narrow(xp, xp.sum(x_hat * y_hat, axis=axis), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="linalg",
+    dtypes=ALL_FLOATS,
     seeds=("002 §1.4", "002 §1.3"),
     oracle="mpmath",
     identities=(
@@ -199,11 +224,13 @@ def frobenius_norm(W, /):
               = \sqrt{\operatorname{tr}(W^\top W)}
 
     Computed as the overflow-safe `norm` of the flattened matrix.
-    Shapes: W (..., m, n) → (...). Source: 002 §1.4; equals √Σσᵢ² by the SVD of 002 §1.3.
+    Shapes: W (..., m, n) → (...). Dtypes: float16 and bfloat16 are computed in float32 and
+    returned rounded once. Source: 002 §1.4; equals √Σσᵢ² by the SVD of 002 §1.3.
     """
     xp = _matrix(W)
+    W, dtype = v.widen(xp, W)
     flat = xp.reshape(W, (*W.shape[:-2], W.shape[-2] * W.shape[-1]))
-    return _scaled_norm(xp, flat, flat.ndim - 1, False)
+    return v.narrow(xp, _scaled_norm(xp, flat, flat.ndim - 1, False), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,6 +240,7 @@ def _svd_limit(note: str = "", tiers: str = "PDRX") -> Limit:
 
 @equation(
     chapter="linalg",
+    dtypes=ALL_FLOATS,
     seeds=("002 §1.3",),
     tiers="PDRXE",
     oracle="mpmath",
@@ -222,6 +250,8 @@ def _svd_limit(note: str = "", tiers: str = "PDRX") -> Limit:
         Identity("rank", "rank(W_k) ≤ k: its singular values beyond the k-th vanish", "P"),
         Identity("idempotent", "the rank-k approximation of W_k is W_k", "P"),
         Identity("full_rank_identity", "k = min(m, n) gives W back; k = 0 gives 0", "P"),
+        Identity("special_values", "a matrix with a NaN or an infinite entry gives all NaN "
+                 "(its SVD does not exist), never an error of the backend's SVD", "PR"),
         Identity("gradient", "∂‖W − W_k‖_F²/∂W = 2(W − W_k) (autograd, differences)", "D"),
         Identity("accuracy", "within its ulp budget of an mpmath SVD (normwise at σ₁)", "R"),
     ),
@@ -238,7 +268,10 @@ def low_rank_approximation(W, /, *, rank):
     compression and LoRA. Uses the namespace's ``linalg.svd`` (reduced, ``full_matrices=
     False``). Shapes: W (..., m, n) → (..., m, n); 0 ≤ rank ≤ min(m, n) (an int).
     When σ_k = σ_{k+1} the best approximation is not unique and W_k is one of them.
-    Source: 002 §1.3.
+    A matrix with a NaN or an infinite entry has no SVD: its W_k is all NaN (for every rank),
+    as NaN propagates in the rest of the spec, never an error of the backend's SVD.
+    Dtypes: float16 and bfloat16 are computed in float32 (no namespace's SVD takes them) and
+    returned rounded once. Source: 002 §1.3.
     """
     xp = _matrix(W, nonempty=True)
     k = v.integer_option(rank, "rank")
@@ -246,13 +279,18 @@ def low_rank_approximation(W, /, *, rank):
     if not 0 <= k <= most:
         raise ValueError(f"rank must be in [0, min(m, n)] = [0, {most}] for W of shape "
                          f"{tuple(W.shape)}, got {k}")
-    u, s, vh = _linalg(xp, "svd")(W, full_matrices=False)
-    return (u[..., :, :k] * s[..., None, :k]) @ vh[..., :k, :]
+    W, dtype = v.widen(xp, W)
+    safe, finite = _finite_matrices(xp, W)
+    u, s, vh = _linalg(xp, "svd")(safe, full_matrices=False)
+    out = (u[..., :, :k] * s[..., None, :k]) @ vh[..., :k, :]
+    out = xp.where(finite[..., None, None], out, xp.full_like(out, float("nan")))
+    return v.narrow(xp, out, dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="linalg",
+    dtypes=ALL_FLOATS,
     seeds=("002 §1.3", "002 §4.5"),
     tiers="PDRXE",
     oracle="mpmath",
@@ -263,12 +301,15 @@ def low_rank_approximation(W, /, *, rank):
                  "values and is ≤ ‖W‖_F", "P"),
         Identity("vanishing_gradients", "a product of L Jacobians with σ_max ≤ s < 1 shrinks "
                  "every vector at least geometrically: ‖J_L⋯J_1 g‖ ≤ sᴸ‖g‖ (002 §4.5)", "P"),
+        Identity("special_values", "a NaN entry gives NaN and an infinite one (without a NaN) "
+                 "∞, never an error of the backend's SVD", "PR"),
         Identity("gradient", "∂σ_max/∂W = u₁v₁ᵀ (top singular vectors), against autograd and "
                  "central differences", "D"),
         Identity("accuracy", "within its ulp budget of an mpmath SVD", "R"),
     ),
     limits=(_svd_limit("2×2 chunked both ways", tiers="XR"),
             _svd_limit("a stack of 3×2", tiers="XR"),
+            _svd_limit("a stack with one ∞ and one NaN matrix", tiers="XR"),
             _svd_limit(tiers="PD")),
 )
 def spectral_norm(W, /):
@@ -279,9 +320,17 @@ def spectral_norm(W, /):
     Through the standard's ``linalg.matrix_norm(W, ord=2)``. A layer's Jacobian with
     σ_max < 1 shrinks the gradient passing back through it; a product of L of them shrinks it
     by at least σᴸ (vanishing gradients, 002 §4.5). Shapes: W (..., m, n) → (...).
+    A NaN entry gives NaN and an infinite one (without a NaN) ∞, the supremum above, never an
+    error of the backend's SVD. Dtypes: float16 and bfloat16 are computed in float32 (no
+    namespace's SVD takes them) and returned rounded once.
     Source: 002 §1.3 (singular values), 002 §4.5.
     """
     xp = _matrix(W, nonempty=True)
-    return _linalg(xp, "matrix_norm")(W, ord=2)
+    W, dtype = v.widen(xp, W)
+    safe, finite = _finite_matrices(xp, W)
+    s = _linalg(xp, "matrix_norm")(safe, ord=2)
+    unbounded = xp.where(xp.any(xp.isnan(W), axis=(-2, -1)), xp.full_like(s, float("nan")),
+                         xp.full_like(s, float("inf")))
+    return v.narrow(xp, xp.where(finite, s, unbounded), dtype)
 
 

@@ -1,9 +1,21 @@
-"""Records of `spec/linalg.py`: its sample, reference and error inputs.
+"""Records of `spec/linalg.py`: sample, reference and error inputs, derivative cases and ulp
+budgets.
 """
 
 from __future__ import annotations
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import numpy as np
+
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.linalg import (
     cosine_similarity,
@@ -13,6 +25,10 @@ from spec.linalg import (
     norm,
     spectral_norm,
 )
+
+#: values whose squares overflow float16 (300² = 90,000 > 65,504), exact in every dtype; the
+#: float32 and float64 extremes (1e200, 3e37) are infinite in float16
+_F16_SQUARES = [300.0, 1.0, -2.0, 0.5]
 
 
 @samples(dot)
@@ -37,6 +53,10 @@ def _(xp, dtype, device):
                "huge products cancel to 0"),
         Sample((_a(xp, [float("inf"), 1.0], dtype, device), _a(xp, [1.0, 2.0], dtype, device)),
                {}, "an infinity propagates"),
+        # 300² = 90,000 overflows float16 (largest 65,504); summed in float32 they cancel
+        Sample((_a(xp, [300.0, 300.0, 0.5], dtype, device),
+                _a(xp, [300.0, -300.0, 2.0], dtype, device)), {},
+               "products overflow float16, cancel to 1"),
     ]
 
 
@@ -72,12 +92,20 @@ def _(xp, dtype, device):
     f64 = dtype == xp.float64
     big, small = (1e200, 1e-200) if f64 else (3e37, 1e-30)
     return [
-        Sample((_a(xp, [big, -big, big], dtype, device),), {}, "squares overflow"),
-        Sample((_a(xp, [small, small, -small, small], dtype, device),), {}, "squares underflow"),
-        Sample((_a(xp, [big, 1.0], dtype, device),), {}, "huge and tiny together"),
-        Sample((_a(xp, [[0.0, 0.0], [0.0, 1.0]], dtype, device),), {}, "an all-zero row"),
+        Sample((_a(xp, [big, -big, big], dtype, device),), {}, "squares overflow",
+               proves=("no_overflow",)),
+        Sample((_a(xp, [small, small, -small, small], dtype, device),), {}, "squares underflow",
+               proves=("no_overflow",)),
+        Sample((_a(xp, [big, 1.0], dtype, device),), {}, "huge and tiny together",
+               proves=("no_overflow",)),
+        Sample((_a(xp, _F16_SQUARES, dtype, device),), {}, "squares overflow float16",
+               proves=("no_overflow",)),
+        Sample((_a(xp, [[0.0, 0.0], [0.0, 1.0]], dtype, device),), {}, "an all-zero row",
+               proves=("special_values",)),
         Sample((_a(xp, [[float("inf"), 1.0], [float("nan"), 1.0]], dtype, device),), {},
-               "∞ and NaN propagate"),
+               "∞ and NaN propagate", proves=("special_values",)),
+        Sample((_a(xp, [[], []], dtype, device),), {}, "an empty axis gives 0",
+               proves=("special_values",)),
     ]
 
 
@@ -111,7 +139,7 @@ def _(xp, dtype, device):
     big = 1e200 if dtype == xp.float64 else 1e30
     return [
         Sample((_a(xp, [big, big], dtype, device), _a(xp, [big, -0.5 * big], dtype, device)), {},
-               "‖x‖‖y‖ overflows"),
+               "‖x‖‖y‖ overflows", proves=("no_overflow",)),
         Sample((_a(xp, [0.0, 0.0], dtype, device), _a(xp, [1.0, 2.0], dtype, device)), {},
                "a zero vector gives 0"),
         Sample((_a(xp, [1.0, 2.0, -3.0], dtype, device), _a(xp, [2.0, 4.0, -6.0], dtype, device)),
@@ -142,8 +170,11 @@ def _(xp, dtype, device):
 def _(xp, dtype, device):
     big = 1e200 if dtype == xp.float64 else 3e37
     return [
-        Sample((_a(xp, [[big, big], [-big, big]], dtype, device),), {}, "squares overflow"),
+        Sample((_a(xp, [[big, big], [-big, big]], dtype, device),), {}, "squares overflow",
+               proves=("no_overflow",)),
         Sample((_a(xp, [[0.0, 0.0], [0.0, 0.0]], dtype, device),), {}, "zero matrix"),
+        Sample((_a(xp, [_F16_SQUARES[:2], _F16_SQUARES[2:]], dtype, device),), {},
+               "squares overflow float16", proves=("no_overflow",)),
     ]
 
 
@@ -169,6 +200,9 @@ def _(xp, dtype, device):
     ]
 
 
+_NAN, _INF = float("nan"), float("inf")
+
+
 @references(low_rank_approximation)
 def _(xp, dtype, device):
     return [
@@ -177,6 +211,14 @@ def _(xp, dtype, device):
         Sample((_a(xp, [[1.0, 2.0], [3.0, 4.0]], dtype, device),), {"rank": 0}, "rank 0 gives 0"),
         Sample((_a(xp, [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 1.0, 1.0]], dtype, device),),
                {"rank": 1}, "rank-2 matrix, rank 1"),
+        # issue 12: NumPy raised LinAlgError and torch its _LinAlgError on these
+        Sample((_a(xp, [[_NAN, 1.0], [2.0, 3.0], [0.0, 1.0]], dtype, device),), {"rank": 1},
+               "a NaN entry gives NaN", proves=("special_values",)),
+        Sample((_a(xp, [[_INF, 1.0], [2.0, 3.0]], dtype, device),), {"rank": 2},
+               "an infinite entry gives NaN", proves=("special_values",)),
+        Sample((_a(xp, [[[3.0, 0.0], [0.0, 1.0]], [[1.0, -_INF], [_NAN, 1.0]]], dtype, device),),
+               {"rank": 1}, "a stack: only the non-finite matrix is NaN",
+               proves=("special_values",)),
     ]
 
 
@@ -209,6 +251,23 @@ def _(xp, dtype, device):
     ]
 
 
+@references(spectral_norm)
+def _(xp, dtype, device):
+    # issue 12: NumPy raised LinAlgError and torch its _LinAlgError on non-finite entries.
+    # A column and a row: matrices dask's SVD takes (chunked along one axis only)
+    return [
+        Sample((_a(xp, [[_NAN], [1.0], [2.0]], dtype, device),), {}, "a NaN entry gives NaN",
+               proves=("special_values",)),
+        Sample((_a(xp, [[1.0, -_INF, 2.0]], dtype, device),), {}, "an infinite entry gives ∞",
+               proves=("special_values",)),
+        Sample((_a(xp, [[_INF, 1.0, _NAN]], dtype, device),), {}, "∞ and NaN give NaN",
+               proves=("special_values",)),
+        Sample((_a(xp, [[[3.0, 0.0], [0.0, 1.0]], [[_INF, 0.0], [0.0, 1.0]],
+                        [[_NAN, 0.0], [0.0, 1.0]]], dtype, device),), {},
+               "a stack with one ∞ and one NaN matrix", proves=("special_values",)),
+    ]
+
+
 @errors(spectral_norm)
 def _(xp, dtype, device):
     return [
@@ -219,3 +278,68 @@ def _(xp, dtype, device):
         ErrorCase((_a(xp, [[1.0, 2.0]], dtype, device)[:, :0],), {}, ValueError,
                   "W must be a non-empty matrix", "empty matrix"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+def _uniform(*specs):
+    """`make_args(seed)`: argument i uniform in [low, high) of its shape, from
+    `default_rng(seed + 7·i)`, one `(low, high, shape)` spec per argument."""
+
+    def make_args(seed: int) -> list:
+        return [np.random.default_rng(seed + 7 * i).uniform(low, high, shape)
+                for i, (low, high, shape) in enumerate(specs)]
+
+    return make_args
+
+
+_REAL = (-2.0, 2.0)
+#: norms contain |xᵢ| and max|xᵢ|, which SymPy differentiates symbolically only with a known
+#: sign: their inputs are positive (the formulas are sign-agnostic; the other tiers cover signs)
+_POSITIVE = (0.2, 2.0)
+
+
+def _cos_grad(xp, a, c):
+    """∂cos/∂x = (ŷ − cos·x̂)/‖x‖, times the cotangent."""
+    x, y = a
+    nx, ny = norm(x, keepdims=True), norm(y, keepdims=True)
+    cos = cosine_similarity(x, y)[..., None]
+    return (y / ny - cos * x / nx) / nx * c[..., None]
+
+
+derivative(
+    DerivativeCase("dot", dot, _uniform((*_REAL, (2, 3)), (*_REAL, (2, 3))),
+                   closed=lambda xp, a, c: a[1] * c[..., None]),
+    DerivativeCase("norm", norm, _uniform((*_POSITIVE, (2, 3))),
+                   closed=lambda xp, a, c: a[0] / norm(a[0], keepdims=True) * c[..., None],
+                   assumptions={"positive": True}),
+    DerivativeCase("cosine_similarity", cosine_similarity,
+                   _uniform((*_POSITIVE, (2, 3)), (*_POSITIVE, (2, 3))), closed=_cos_grad,
+                   assumptions={"positive": True}),
+    DerivativeCase("frobenius_norm", frobenius_norm, _uniform((*_POSITIVE, (2, 3))),
+                   closed=lambda xp, a, c: a[0] / frobenius_norm(a[0]) * c,
+                   assumptions={"positive": True}),
+)
+# low_rank_approximation and spectral_norm go through an SVD, which SymPy cannot trace: their
+# tier D (central differences and autograd against the closed form) is in test_linalg.py.
+
+
+# --------------------------------------------------------------------------------- tier R
+#: budgets from the operation counts of the registered inputs (n ≤ 4 elements per slice,
+#: matrices ≤ 4×3), not from what was observed:
+budget({
+    # n products (exact in fma or 0.5 ulp each) and n − 1 additions, at Σ|xᵢyᵢ|: ≤ n ulp
+    "dot": {"float32": 4, "float64": 4},
+    # x/s, squares, n − 1 additions, √ (halves their relative error), ×s: ≈ (n + 5)/2 ulp
+    "norm": {"float32": 8, "float64": 8},
+    # two norms (≈ 4 ulp each, relative), two divisions, n products and additions, at 1
+    "cosine_similarity": {"float32": 16, "float64": 16},
+    # the norm of ≤ 6 entries
+    "frobenius_norm": {"float32": 8, "float64": 8},
+    # a backward-stable SVD has backward error ≈ max(m, n)·ε·σ₁ (≤ 4 ulp of σ₁ here); the
+    # registered inputs have gaps σ_k − σ_{k+1} ≥ σ₁/4, which amplify the singular-vector
+    # error at most 4×; k ≤ 2 rank-one terms are summed: 4·4·2 = 32
+    "low_rank_approximation": {"float32": 32, "float64": 32},
+    # singular values of a backward-stable SVD: |δσ| ≲ max(m, n)·ε·σ₁ (Weyl), m, n ≤ 3:
+    # ≤ 3 ulp relative, ×2 for the ulp of a value just above a power of two
+    "spectral_norm": {"float32": 8, "float64": 8},
+})
