@@ -55,15 +55,6 @@ SCREENSHOT_PAGE = "equations/probability.html"
 if str(ROOT) not in sys.path:  # `python docs/build.py` from a clone that is not installed
     sys.path.insert(0, str(ROOT))
 
-#: what each seed article is (EQUATIONS.md); the files themselves are not published
-SEED_TOPICS = {
-    "000": "a tour of the equations",
-    "001": "from vectors to MNIST",
-    "002": "the first-principles long form",
-    "003": "foundations in four phases",
-    "004": "how AI works under the hood",
-}
-
 MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭", "missing": "⚠️", "n/a": "—"}
 NOT_RUN = "not yet run"
 
@@ -356,7 +347,7 @@ def anchor(name: str) -> str:
 
 def seed_citations(seeds: Iterable[str], spec_module, link_prefix: str = "../") -> str:
     """Seeds as cited in records ("002 §2.1.1"), grouped by article, each linked to its entry
-    on the sources page and named by its file: `002 §2.1.1, §2.2 (002_….txt)`."""
+    on the sources page, where its title is: `002 §2.1.1, §2.2`."""
     grouped: dict[str, list[str]] = {}
     for seed in seeds:
         number, _, section = seed.strip().partition(" ")
@@ -366,11 +357,10 @@ def seed_citations(seeds: Iterable[str], spec_module, link_prefix: str = "../") 
     out = []
     for number, sections in grouped.items():
         where = (" " + md_text(", ".join(sections))) if sections else ""
-        file = spec_module.SEEDS.get(number)
-        if file is None:
+        if number not in spec_module.SEEDS:
             out.append(f"{md_text(number)}{where}")
         else:
-            out.append(f"[{number}]({link_prefix}sources.md#seed-{number}){where} (`{file}`)")
+            out.append(f"[{number}]({link_prefix}sources.md#seed-{number}){where}")
     return "; ".join(out)
 
 
@@ -699,13 +689,13 @@ def sources_page(site: Site) -> str:
     out = ["# Sources", "",
            "Every equation cites the articles it comes from by number (and section, as in "
            "“002 §2.1.1”). The articles are the project's seed material; they are cited here, "
-           "not published.", ""]
-    for number, file in site.spec.SEEDS.items():
+           "not published. Where one states a formula wrongly, the [errata](errata.md) page "
+           "says so and names the test that tells the two forms apart.", ""]
+    for number, title in site.spec.SEEDS.items():
         cited = [r for r in site.catalogue.values()
                  if any(s.split(" ")[0] == number for s in r.seeds)]
-        topic = SEED_TOPICS.get(number, "")
-        out += [f"## {number}{' — ' + topic if topic else ''} {{ #seed-{number} }}", "",
-                f"File `{file}`. Cited by {len(cited)} equation{'s' * (len(cited) != 1)}"
+        out += [f"## {number} — {md_text(title)} {{ #seed-{number} }}", "",
+                f"Cited by {len(cited)} equation{'s' * (len(cited) != 1)}"
                 + (": " + ", ".join(f"[`{r.name}`](equations/{r.chapter}.md#{anchor(r.name)})"
                                     for r in cited) if cited else "") + ".", ""]
     return "\n".join(out)

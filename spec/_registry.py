@@ -44,13 +44,17 @@ CHAPTERS = {
     "scaling": "14. Scaling and training at scale",
 }
 
-#: the article files in ../shared/seeds, by the short number used in records
+#: the five source articles, by the short number every record cites them with ("002 §2.1.1"):
+#: the article's own title where it has one, else what it is. The articles are the project's
+#: seed material; they are cited, not shipped.
 SEEDS = {
-    "000": "000_e745e11a50f6bde6.txt",
-    "001": "001_057df19037ed6dee.txt",
-    "002": "002_a2521b76ef329dd3.txt",
-    "003": "003_204fc400090a1f3e.txt",
-    "004": "004_d164119f9e4fc5b2.txt",
+    "000": "A tour of the equations: the neuron, the layer, the loss, gradient descent and "
+           "backpropagation",
+    "001": "From vectors to MNIST: dot products, matrices, activations and a digit classifier",
+    "002": "The mathematics of modern AI from first principles (the long form, in numbered "
+           "sections)",
+    "003": "Foundations of AI: From Vectors to Neural Networks",
+    "004": "How AI Really Works Under the Hood: Math, Models, and Machine Learning",
 }
 
 

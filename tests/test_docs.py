@@ -14,6 +14,7 @@ from __future__ import annotations
 import doctest
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,24 @@ def test_a_page_for_every_chapter_with_every_equation_and_its_latex(pages):
             assert rec.signature in page
             for ident in rec.identities:
                 assert f"`{ident.key}`" in page
+
+
+def test_sources_are_cited_by_number_and_title_never_by_file(pages):
+    """A reader of the site or of a clone has none of the article files: the five articles are
+    cited by number, listed by title on the sources page, and nothing points outside the
+    repository for them."""
+    assert set(spec.SEEDS) == {"000", "001", "002", "003", "004"}
+    sources = pages["sources.md"]
+    for number, title in spec.SEEDS.items():
+        assert f"## {number} — {build.md_text(title)}" in sources
+    tracked = subprocess.run(["git", "ls-files", "*.py", "*.md", "*.toml", "*.yml"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    texts = dict(pages)
+    texts.update({f: (ROOT / f).read_text(encoding="utf-8") for f in tracked
+                  if (ROOT / f).is_file() and f != "tests/test_docs.py"})
+    pattern = re.compile(r"shared/seeds|\b00[0-4]_[0-9a-f]{16}\.txt")
+    offenders = sorted(name for name, text in texts.items() if pattern.search(text))
+    assert not offenders, f"these point to the article files: {offenders}"
 
 
 def test_the_catalogue_and_navigation_follow_the_chapter_order(pages):
