@@ -17,7 +17,7 @@ import pytest
 import backends
 import spec
 
-from . import compiled, settings
+from . import compiled, settings, shard
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,6 +28,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"backend id(s), comma-separated: {', '.join(backends.IDS)}, or a dotted module "
         f"name (overrides ${backends.ENV_VAR}; default numpy)",
     )
+    group.addoption(
+        "--thorough-shard", metavar="KEY", default=None,
+        help="run only the Hypothesis tests, at the thorough profile, in an order drawn from "
+        "KEY (CI passes the commit hash), until --shard-budget seconds are spent",
+    )
+    group.addoption("--shard-budget", metavar="SECONDS", type=float, default=600.0,
+                    help="the thorough shard's time budget (default 600)")
+    group.addoption("--shard-test-seconds", metavar="SECONDS", type=float, default=120.0,
+                    help="the most one test runs in the thorough shard before it stops "
+                    "drawing examples, unless it has failed (default 120)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,6 +48,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "identities it proves ('key', or 'equation:key' where the equations share a key)",
     )
     settings.load_hypothesis_profile()
+    if config.getoption("--thorough-shard") is not None:
+        config.pluginmanager.register(shard.ThoroughShard(
+            config.getoption("--thorough-shard"), config.getoption("--shard-budget"),
+            config.getoption("--shard-test-seconds")),
+            "ai-math-spec-thorough-shard")
     value = config.getoption("--backend") or os.environ.get(backends.ENV_VAR)
     try:
         selected = backends.selected(value)
@@ -55,7 +70,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     selected = config.stash[settings.BACKENDS]
     lines = [f"spec backends: {b.describe()}" for b in selected]
-    lines.append(f"hypothesis profile: {settings.profile_name()}")
+    profile = settings.profile_name()
+    if config.getoption("--thorough-shard") is not None:
+        profile = (f"{shard.THOROUGH} (the thorough shard {config.getoption('--thorough-shard')}"
+                   f", {config.getoption('--shard-budget'):.0f} s)")
+    lines.append(f"hypothesis profile: {profile}")
     lines.append(f"compiled: {compiled.describe(selected, config.stash[settings.COMPILED])}")
     return lines
 
