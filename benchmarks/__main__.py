@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
             raw.write_text(json.dumps(_empty_run(recorder.budget), indent=1))
         if args.budget and raw.is_file():
             planned = json.loads(raw.read_text()).get("budget", {})
-            skipped.update(planned.get("deselected", {}))  # pytest saw the others skip
+            # pytest saw the others skip
+            skipped.update(planned.get("deselected", {}))
+            skipped.update(planned.get("not_runnable", {}))
         skipped_file.write_text(json.dumps(dict(skipped), indent=1, sort_keys=True))
     if not raw.is_file():
         print(f"no results to render: {raw} does not exist", file=sys.stderr)

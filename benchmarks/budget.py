@@ -26,7 +26,11 @@ runs:
    What remains at the end is reserved for writing the page and its plots.
 
 The run so lands within about 10 % of the budget; the page says what was planned, what was
-left out, and how long the run took.
+left out, and how long the run took. The one thing the plan cannot shorten is what comes
+before it (imports, collecting the benchmarks, the probes) and the page after: on a machine
+whose other jobs leave this run a tenth of a core these alone can outrun a short budget. The
+plan then runs nothing, and the page says that the start-up alone took longer than the
+budget left for benchmarks.
 """
 
 from __future__ import annotations
@@ -236,6 +240,8 @@ class Budget:
     slow: float = 1.0
     #: the share of a core the run got as it planned (`cpu_share`)
     share: float = 1.0
+    #: seconds from the budget's start to the plan: imports, collection, the probes
+    start_up: float = 0.0
     planned: list[Item] = field(default_factory=list)
     spare: list[Item] = field(default_factory=list)
     left_out: dict[str, int] = field(default_factory=dict)
@@ -247,6 +253,9 @@ class Budget:
     cases: set = field(default_factory=set)
     #: benchmarks deselected at collection (one call too long for the budget), by reason
     deselected: dict[str, int] = field(default_factory=dict)
+    #: benchmarks deselected at collection because they cannot run here at all, by reason
+    #: (the reasons they would have been skipped with)
+    not_runnable: dict[str, int] = field(default_factory=dict)
     _index: dict = field(default_factory=dict, repr=False)
     _order: list = field(default_factory=list, repr=False)
 
@@ -312,6 +321,7 @@ class Budget:
             "budget_s": self.seconds,
             "reserve_for_page_s": round(self.reserve, 1),
             "cpu_share": round(self.share, 2),
+            "start_up_s": round(self.start_up, 1),
             "slowdown": round(self.slow, 2),
             "planned": len(self.planned),
             "planned_estimate_s": round(sum(i.cost for i in self.planned), 1),
@@ -320,6 +330,8 @@ class Budget:
             #: never collected (reason → count); pytest reports the other two as skips
             "deselected": dict(self.deselected),
             "left_out_by_plan": {**self.deselected, **self.left_out},
+            #: never collected: they cannot run here (reason → count), as a skip would say
+            "not_runnable": dict(self.not_runnable),
             "skipped_at_run": dict(self.skipped_at_run),
             "ran": len(self.done),
         }
@@ -335,6 +347,7 @@ def plan(items, *, seconds: float, started: float, gpu_run: bool, n_cases: int,
     would take more than a twentieth of the budget."""
     from .cases import CASES
 
+    start_up = time.monotonic() - started  # before the plan: nothing fits if it is past
     candidates = []
     for item in items:
         p = getattr(item, "callspec", None)
@@ -361,6 +374,7 @@ def plan(items, *, seconds: float, started: float, gpu_run: bool, n_cases: int,
         if len({i.case for i in budget.planned}) <= cases:
             break
     budget.share = share
+    budget.start_up = start_up
     budget.index()
     return budget, order, dropped
 

@@ -53,15 +53,22 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     from .test_throughput import has_native, skip_reason
 
     started = config.getoption("--bench-started") or time.monotonic()
-    runnable, probes = [], {}
+    runnable, probes, unrunnable, reasons = [], {}, [], {}
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         backend = params.get("backend")
-        if backend is None or skip_reason(backend, params.get("precision"), params.get("mode")):
-            continue  # skipped anyway, at no cost
-        if params.get("mode") == "native" and not has_native(params["case"], backend,
-                                                             params["precision"]):
-            continue  # likewise: the library has no kernel of its own to race
+        if backend is None:
+            continue
+        reason = skip_reason(backend, params.get("precision"), params.get("mode"))
+        if reason is None and params.get("mode") == "native" and not has_native(
+                params["case"], backend, params["precision"]):
+            reason = f"{backend.library} has no kernel of its own for {params['case']}"
+        if reason:
+            # deselected with its reason counted, not skipped one by one: a skip costs each
+            # benchmark's fixtures, seconds in all on a machine shared with other jobs
+            unrunnable.append(item)
+            reasons[reason] = reasons.get(reason, 0) + 1
+            continue
         if backend.id not in probes:
             probes[backend.id] = budget_mod.probe(backend)
         runnable.append(item)
@@ -70,11 +77,12 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         runnable, seconds=seconds, started=started, gpu_run=gpu_run,
         n_cases=len({i.callspec.params["case"] for i in runnable}), probes=probes,
         share=budget_mod.cpu_share())
+    plan.not_runnable = reasons
     config.stash[_BUDGET] = plan
-    chosen = set(runnable)
-    rest = [i for i in items if i not in chosen]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
+    out = set(runnable) | set(unrunnable)
+    rest = [i for i in items if i not in out]
+    if dropped or unrunnable:
+        config.hook.pytest_deselected(items=dropped + unrunnable)
     items[:] = order + rest
 
 

@@ -441,6 +441,11 @@ def markdown(rows: list[Row], meta: dict, skipped: dict, *, title: str, plots_di
                   "the budget (priorities: the families the targets judge at the decisive "
                   "size first, then the others, then bfloat16, then the other sizes, smallest "
                   "first).", ""]
+        if budget.get("start_up_s", 0) > budget["budget_s"] - budget.get("reserve_for_page_s", 0):
+            lines += [f"**The start-up alone outran the budget**: imports, collecting the "
+                      f"benchmarks and probing the backends took {budget['start_up_s']:.0f} s, "
+                      "more than the budget left for benchmarks once the page's time is kept, "
+                      "so none was planned.", ""]
         if "cpu_share" in budget:
             lines += [f"As it planned, the run got {100 * budget['cpu_share']:.0f} % of a CPU "
                       "core (100 % on a machine doing nothing else; less means other jobs "

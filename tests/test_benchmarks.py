@@ -284,14 +284,22 @@ def test_budget_is_honoured_and_the_plan_is_recorded(tmp_path, monkeypatch):
                        "--", "-p", "no:xdist"])
     elapsed = time.monotonic() - start
     assert code == 0
-    assert elapsed <= 1.1 * seconds, f"{elapsed:.1f} s for a {seconds} s budget"
     raw = json.loads((tmp_path / "benchmarks.json").read_text())
     plan = raw["budget"]
+    page = (tmp_path / "benchmarks.md").read_text()
     assert plan["budget_s"] == seconds and plan["ran"] == len(raw["benchmarks"])
     assert sum(plan["left_out_by_plan"].values()) > 0  # the whole sweep cannot fit in 25 s
-    assert plan["wall_s"] <= 1.1 * seconds
-    page = (tmp_path / "benchmarks.md").read_text()
     assert "Time budget: 25 s" in page and "% of a CPU core" in page
+    # the plan cannot shorten what comes before it (imports, collection, probes: some 4 s of
+    # CPU, which other jobs holding the cores can stretch past 25 s of wall time). Where the
+    # start-up left the benchmarks time, the whole command keeps within 10 % of the budget;
+    # where it did not, nothing is run and the page says why
+    if plan["start_up_s"] <= seconds - plan["reserve_for_page_s"]:
+        assert elapsed <= 1.1 * seconds, f"{elapsed:.1f} s for a {seconds} s budget ({plan})"
+        assert plan["wall_s"] <= 1.1 * seconds
+    else:
+        assert plan["planned"] == plan["spares_ran"] == plan["ran"] == 0, plan
+        assert "The start-up alone outran the budget" in page
     # where other jobs leave the run a third of a core or less, the first benchmark (with the
     # roofline's measurement) may not fit 25 s, and none runs; on a quiet machine some do
     if plan["slowdown"] < 1.5:
