@@ -68,8 +68,10 @@ _INLINE = re.compile(
     r"(?P<code2>``.+?``)"  # rST literal
     r"|(?P<code>`[^`\n]+`)"  # Markdown code span (or rST default role)
     r"|(?P<role>:math:`[^`]+`)"  # rST math role
+    r"|(?P<xref>:(?:py:)?(?:func|class|meth|mod|attr|data|obj):`[^`]+`)"  # rST cross-reference
     r"|(?P<math>\$[^$\n]+\$)"  # inline math, left to arithmatex
     r"|(?P<url>https?://[^\s)\]>\"'`]+[^\s)\]>\"'`.,;:!?])"  # a bare address: a link
+    r"|(?P<strong>(?<![\w*])\*\*(?=\S)[^*\n]+?(?<=\S)\*\*(?![\w*]))"  # **strong**
     r"|(?P<em>(?<![\w*])\*(?=\S)[^*\n]+?(?<=\S)\*(?![\w*]))"  # *emphasis*
 )
 
@@ -92,7 +94,10 @@ def md_text(text: str, *, table: bool = False, names: dict[str, str] | None = No
             token = f"<{token}>"
         if m.lastgroup == "role":
             token = "$" + token[len(":math:`"):-1] + "$"
-        if m.lastgroup in ("code", "code2"):
+        if m.lastgroup == "xref":  # :func:`~spec.rope` → `rope()`, linked where registered
+            target = token[token.index("`") + 1:-1].lstrip("~").removeprefix("spec.")
+            token = f"`{target}()`" if ":func:" in m.group(0) else f"`{target}`"
+        if m.lastgroup in ("code", "code2", "xref"):
             name = token.strip("`").removesuffix("()")
             if table:
                 token = token.replace("|", "\\|")
@@ -196,6 +201,11 @@ def rst_to_markdown(doc: str, *, names: dict[str, str] | None = None) -> str:
             out.extend(["```pycon", *_dedent(lines[i:j]), "```", ""])
             i = j
             continue
+        if _TABLE_RULE.match(stripped):  # an rST simple table
+            flush()
+            table, i = simple_table(lines, i, names=names)
+            out.extend([*table, ""])
+            continue
         if not para and indent > base:  # an indented block (after `::` or not): code
             body, i = block(i, base)
             out.extend([f"```{_language(body)}", *body, "```", ""])
@@ -231,6 +241,50 @@ def rst_to_markdown(doc: str, *, names: dict[str, str] | None = None) -> str:
     while out and not out[-1]:
         out.pop()
     return "\n".join(out)
+
+
+_TABLE_RULE = re.compile(r"^=+( +=+)+$")
+
+
+def simple_table(lines: list[str], start: int, *, names=None) -> tuple[list[str], int]:
+    """The rST simple table whose top rule is lines[start], as a Markdown table; and the index
+    after its bottom rule. Columns are where the rule's `=` runs are (the last one open to the
+    right); the header is the rows before the second rule; a row whose first cell is blank
+    continues the row above it."""
+    rule = lines[start]
+    offset = len(rule) - len(rule.lstrip())
+    spans = [(offset + m.start(), offset + m.end()) for m in re.finditer("=+", rule.strip())]
+
+    def cells(line: str) -> list[str]:
+        bounds = [a for a, _ in spans] + [None]
+        return [line[bounds[k]:bounds[k + 1]].strip() for k in range(len(spans))]
+
+    sections: list[list[list[str]]] = [[]]
+    i = start + 1
+    while i < len(lines):
+        stripped = lines[i].strip()
+        if _TABLE_RULE.match(stripped):
+            i += 1
+            if i >= len(lines) or not lines[i].strip():
+                break  # the bottom rule: a blank line or the end follows it
+            sections.append([])  # the rule under the header
+            continue
+        if stripped:
+            row = cells(lines[i])
+            if sections[-1] and not row[0]:  # a continuation line
+                sections[-1][-1] = [f"{a} {b}".strip() for a, b in zip(sections[-1][-1], row)]
+            else:
+                sections[-1].append(row)
+        i += 1
+    header, body = (sections[0], sections[1]) if len(sections) > 1 else ([], sections[0])
+    if not header:
+        header = [[""] * len(spans)]
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(md_text(c, table=True, names=names) for c in row) + " |"
+
+    head = [" ".join(col).strip() for col in zip(*header)]
+    return [line(head), "|" + "---|" * len(spans), *(line(r) for r in body)], i
 
 
 def _dedent(lines: list[str]) -> list[str]:

@@ -152,6 +152,40 @@ def test_docstring_markup_becomes_markdown():
     assert "```pycon\n>>> 1 + 1\n2\n```" in text
 
 
+def test_rst_tables_strong_text_and_cross_references_become_markdown():
+    text = build.rst_to_markdown(
+        "**Block parameters** of :func:`~spec.softmax` and :class:`Thing`:\n\n"
+        "=========  ===========  =======\n"
+        "key        shape        role\n"
+        "=========  ===========  =======\n"
+        "``w_q``    (h·d, d)     query\n"
+        "``b_q``    (h·d,);      its\n"
+        "           optional     bias\n"
+        "``x|y``    (d,)\n"
+        "=========  ===========  =======\n\n"
+        "After the table.\n",
+        names={"softmax": "probability.md#softmax"})
+    assert text.startswith("**Block parameters** of [`softmax()`](probability.md#softmax) and "
+                           "`Thing`:")
+    assert ("| key | shape | role |\n|---|---|---|\n| `w_q` | (h·d, d) | query |\n"
+            "| `b_q` | (h·d,); optional | its bias |\n| `x\\|y` | (d,) |  |") in text
+    assert text.endswith("\n\nAfter the table.")
+
+
+#: rST or escaped markup that means a docstring was not converted: a table rule, a directive,
+#: a role, doubled backticks, asterisks escaped into literal text
+LEFTOVER = re.compile(r"^=+( +=+)+\s*$|^\s*\.\. [\w-]+::|:(?:py:)?(?:func|class|meth|math|mod|"
+                      r"attr|data|obj|ref):`|``|\\\*\\\*", re.M)
+
+
+def test_no_page_shows_leftover_markup(pages):
+    """Every generated page: rST the converter did not handle would reach the reader as is."""
+    fences = re.compile(r"^\s*```.*?^\s*```", re.M | re.S)  # code blocks show what they hold
+    found = {name: sorted({m.group(0).strip() for m in LEFTOVER.finditer(fences.sub("", text))})
+             for name, text in pages.items()}
+    assert not {k: v for k, v in found.items() if v}, found
+
+
 # ----------------------------------------------------------------------------- doctests
 def test_docstring_examples_pass_as_doctests():
     finder = doctest.DocTestFinder(exclude_empty=True)
@@ -268,6 +302,11 @@ def test_every_equation_page_renders_every_formula_offline(site, tmp_path):
         assert rendered.errors == 0, f"{page}: {rendered.errors} formulas KaTeX could not parse"
         for raw in ("$$", "\\(", "\\["):
             assert raw not in text, f"{page}: unrendered math {raw!r} left in the text"
+    for html_file in site.rglob("*.html"):  # what a reader sees: no markup left unrendered
+        seen = "".join(_parse(html_file.read_text()).text)
+        left = [raw for raw in ("====", "**", ".. math::", ":func:", ":math:", ":class:", "``")
+                if raw in seen]
+        assert not left, f"{html_file.relative_to(site)} shows leftover markup {left}"
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.stat().st_size > 30_000, "the screenshot looks blank"
