@@ -51,6 +51,17 @@ SCREENSHOT = RESULTS / "screenshots" / "equation_page.png"
 #: the page the screenshot shows, from its top (Chromium's headless screenshot of a page
 #: scrolled to an #anchor comes out partly blank)
 SCREENSHOT_PAGE = "equations/probability.html"
+#: the pages `--screenshot` photographs (file in docs/results/screenshots → page of the site):
+#: the catalogue, a chapter of plain functions, one with parameter tables, one with named
+#: variants, the conformance results and the frameworks' kernels refereed
+SCREENSHOTS = {
+    "catalogue.png": "equations/index.html",
+    "equation_page.png": SCREENSHOT_PAGE,
+    "transformer_parameter_tables.png": "equations/transformer.html",
+    "activations_variants.png": "equations/activations.html",
+    "conformance_results.png": "conformance.html",
+    "natives.png": "natives.html",
+}
 
 if str(ROOT) not in sys.path:  # `python docs/build.py` from a clone that is not installed
     sys.path.insert(0, str(ROOT))
@@ -1132,7 +1143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev-addr", default="127.0.0.1:8000", help="address for --serve")
     parser.add_argument("--site-dir", type=Path, default=None, help=f"default {SITE}")
     parser.add_argument("--screenshot", action="store_true",
-                        help=f"after building, refresh {SCREENSHOT.relative_to(ROOT)}")
+                        help=f"after building, refresh the screenshots in "
+                        f"{SCREENSHOT.parent.relative_to(ROOT)} ({', '.join(SCREENSHOTS)})")
     args = parser.parse_args(argv)
     start = _dt.datetime.now()
     try:
@@ -1147,7 +1159,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         site = build(strict=args.strict, site_dir=args.site_dir)
         if args.screenshot:
-            print(f"docs: screenshot {screenshot(site)}")
+            for name, page in SCREENSHOTS.items():
+                if (site / page).is_file():
+                    shot = screenshot(site, SCREENSHOT.parent / name, page)
+                    print(f"docs: screenshot {shot.relative_to(ROOT)} of {page}")
+                else:
+                    print(f"docs: no screenshot of {page}: the site has no such page")
     except BuildError as exc:
         print(f"docs: {exc}", file=sys.stderr)
         return 1
