@@ -347,6 +347,7 @@ def load_reports(directory: Path = CONFORMANCE) -> dict[str, dict]:
                 "failures": [f for f in report.get("failures", [])
                              if f.get("backend") in (backend_id, None)],
                 "run": {"created": created,
+                        "commit": report.get("commit") or "",
                         "profile": report.get("hypothesis_profile", ""),
                         "python": report.get("python", ""),
                         "platform": report.get("platform", ""),
@@ -523,11 +524,25 @@ def _drop_duplicate_math(body: str, latex: str) -> str:
     return body
 
 
+def provenance(site: Site) -> str:
+    """Where the statuses come from: each committed run's date and commit, backends grouped."""
+    runs: dict[tuple[str, str], list[str]] = {}
+    for backend_id in site.report_ids:
+        run = site.reports[backend_id]["run"]
+        runs.setdefault((run["created"][:10], run.get("commit", "")), []).append(backend_id)
+    parts = [", ".join(f"`{b}`" for b in ids) + f" on {date}"
+             + (f" at commit `{commit}`" if commit else " (commit not recorded)")
+             for (date, commit), ids in runs.items()]
+    return "Statuses from the committed runs: " + "; ".join(parts) + "."
+
+
 def status_table(site: Site, rec) -> list[str]:
     from spec import TIERS
 
     ids = site.report_ids
     out = ["**Conformance** (latest committed run per backend)", ""]
+    if ids:
+        out += [provenance(site), ""]
     if not ids:
         return [*out, f"*{NOT_RUN}*: no conformance report is committed yet.", ""]
     header = ["| backend | " + " | ".join(f"[{t}](../tiers.md#tier-{t.lower()})"
@@ -589,6 +604,8 @@ def catalogue_page(site: Site) -> str:
            "tests skipped with a documented reason, ❌ a failure, ⚠️ a tier without a test, "
            f"*{NOT_RUN}*: the equation is newer than the committed report). Details: "
            "[tiers](../tiers.md), [results](../conformance.md).", ""]
+    if site.report_ids:
+        out += [provenance(site), ""]
     for chapter, title in site.chapters.items():
         records = site.by_chapter[chapter]
         if not records:
@@ -702,15 +719,17 @@ def conformance_page(site: Site, raw_reports: list[str]) -> str:
            "Cells as in the [tier legend](tiers.md#cells).", ""]
     if not site.reports:
         return "\n".join([*out, f"*{NOT_RUN}*: no report is committed yet.", ""])
-    out += ["| backend | device | created | Hypothesis profile | Python | wall time | report |",
-            "|---|---|---|---|---|---|---|"]
+    out += [provenance(site), "",
+            "| backend | device | created | commit | Hypothesis profile | Python | wall time "
+            "| report |", "|---|---|---|---|---|---|---|---|"]
     for backend_id in site.report_ids:
         entry = site.reports[backend_id]
         run = entry["run"]
         wall = f"{run['wall_time_s']:.0f} s" if isinstance(run["wall_time_s"], (int, float)) else ""
         stem = Path(run["file"]).stem
         out.append(f"| `{backend_id}` | {md_text(entry['info'].get('device', ''), table=True)} | "
-                   f"{run['created']} | `{run['profile']}` | {run['python']} | {wall} | "
+                   f"{run['created']} | {run.get('commit') or '—'} | `{run['profile']}` | "
+                   f"{run['python']} | {wall} | "
                    f"[{stem}.md](results/conformance/{stem}.md) · "
                    f"[json](results/conformance/{stem}.json) |")
     out += ["", "## Equation × backend", ""]
