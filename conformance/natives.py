@@ -2,6 +2,7 @@
 
     python -m conformance.natives --out docs/results/natives          # every kernel, profile ci
     python -m conformance.natives --only torch.softmax,jax.nn.softmax --out /tmp/natives
+    python -m conformance.natives --merge /tmp/torch /tmp/jax --out docs/results/natives
 
 Each `Native` (conformance/records/__init__.py) names a library ('torch', 'jax', 'scipy'),
 the name users know the kernel by, and an adapter that takes the library's module and returns
@@ -17,6 +18,9 @@ The command runs `conformance.check` on every kernel in float32, float64, float1
 where the library has the dtype (SciPy runs on NumPy arrays: no bfloat16), and writes
 `natives.json` (every card), `natives.md` (the accuracy, edge-semantics and variant tables),
 `cards/<kernel>.md` (each card) and `natives.png` (ulp error per kernel and dtype).
+`--merge DIR ...` runs nothing: it joins the `natives.json` of runs made apart (say the JAX
+kernels, which compile for every new shape, in a process of their own; a later folder's
+kernel replaces an earlier one's) and writes the same files from them.
 """
 
 from __future__ import annotations
@@ -372,6 +376,31 @@ def write(entries: list[dict], out: Path, profile: str, total: int | None = None
     return written
 
 
+def load(folder: Path) -> list[dict]:
+    """The entries of a run's natives.json, with their cards rebuilt."""
+    from .checker.card import Card
+
+    data = json.loads((Path(folder) / "natives.json").read_text(encoding="utf-8"))
+    return [{**e, "card": Card.from_dict(e["card"])} if "card" in e else e
+            for e in data["kernels"]]
+
+
+def merged(folders) -> tuple[list[dict], str]:
+    """The entries of several runs in catalogue order (a later folder's kernel replaces an
+    earlier one's), and the Hypothesis profile they ran at."""
+    found: dict[str, dict] = {}
+    profiles = set()
+    for folder in folders:
+        meta = json.loads((Path(folder) / "natives.json").read_text(encoding="utf-8"))["meta"]
+        profiles.add(meta["profile"])
+        for e in load(folder):
+            found[e["kernel"]] = e
+    order = [n.name for _, n in all_natives()]
+    entries = [found[name] for name in order if name in found]
+    entries += [e for name, e in found.items() if name not in order]
+    return entries, " and ".join(sorted(profiles))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m conformance.natives",
                                 description="Check the frameworks' own kernels against the "
@@ -381,7 +410,14 @@ def main(argv=None) -> int:
     p.add_argument("--only", default="", help="comma-separated kernel names")
     p.add_argument("--dtypes", default=",".join(DTYPES))
     p.add_argument("--jobs", type=int, default=1, help="kernels checked at once (processes)")
+    p.add_argument("--merge", nargs="+", type=Path, metavar="DIR",
+                   help="check nothing: join these runs' natives.json and write the results")
     args = p.parse_args(argv)
+    if args.merge:
+        entries, profile = merged(args.merge)
+        written = write(entries, args.out, profile, total=len(all_natives()))
+        print(f"written: {', '.join(map(str, written))} ({len(entries)} kernels)")
+        return 0
     selected = {s.strip() for s in args.only.split(",") if s.strip()}
     known = {n.name for _, n in all_natives()}
     if selected - known:

@@ -438,3 +438,44 @@ def test_cli_in_a_subprocess_does_not_run_the_suite(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "card written" in proc.stdout and "passed" not in proc.stderr
     assert not (tmp_path / "report.json").exists()
+
+
+# ============================================================================ the natives' results
+def test_natives_cover_the_kernels_the_issue_names():
+    from conformance import natives
+
+    filed = {n.name: (eq, n.library) for eq, n in natives.all_natives()}
+    assert filed["F.scaled_dot_product_attention"] == ("scaled_dot_product_attention", "torch")
+    assert filed["jax.nn.dot_product_attention"] == ("scaled_dot_product_attention", "jax")
+    assert filed["torch.optim.Adam"] == ("adam_step", "torch")
+    assert {name for name, (_, lib) in filed.items() if lib == "scipy"} >= {
+        "scipy.special.softmax", "scipy.special.expit", "scipy.special.erf"}
+    assert set(natives.BACKEND) == {lib for _, lib in filed.values()}
+
+
+def test_natives_results_round_trip_and_merge(tmp_path):
+    """Runs made apart (the JAX kernels in a process of their own) merge into one page: each
+    card comes back from JSON as it was, and a later run's kernel replaces an earlier one's."""
+    pytest.importorskip("matplotlib")
+    from conformance import natives
+    from conformance.checker.card import Card
+
+    card = check(naive_softmax, "softmax", backend="numpy", dtypes=("float32",),
+                 profile="quick", sections=("accuracy", "edges"), name="naive")
+    assert Card.from_dict(json.loads(card.to_json())).to_dict() == card.to_dict()
+    good = check(spec.softmax, "softmax", backend="numpy", dtypes=("float32",),
+                 profile="quick", sections=("accuracy",))
+    entry = {"equation": "softmax", "library": "scipy", "kernel": "scipy.special.softmax",
+             "backend": "numpy", "note": ""}
+    natives.write([{**entry, "card": card}], tmp_path / "a", "quick")
+    natives.write([{**entry, "card": good},
+                   {**entry, "kernel": "F.linear", "skipped": "not here"}], tmp_path / "b", "ci")
+    assert natives.main(["--merge", str(tmp_path / "a"), str(tmp_path / "b"),
+                         "--out", str(tmp_path / "m")]) == 0
+    entries, profile = natives.merged([tmp_path / "m"])
+    assert [e["kernel"] for e in entries] == ["scipy.special.softmax", "F.linear"]
+    assert entries[0]["card"].passed and profile == "ci and quick"
+    md = (tmp_path / "m" / "natives.md").read_text()
+    assert "Partial results: 2 of" in md and "⏭ skipped | not here" in md
+    assert (tmp_path / "m" / "cards" / "scipy.special.softmax.md").exists()
+    assert (tmp_path / "m" / "natives.png").stat().st_size > 0

@@ -152,6 +152,34 @@ class Card:
         out["diagnoses"] = self.diagnoses()
         return _jsonable(out)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Card:
+        """The card `to_dict` wrote (JSON's "inf"/"nan" strings back to floats)."""
+        def num(x):
+            return float(x) if isinstance(x, str) and x in ("inf", "-inf", "nan") else x
+
+        def build(kind, d):
+            d = {k: num(v) for k, v in d.items()}
+            if kind is AccuracyResult:
+                d["cases"] = [AccuracyCase(**{k: num(v) for k, v in c.items()})
+                              for c in d.get("cases", [])]
+            if kind is PropertyResult:
+                d["identities"] = tuple(d.get("identities", ()))
+            if kind is VariantResult:
+                d["distance_ulp"] = {k: num(v) for k, v in d.get("distance_ulp", {}).items()}
+            return kind(**d)
+
+        return cls(
+            equation=data["equation"], candidate=data["candidate"], backend=data["backend"],
+            dtypes=tuple(data["dtypes"]), profile=data["profile"],
+            options=data.get("options", {}),
+            variant=build(VariantResult, data["variant"]) if data.get("variant") else None,
+            properties=[build(PropertyResult, x) for x in data.get("properties", [])],
+            accuracy=[build(AccuracyResult, x) for x in data.get("accuracy", [])],
+            gradients=[build(GradientResult, x) for x in data.get("gradients", [])],
+            edges=[build(EdgeResult, x) for x in data.get("edges", [])],
+            versions=data.get("versions", {}), seconds=data.get("seconds", 0.0))
+
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
