@@ -12,12 +12,14 @@ Conventions, matching the spec's docstrings: NaN gives NaN; limits at ±∞ are 
 the mathematics (GELU(−∞) = 0, σ(±∞) = 1, 0, erf(±∞) = ±1, x·σ(βx) → 0 where βx → −∞); the
 kinks take PyTorch's one-sided values (relu'(0) = 0, leaky_relu'(0) = α).
 
-``ORACLES``, ``FLOORS`` (the ulp scale of each equation, with its reason) and ``ULP_BUDGET`` are
-collected by conformance/oracles.py and conformance/tolerances.py.
+``ORACLES`` and ``FLOORS`` (the ulp scale of each equation, with its reason) are collected by
+conformance/oracles.py; the ulp budgets are in conformance/records/activations.py. ``erf_sweep``
+and ``sweep`` give whole-line inputs with their oracle values.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from .mp import DPS
 from .mp import f64 as _f64
+from .precision import host_dtype
 
 _GELU_CUBIC = mpmath.mpf("0.044715")  # the decimal constant of the tanh form (not its double)
 
@@ -332,44 +335,31 @@ FLOORS: dict[str, Callable] = {
 
 
 # ---------------------------------------------------------------------------------------------
-#: the largest error allowed against the oracles, in ulps of the dtype at the floor's scale.
-#: Each is an operation count, not an observation: ½ ulp per correctly rounded operation, up
-#: to 3 ulp for a library's vectorised float32 exp or tanh (1 in float64; the float32 count is
-#: used for both dtypes), ≈ 2 ulp for a Horner rational function with positive coefficients.
-ULP_BUDGET: dict[str, dict[str, int]] = {
-    # max and where: exact
-    "relu": {"float32": 0, "float64": 0},
-    "relu_grad": {"float32": 0, "float64": 0},
-    # α·x: α rounded to the dtype (½ ulp) and one product (½ ulp)
-    "leaky_relu": {"float32": 1, "float64": 1},
-    "leaky_relu_grad": {"float32": 1, "float64": 1},
-    # exp (3), 1 + e (½), one division (½)
-    "sigmoid": {"float32": 4, "float64": 4},
-    # exp (3), (1 + e)² (1½: the rounding of 1 + e doubled by the square, and the product),
-    # one division (½), ×4 exact for tanh_grad
-    "sigmoid_grad": {"float32": 6, "float64": 6},
-    "tanh_grad": {"float32": 6, "float64": 6},
-    # the library's tanh (3)
-    "tanh": {"float32": 4, "float64": 4},
-    # |x| ≤ 0.47: x·A(x²)/B(x²): rational (2), ratio and product (1). Beyond: erfc = the split
-    # exponential (two exps, 6, and a product) times C/D or the asymptotic form (2½), so
-    # ≈ 4 ulp of erfc in practice; near |x| = 0.47 erf ≈ erfc ≈ ½ but erfc lies one binade
-    # higher, so 1 − erfc carries twice erfc's ulps: 8
-    "erf": {"float32": 8, "float64": 8},
-    # the split exponential (two exps, 6; two products, 1) times a constant
-    "erf_grad": {"float32": 8, "float64": 8},
-    # x·Φ(x): the split exponential (7), the erfc rational (2½), the rounding of |x|/√2 (½),
-    # ½ and x multiplied in (1): 11; the tanh form at its condition-number floor: σ (4), the
-    # ≈ 5 roundings of w, the product with x
-    "gelu": {"float32": 12, "float64": 12},
-    # Φ (11) + xφ (split exponential 7, constant and x 1) at the terms' scale; tanh form:
-    # σ(w) (4) + x·w'·σσ (6 + 3 products) at its floor
-    "gelu_grad": {"float32": 14, "float64": 14},
-    # x·σ(βx): σ (4) and one product (and βx at the floor's scale)
-    "silu": {"float32": 6, "float64": 6},
-    # σ(z) and σ(−z) from one exp (3 + 2), 1 + z·σ(−z) (1), the product (½), at the terms' scale
-    "silu_grad": {"float32": 8, "float64": 8},
-    # two length-n dot products (n ≤ 3 in the records: n ulp each at the normwise floor), silu
-    # (6) and the gate product
-    "swiglu": {"float32": 12, "float64": 12},
-}
+# whole-line sweeps: inputs over the whole real line and their oracle values, for the tier-R
+# sweeps of conformance/test_activations.py and erf's native-agreement property (the budgets
+# are in conformance/records/activations.py)
+@functools.cache
+def erf_sweep(dtype: str, n: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """10⁵ points: linear over [−6, 6], log-spaced magnitudes from 1e−30 to 6 (both signs),
+    the tails out to ±30, and the special points; with the mpmath reference (read-only)."""
+    x = np.concatenate([
+        np.linspace(-6.0, 6.0, n // 2),
+        np.logspace(-30, math.log10(6.0), n // 4),
+        -np.logspace(-30, math.log10(6.0), n // 8),
+        np.linspace(6.0, 30.0, n // 16), -np.linspace(6.0, 30.0, n // 16),
+        [0.0, 0.46875, -0.46875, 4.0, -4.0, 5e-324, 1e-300, 1e-45],
+    ]).astype(host_dtype(dtype))
+    x.setflags(write=False)
+    return x, erf(x.astype(np.float64))
+
+
+@functools.cache
+def sweep(name: str, kw_items: tuple, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Linear over [−40, 40] and log-spaced magnitudes 1e−20 … 800 (float32: … 110) of both
+    signs, into the subnormal results of each dtype; with the mpmath reference of `name`
+    called with the options `kw_items` (sorted (key, value) pairs)."""
+    lin = np.linspace(-40.0, 40.0, 2001)
+    mags = np.logspace(-20, math.log10(800.0 if dtype == "float64" else 110.0), 1000)
+    x = np.concatenate([lin, mags, -mags]).astype(host_dtype(dtype))
+    x.setflags(write=False)
+    return x, ORACLES[name](x.astype(np.float64), **dict(kw_items))

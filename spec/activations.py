@@ -24,7 +24,7 @@ import math
 
 from . import _special
 from . import _validate as v
-from ._registry import Identity, Limit, equation
+from ._registry import ALL_FLOATS, Identity, Limit, equation
 
 __all__ = [
     "erf",
@@ -86,6 +86,15 @@ def _float_x(x, name: str = "x"):
     xp = v.namespace(**{name: x})
     v.floating(xp, x, name)
     return xp
+
+
+def _widened(x):
+    """(xp, x in its working precision, x's dtype): float16 and bfloat16 are computed in
+    float32 (their own exponentials, Cody's polynomials and clipping bounds would overflow or
+    lose every digit: float16's erf is NaN for |x| in [3.8, 5.7]); end with ``v.narrow``."""
+    xp = _float_x(x)
+    x, dtype = v.widen(xp, x)
+    return xp, x, dtype
 
 
 def _real_option(value, name: str) -> float:
@@ -262,6 +271,7 @@ def _ftz(note: str = SUBNORMAL) -> Limit:
 # ============================================================================ ReLU
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §4.2.1", "003", "004"),
     oracle="exact",
     identities=(
@@ -278,7 +288,8 @@ def relu(x, /):
 
     .. math:: \operatorname{ReLU}(x) = \max(0, x) = x \cdot \mathbb{1}[x > 0]
 
-    Shapes: x any shape → same shape. NaN propagates. Source: 002 §4.2.1, 001, 003, 004.
+    Shapes: x any shape → same shape. NaN propagates. Dtypes: exact in every floating dtype,
+    float16 and bfloat16 included (nothing is rounded). Source: 002 §4.2.1, 001, 003, 004.
     """
     xp = _float_x(x)
     return xp.maximum(x, xp.zeros_like(x))
@@ -286,6 +297,7 @@ def relu(x, /):
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §4.2.1"),
     oracle="exact",
     identities=(
@@ -299,8 +311,8 @@ def relu_grad(x, /):
 
     .. math:: \operatorname{ReLU}'(x) = \mathbb{1}[x > 0]
 
-    Shapes: x any shape → same shape. NaN propagates. Source: 002 §4.2.1 ("gradient is either
-    0 or 1"), 001.
+    Shapes: x any shape → same shape. NaN propagates. Dtypes: exact in every floating dtype
+    (nothing is rounded). Source: 002 §4.2.1 ("gradient is either 0 or 1"), 001.
     """
     xp = _float_x(x)
     step = xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
@@ -310,6 +322,7 @@ def relu_grad(x, /):
 # ============================================================================ leaky ReLU
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("001", "003"),
     oracle="exact",
     identities=(
@@ -326,15 +339,17 @@ def leaky_relu(x, /, *, negative_slope=0.01):
               \alpha x & x < 0 \end{cases}
 
     Shapes: x any shape → same shape; α = `negative_slope`, a finite real number.
-    NaN propagates. Source: 001 and 003 (the "dying ReLU" fix).
+    NaN propagates. Dtypes: float16 and bfloat16 are computed in float32 (α·x) and rounded
+    once to x's dtype. Source: 001 and 003 (the "dying ReLU" fix).
     """
-    xp = _float_x(x)
+    xp, x, dtype = _widened(x)
     alpha = _real_option(negative_slope, "negative_slope")
-    return xp.where(x < 0, alpha * x, x)
+    return v.narrow(xp, xp.where(x < 0, alpha * x, x), dtype)
 
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("001",),
     oracle="exact",
     identities=(
@@ -349,7 +364,8 @@ def leaky_relu_grad(x, /, *, negative_slope=0.01):
     .. math:: \operatorname{LeakyReLU}_\alpha'(x) = \begin{cases} 1 & x > 0 \\
               \alpha & x \le 0 \end{cases}
 
-    Shapes: x any shape → same shape. NaN propagates. Source: 001.
+    Shapes: x any shape → same shape. NaN propagates. Dtypes: every floating dtype, α rounded
+    once to x's (nothing else is rounded). Source: 001.
     """
     xp = _float_x(x)
     alpha = _real_option(negative_slope, "negative_slope")
@@ -360,6 +376,7 @@ def leaky_relu_grad(x, /, *, negative_slope=0.01):
 # ============================================================================ sigmoid
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §4.2.2", "003"),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -381,14 +398,17 @@ def sigmoid(x, /):
     Both branches exponentiate −|x| ≤ 0, so e^{−|x|} ≤ 1 never overflows (the textbook
     e^{−x} overflows for x < −88 in float32), and σ(x) for x ≪ 0 keeps its relative accuracy
     instead of losing it in 1 − something.
-    Shapes: x any shape → same shape. Source: 002 §4.2.2, 001, 003.
+    Shapes: x any shape → same shape.
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once to the input's dtype.
+    Source: 002 §4.2.2, 001, 003.
     """
-    xp = _float_x(x)
-    return _sigmoid(xp, x)
+    xp, x, dtype = _widened(x)
+    return v.narrow(xp, _sigmoid(xp, x), dtype)
 
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.2.2", "003"),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -406,15 +426,18 @@ def sigmoid_grad(x, /):
               = \frac{e^{-|x|}}{\bigl(1 + e^{-|x|}\bigr)^2}
 
     (σ(x)(1 − σ(x)) computed literally is 0 for x > 37 in float64, where the true value is
-    ≈ e^{−x}.) Shapes: x any shape → same shape. Source: 002 §4.2.2 (vanishing gradients).
+    ≈ e^{−x}.) Shapes: x any shape → same shape.
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once to the input's dtype.
+    Source: 002 §4.2.2 (vanishing gradients).
     """
-    xp = _float_x(x)
-    return _sigmoid_product(xp, x)
+    xp, x, dtype = _widened(x)
+    return v.narrow(xp, _sigmoid_product(xp, x), dtype)
 
 
 # ============================================================================ tanh
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §4.2.2"),
     oracle="mpmath",
     limits=(Limit("jax", "XLA's float64 tanh is up to 6 ulp from the correctly rounded value near "
@@ -436,14 +459,17 @@ def tanh(x, /):
 
     The standard's ``tanh`` is used: 2σ(2x) − 1 is the same function but loses all relative
     accuracy for small |x| (it cancels to 0 at x = 1e−30, where tanh(x) = x).
-    Shapes: x any shape → same shape. Source: 002 §4.2.2, 001.
+    Shapes: x any shape → same shape.
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once to the input's dtype.
+    Source: 002 §4.2.2, 001.
     """
-    xp = _float_x(x)
-    return xp.tanh(x)
+    xp, x, dtype = _widened(x)
+    return v.narrow(xp, xp.tanh(x), dtype)
 
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.2.2",),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -461,15 +487,18 @@ def tanh_grad(x, /):
               = \frac{4 e^{-2|x|}}{\bigl(1 + e^{-2|x|}\bigr)^2}
 
     (1 − tanh² computed literally is 0 for |x| > 19.1 in float64, where the true value is
-    ≈ 4e^{−2|x|}.) Shapes: x any shape → same shape. Source: 002 §4.2.2.
+    ≈ 4e^{−2|x|}.) Shapes: x any shape → same shape.
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once to the input's dtype.
+    Source: 002 §4.2.2.
     """
-    xp = _float_x(x)
-    return 4 * _sigmoid_product(xp, 2 * x)
+    xp, x, dtype = _widened(x)
+    return v.narrow(xp, 4 * _sigmoid_product(xp, 2 * x), dtype)
 
 
 # ============================================================================ erf
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §4.2.1"),
     oracle="mpmath",
     identities=(
@@ -498,8 +527,10 @@ def erf(x, /):
     above; e^{−t²} is evaluated as e^{−h²}·e^{−(t−h)(t+h)} with h = ⌊64t⌋/64 so that the
     rounding of t² is not amplified. Every branch is evaluated on its own interval (arguments
     clipped) and the result chosen with ``where``, so no intermediate overflows; the input
-    dtype is kept throughout (float32 is evaluated in float32). Odd by construction;
-    erf(±∞) = ±1; NaN propagates.
+    dtype is kept throughout for float32 and float64 (float32 is evaluated in float32); float16
+    and bfloat16 are computed in float32 and rounded once to the input's dtype (in their own
+    precision e^{−h²} and the polynomials overflow: float16's erf(4) would be NaN). Odd by
+    construction; erf(±∞) = ±1; NaN propagates.
 
     That is the pure-standard path, taken on array-api-strict, Dask and any namespace without
     an erf of its own. Where the namespace has one (``torch.special.erf``,
@@ -512,20 +543,21 @@ def erf(x, /):
     Shapes: x any shape → same shape. Source: the standard normal CDF Φ(x) = (1 + erf(x/√2))/2
     of GELU (002 §4.2.1, 001).
     """
-    xp = _float_x(x)
+    xp, x, dtype = _widened(x)
     if _exact(x):
         return xp.erf(x)
     special = _special.functions(xp)
     if special is not None:  # the namespace's own erf (spec/_special.py): one pass
-        return _in_dtype(xp, special.erf(x), x)
+        return v.narrow(xp, _in_dtype(xp, special.erf(x), x), dtype)
     a = xp.abs(x)
     complement = _exp_neg_square(xp, a) * _erfcx(xp, a)  # erfc(|x|)
-    return xp.where(a <= _THRESH, _erf_small(xp, x),
-                    xp.where(x < 0, complement - 1, 1 - complement))
+    return v.narrow(xp, xp.where(a <= _THRESH, _erf_small(xp, x),
+                                 xp.where(x < 0, complement - 1, 1 - complement)), dtype)
 
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.2.1",),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -541,12 +573,15 @@ def erf_grad(x, /):
     .. math:: \operatorname{erf}'(x) = \frac{2}{\sqrt{\pi}} e^{-x^2}
 
     e^{−x²} is split as in `erf` so the rounding of x² is not amplified for large |x|.
-    Shapes: x any shape → same shape. Source: 002 §4.2.1 (GELU's Φ' = φ).
+    Shapes: x any shape → same shape.
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once to the input's dtype.
+    Source: 002 §4.2.1 (GELU's Φ' = φ).
     """
-    xp = _float_x(x)
+    xp, x, dtype = _widened(x)
     if _exact(x):
         return 2 * xp.exp(-(x * x)) / _sqrt_exact(xp, x, xp.pi)
-    return _exp_neg_square(xp, xp.abs(x), 1.0, xp.full_like(x, _TWO_OVER_SQRT_PI))
+    return v.narrow(xp, _exp_neg_square(xp, xp.abs(x), 1.0, xp.full_like(x, _TWO_OVER_SQRT_PI)),
+                    dtype)
 
 
 # ============================================================================ GELU
@@ -562,6 +597,7 @@ def _gelu_tanh_argument(x):
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("001", "002 §4.2.1", "002 §8.1"),
     oracle="mpmath",
     limits=(_ftz(), _ftz(f"tanh form: {SUBNORMAL}")),
@@ -597,6 +633,9 @@ def gelu(x, /, *, approximate="none"):
     float16 and bfloat16), it is (x/2)·erfc(−x/√2) with that erfc, in the wider dtype, rounded
     once: as accurate, in seven passes instead of some forty. A float64 x keeps Cody's form
     (no wider dtype would protect erfc's argument). GELU(−∞) = 0, GELU(+∞) = +∞.
+    Dtypes: float16 and bfloat16 are computed in float32 (both forms, either erfc) and rounded
+    once to the input's dtype; in float16's own arithmetic Cody's erfc overflows and GELU(±4)
+    would be NaN.
     Shapes: x any shape → same shape. Source: 002 §4.2.1 (x·Φ(x)), 002 §8.1 (the MLP), 001.
     """
     xp = _float_x(x)
@@ -605,14 +644,18 @@ def gelu(x, /, *, approximate="none"):
     wide = None if special is None else _special.wider(xp, x)
     if wide is not None:  # the namespace's own erfc, in a wider dtype (spec/_special.py)
         return _gelu_by_erfc(xp, x, special.erfc, wide)
+    x, dtype = v.widen(xp, x)
     finite = _without_neg_inf(xp, x, x)  # GELU(−∞) = 0, where IEEE gives −∞·0 = NaN
     if mode == "tanh":  # beyond |x| = 32, σ(w) is 0 or 1 in every float dtype: no x³ overflow
-        return finite * _sigmoid(xp, _gelu_tanh_argument(_clip(xp, x, 32.0)))
-    return _normal_cdf(xp, x, finite)
+        out = finite * _sigmoid(xp, _gelu_tanh_argument(_clip(xp, x, 32.0)))
+    else:
+        out = _normal_cdf(xp, x, finite)
+    return v.narrow(xp, out, dtype)
 
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.2.1",),
     oracle="mpmath",
     limits=(_ftz(), _ftz(f"tanh form: {SUBNORMAL}")),
@@ -635,15 +678,19 @@ def gelu_grad(x, /, *, approximate="none"):
     .. math:: \operatorname{GELU}_{\tanh}'(x) = \sigma(w) + x\,w'\,\sigma(w)\,\sigma(-w),
               \qquad w' = 2\sqrt{2/\pi}\,\bigl(1 + 3 \cdot 0.044715\,x^2\bigr)
 
-    Shapes: x any shape → same shape. Source: 002 §4.2.1.
+    Shapes: x any shape → same shape.
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once to the input's dtype.
+    Source: 002 §4.2.1.
     """
-    xp = _float_x(x)
+    xp, x, dtype = _widened(x)
     if _gelu_mode(approximate) == "tanh":
         xc = _clip(xp, x, 32.0)  # beyond |x| = 32, σ(−|w|) < 1e−1000: the derivative is 0 or 1
         w = _gelu_tanh_argument(xc)
         slope = (2 * _SQRT_2_OVER_PI) * (1 + (3 * _GELU_CUBIC) * (xc * xc))
-        return _sigmoid(xp, w) + xc * slope * _sigmoid_product(xp, w)
-    return _normal_cdf(xp, x) + _x_normal_pdf(xp, x)
+        out = _sigmoid(xp, w) + xc * slope * _sigmoid_product(xp, w)
+    else:
+        out = _normal_cdf(xp, x) + _x_normal_pdf(xp, x)
+    return v.narrow(xp, out, dtype)
 
 
 # ============================================================================ SiLU / Swish
@@ -683,6 +730,7 @@ def _silu(xp, x, beta: float):
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.2.1",),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -701,15 +749,18 @@ def silu(x, /, *, beta=1.0):
 
     β = 1 is SiLU (PyTorch's ``silu``); β is any finite real number (β → ∞ tends to ReLU).
     Uses the overflow-free `sigmoid`; the limit 0 is returned where βx = −∞.
-    Shapes: x any shape → same shape. Source: 002 §4.2.1 (Swish, the gate of SwiGLU).
+    Shapes: x any shape → same shape. Dtypes: float16 and bfloat16 are computed in float32 and
+    rounded once to the input's dtype (float16 cannot even hold the clipping bound 10⁴/|β| for
+    |β| < 0.15). Source: 002 §4.2.1 (Swish, the gate of SwiGLU).
     """
-    xp = _float_x(x)
+    xp, x, dtype = _widened(x)
     beta = _real_option(beta, "beta")
-    return _silu(xp, x, beta)
+    return v.narrow(xp, _silu(xp, x, beta), dtype)
 
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.2.1",),
     oracle="mpmath",
     limits=(_ftz(),),
@@ -729,11 +780,13 @@ def silu_grad(x, /, *, beta=1.0):
               \sigma(\beta x))\bigr) = \sigma(\beta x)\bigl(1 + \beta x\,\sigma(-\beta x)\bigr)
 
     1 − σ(βx) is computed as σ(−βx) (no cancellation).
-    Shapes: x any shape → same shape. Source: 002 §4.2.1.
+    Shapes: x any shape → same shape.
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once to the input's dtype.
+    Source: 002 §4.2.1.
     """
-    xp = _float_x(x)
+    xp, x, dtype = _widened(x)
     beta = _real_option(beta, "beta")
-    return _silu_grad(xp, _silu_argument(xp, x, beta))
+    return v.narrow(xp, _silu_grad(xp, _silu_argument(xp, x, beta)), dtype)
 
 
 # ============================================================================ SwiGLU
@@ -759,6 +812,7 @@ def _swiglu_inputs(x, W, V):
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.2.1", "002 §8.2"),
     oracle="mpmath",
     identities=(
@@ -778,15 +832,19 @@ def swiglu(x, W, V, /):
 
     Shapes: x (..., in), W and V (hidden, in) → (..., hidden). 002 §4.2.1 writes
     Swish(xW) ⊙ (xV) with W of shape (in, hidden); this is the same map with W stored
-    (out, in), as everywhere in the spec. Source: 002 §4.2.1, 002 §8.2 (its 12d² MLP).
+    (out, in), as everywhere in the spec. Dtypes: float16 and bfloat16 are computed in float32
+    (the products' sums accumulate there) and rounded once to the inputs' dtype.
+    Source: 002 §4.2.1, 002 §8.2 (its 12d² MLP).
     """
     xp = _swiglu_inputs(x, W, V)
+    (x, W, V), dtype = v.widen(xp, x, W, V)
     gate = xp.matmul(x, xp.matrix_transpose(W))
-    return _silu(xp, gate, 1.0) * xp.matmul(x, xp.matrix_transpose(V))
+    return v.narrow(xp, _silu(xp, gate, 1.0) * xp.matmul(x, xp.matrix_transpose(V)), dtype)
 
 
 @equation(
     chapter="activations",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.2.1",),
     tiers="SPDE",
     identities=(
@@ -810,7 +868,8 @@ def swiglu_vjp(x, W, V, g, /):
     W̄ and V̄ of W's shape); the batch dimensions are summed for W̄ and V̄.
     Tiers X and R are not declared: the generic harness compares one array per call, and this
     returns three; the D tier (SymPy, autograd, differences) covers it on every backend.
-    Source: 002 §4.2.1.
+    Dtypes: float16 and bfloat16 are computed in float32 and each gradient is rounded once to
+    the inputs' dtype. Source: 002 §4.2.1.
     """
     xp = _swiglu_inputs(x, W, V)
     v.namespace(x=x, W=W, V=V, g=g)
@@ -820,6 +879,7 @@ def swiglu_vjp(x, W, V, g, /):
     if tuple(g.shape) != expected:
         raise ValueError(f"g must have the output's shape {expected} (x's batch dimensions, "
                          f"then hidden = {W.shape[0]}), got {tuple(g.shape)}")
+    (x, W, V, g), dtype = v.widen(xp, x, W, V, g)
     a = xp.matmul(x, xp.matrix_transpose(W))
     b = xp.matmul(x, xp.matrix_transpose(V))
     silu_a = _silu(xp, a, 1.0)
@@ -829,6 +889,6 @@ def swiglu_vjp(x, W, V, g, /):
     grad_x = xp.matmul(delta_a, W) + xp.matmul(delta_b, V)
     grad_w = xp.tensordot(delta_a, x, axes=(batch, batch))
     grad_v = xp.tensordot(delta_b, x, axes=(batch, batch))
-    return grad_x, grad_w, grad_v
+    return v.narrow(xp, (grad_x, grad_w, grad_v), dtype)
 
 

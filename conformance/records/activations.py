@@ -1,11 +1,24 @@
-"""Records of `spec/activations.py`: its sample, reference and error inputs.
+"""Records of `spec/activations.py`: sample, reference and error inputs, derivative cases and
+ulp budgets.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import numpy as np
+
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
 from spec.activations import (
     SUBNORMAL,
@@ -54,15 +67,23 @@ def _subnormal_inputs(xp, dtype):
     return [-740.0, -720.0, -360.0, -38.0, -27.0, 27.0, 38.0, 360.0, 720.0, 740.0]
 
 
-def _elementwise_references(xp, dtype, device):
+def _elementwise_references(xp, dtype, device, proves=()):
+    """`proves`: the tier-R identities (besides `accuracy`) that the extremes and the special
+    values are the evidence for: the value at |x| = 1000, at tiny x, at ±∞, NaN and −0,
+    each within the budget of the exact mpmath value."""
     return [
-        Sample((_a(xp, _EXTREMES, dtype, device),), {}, "|x| = 1000 and tiny"),
+        Sample((_a(xp, _EXTREMES, dtype, device),), {}, "|x| = 1000 and tiny", proves=proves),
         Sample((_a(xp, _TAILS, dtype, device),), {}, "tails"),
         Sample((_a(xp, _subnormal_inputs(xp, dtype), dtype, device),), {}, SUBNORMAL),
         Sample((_a(xp, [-math.inf, math.inf, math.nan, -0.0], dtype, device),), {},
-               "±∞, NaN and −0"),
+               "±∞, NaN and −0", proves=proves),
         Sample((_a(xp, [[1.0, -2.0]], dtype, device)[:0, :],), {}, "zero rows"),
     ]
+
+
+def _references_proving(*keys):
+    """The elementwise reference inputs, their extremes naming the tier-R identities `keys`."""
+    return functools.partial(_elementwise_references, proves=keys)
 
 
 def _elementwise_errors(xp, dtype, device, **kwargs):
@@ -93,7 +114,7 @@ def _slope_errors(xp, dtype, device, name: str):
 samples(relu)(_elementwise_samples)
 
 
-references(relu)(_elementwise_references)
+references(relu)(_references_proving("nonnegative"))
 
 
 errors(relu)(_elementwise_errors)
@@ -102,7 +123,7 @@ errors(relu)(_elementwise_errors)
 samples(relu_grad)(_elementwise_samples)
 
 
-references(relu_grad)(_elementwise_references)
+references(relu_grad)(_references_proving("zero_or_one"))
 
 
 errors(relu_grad)(_elementwise_errors)
@@ -125,7 +146,7 @@ def _leaky_errors(xp, dtype, device):
 samples(leaky_relu)(_leaky_samples)
 
 
-references(leaky_relu)(_elementwise_references)
+references(leaky_relu)(_references_proving("extremes"))
 
 
 errors(leaky_relu)(_leaky_errors)
@@ -134,7 +155,7 @@ errors(leaky_relu)(_leaky_errors)
 samples(leaky_relu_grad)(_leaky_samples)
 
 
-references(leaky_relu_grad)(_elementwise_references)
+references(leaky_relu_grad)(_references_proving("two_values"))
 
 
 errors(leaky_relu_grad)(_leaky_errors)
@@ -143,7 +164,7 @@ errors(leaky_relu_grad)(_leaky_errors)
 samples(sigmoid)(_elementwise_samples)
 
 
-references(sigmoid)(_elementwise_references)
+references(sigmoid)(_references_proving("extremes"))
 
 
 errors(sigmoid)(_elementwise_errors)
@@ -161,7 +182,7 @@ errors(sigmoid_grad)(_elementwise_errors)
 samples(tanh)(_elementwise_samples)
 
 
-references(tanh)(_elementwise_references)
+references(tanh)(_references_proving("extremes"))
 
 
 errors(tanh)(_elementwise_errors)
@@ -225,11 +246,12 @@ def _gelu_references(xp, dtype, device):
         tail = [-35.0, -30.0, -20.0, -10.0, -5.0, -1.0, -0.6, 0.6, 5.0, 37.0]
         tanh_tail = [-19.0, -15.0, -10.0, -5.0, 5.0]
         tanh_subnormal = [-20.5, -21.2, -22.0]
+    limits = ("limits",)  # gelu's and gelu_grad's: the values at ±1000, ±∞ and 0
     return [
-        *_elementwise_references(xp, dtype, device),
+        *_elementwise_references(xp, dtype, device, proves=limits),
         Sample((_a(xp, tail, dtype, device),), {}, "left tail"),
         Sample((_a(xp, [*_EXTREMES, -math.inf, math.inf, math.nan], dtype, device),),
-               {"approximate": "tanh"}, "tanh form: extremes"),
+               {"approximate": "tanh"}, "tanh form: extremes", proves=limits),
         Sample((_a(xp, tanh_tail, dtype, device),), {"approximate": "tanh"}, "tanh form: tails"),
         Sample((_a(xp, tanh_subnormal, dtype, device),), {"approximate": "tanh"},
                f"tanh form: {SUBNORMAL}"),
@@ -277,11 +299,11 @@ def _silu_samples(xp, dtype, device):
     ]
 
 
-def _silu_references(xp, dtype, device):
+def _silu_references(xp, dtype, device, proves=()):
     return [
-        *_elementwise_references(xp, dtype, device),
+        *_elementwise_references(xp, dtype, device, proves=proves),
         Sample((_a(xp, [*_EXTREMES, *_TAILS, -math.inf, math.inf], dtype, device),),
-               {"beta": -2.5}, "negative β at the extremes"),
+               {"beta": -2.5}, "negative β at the extremes", proves=proves),
         Sample((_a(xp, [-1.5, -1.278, -1.0, 0.5, 20.0, -20.0, -80.0], dtype, device),),
                {"beta": 1.0}, "around the minimum and in the tails"),
     ]
@@ -303,7 +325,16 @@ errors(silu)(_silu_errors)
 samples(silu_grad)(_silu_samples)
 
 
-references(silu_grad)(_silu_references)
+@references(silu_grad)
+def _(xp, dtype, device):
+    limits = ("limits",)  # → 1, → 0 at βx → ±∞, 1/2 at 0, and the extrema
+    return [
+        *_silu_references(xp, dtype, device, proves=limits),
+        # silu'' = 0 at x = ±2.399357280515467 (mpmath findroot): silu' is −0.0998393… and
+        # 1.0998393… there
+        Sample((_a(xp, [-2.399357280515467, 2.399357280515467], dtype, device),), {},
+               "the extrema of silu' at βx ≈ ∓2.3994", proves=limits),
+    ]
 
 
 errors(silu_grad)(_silu_errors)
@@ -383,3 +414,140 @@ def _(xp, dtype, device):
         ErrorCase((x, W, W, _a(xp, [[1, 2]], xp.int64, device)), {}, TypeError,
                   "g must have a real floating dtype", "integer g"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+# Functions that branch on the sign of x (with `where`) are traced on positive symbols: the
+# x > 0 branch directly, the x < 0 branch as x ↦ f(−x) (its closed form −f'(−x)). Inputs of
+# the branch cases are uniform in [0.2, 3] (away from the kink and the branch point at 0),
+# of the others uniform in [−3, 3]; all of shape (2, 3). Each case proves both the
+# equation's `derivative` and its `_grad`'s `is_derivative`, so it is filed under both.
+def _uniform(low: float):
+    def make_args(seed: int) -> list:
+        return [np.random.default_rng(seed).uniform(low, 3.0, (2, 3))]
+
+    return make_args
+
+
+def _flip(f):
+    """x ↦ f(−x): traced on positive symbols, it covers f's x < 0 branch."""
+
+    @functools.wraps(f)
+    def flipped(a, **kwargs):
+        return f(-a, **kwargs)
+
+    return flipped
+
+
+def _elementwise_cases(f, grad, kwargs, sign, branch: bool, label: str):
+    """The case of `f` and of its derivative `grad` (one traced function, two records)."""
+    kwargs = dict(kwargs)
+    if sign > 0:
+        fn = f
+
+        def closed(xp, a, c):
+            return grad(a[0], **kwargs) * c
+    else:
+        fn = _flip(f)
+
+        def closed(xp, a, c):  # d/dx f(−x) = −f'(−x)
+            return -grad(-a[0], **kwargs) * c
+    make_args = _uniform(0.2 if branch else -3.0)
+    assumptions = {"positive": True} if branch else {}
+    return [DerivativeCase(name, fn, make_args, kwargs=kwargs, closed=closed,
+                           assumptions=assumptions, label=label)
+            for name in (f.__name__, grad.__name__)]
+
+
+for _case in [
+    (relu, relu_grad, {}, 1, True, "pos"),
+    (relu, relu_grad, {}, -1, True, "neg"),
+    (leaky_relu, leaky_relu_grad, {"negative_slope": 0.2}, 1, True, "pos"),
+    (leaky_relu, leaky_relu_grad, {"negative_slope": 0.2}, -1, True, "neg"),
+    (sigmoid, sigmoid_grad, {}, 1, True, "pos"),
+    (sigmoid, sigmoid_grad, {}, -1, True, "neg"),
+    (tanh, tanh_grad, {}, 1, False, ""),
+    (erf, erf_grad, {}, 1, False, ""),
+    (gelu, gelu_grad, {}, 1, False, ""),
+    (gelu, gelu_grad, {"approximate": "tanh"}, 1, True, "tanh-pos"),
+    (gelu, gelu_grad, {"approximate": "tanh"}, -1, True, "tanh-neg"),
+    (silu, silu_grad, {}, 1, True, "pos"),
+    (silu, silu_grad, {}, -1, True, "neg"),
+    (silu, silu_grad, {"beta": 1.702}, -1, True, "beta-neg"),
+]:
+    derivative(*_elementwise_cases(*_case))
+
+
+def _swiglu_args(seed: int) -> list:
+    """x, W, V positive: every gate xWᵀ has a known sign (negated with W for the x < 0
+    branch of silu); one case per differentiated argument, its seed that argument's index."""
+    rng = np.random.default_rng(7 + seed)
+    return [rng.uniform(0.2, 1.5, (2, 3)), rng.uniform(0.2, 1.0, (4, 3)),
+            rng.uniform(0.2, 1.0, (4, 3))]
+
+
+def _swiglu_negative_gates(x, W, V):
+    return swiglu(x, -W, V)
+
+
+def _swiglu_cases(argnum: int, sign: int):
+    fn = swiglu if sign > 0 else _swiglu_negative_gates
+
+    def closed(xp, a, c):
+        grads = swiglu_vjp(a[0], a[1] if sign > 0 else -a[1], a[2], c)
+        return -grads[1] if argnum == 1 and sign < 0 else grads[argnum]
+
+    label = f"{'xWV'[argnum]}-{'pos' if sign > 0 else 'neg'}"
+    return [DerivativeCase(name, fn, _swiglu_args, argnum=argnum, closed=closed,
+                           assumptions={"positive": True}, seeds=(argnum,), label=label)
+            for name in ("swiglu", "swiglu_vjp")]
+
+
+for _sign in (1, -1):
+    for _argnum in (0, 1, 2):
+        derivative(*_swiglu_cases(_argnum, _sign))
+
+
+# --------------------------------------------------------------------------------- tier R
+#: the largest error allowed against the oracles (conformance/oracles_activations.py), in ulps
+#: of the dtype at the floor's scale. Each is an operation count, not an observation: ½ ulp
+#: per correctly rounded operation, up to 3 ulp for a library's vectorised float32 exp or tanh
+#: (1 in float64; the float32 count is used for both dtypes), ≈ 2 ulp for a Horner rational
+#: function with positive coefficients.
+budget({
+    # max and where: exact
+    "relu": {"float32": 0, "float64": 0},
+    "relu_grad": {"float32": 0, "float64": 0},
+    # α·x: α rounded to the dtype (½ ulp) and one product (½ ulp)
+    "leaky_relu": {"float32": 1, "float64": 1},
+    "leaky_relu_grad": {"float32": 1, "float64": 1},
+    # exp (3), 1 + e (½), one division (½)
+    "sigmoid": {"float32": 4, "float64": 4},
+    # exp (3), (1 + e)² (1½: the rounding of 1 + e doubled by the square, and the product),
+    # one division (½), ×4 exact for tanh_grad
+    "sigmoid_grad": {"float32": 6, "float64": 6},
+    "tanh_grad": {"float32": 6, "float64": 6},
+    # the library's tanh (3)
+    "tanh": {"float32": 4, "float64": 4},
+    # |x| ≤ 0.47: x·A(x²)/B(x²): rational (2), ratio and product (1). Beyond: erfc = the split
+    # exponential (two exps, 6, and a product) times C/D or the asymptotic form (2½), so
+    # ≈ 4 ulp of erfc in practice; near |x| = 0.47 erf ≈ erfc ≈ ½ but erfc lies one binade
+    # higher, so 1 − erfc carries twice erfc's ulps: 8
+    "erf": {"float32": 8, "float64": 8},
+    # the split exponential (two exps, 6; two products, 1) times a constant
+    "erf_grad": {"float32": 8, "float64": 8},
+    # x·Φ(x): the split exponential (7), the erfc rational (2½), the rounding of |x|/√2 (½),
+    # ½ and x multiplied in (1): 11; the tanh form at its condition-number floor: σ (4), the
+    # ≈ 5 roundings of w, the product with x
+    "gelu": {"float32": 12, "float64": 12},
+    # Φ (11) + xφ (split exponential 7, constant and x 1) at the terms' scale; tanh form:
+    # σ(w) (4) + x·w'·σσ (6 + 3 products) at its floor
+    "gelu_grad": {"float32": 14, "float64": 14},
+    # x·σ(βx): σ (4) and one product (and βx at the floor's scale)
+    "silu": {"float32": 6, "float64": 6},
+    # σ(z) and σ(−z) from one exp (3 + 2), 1 + z·σ(−z) (1), the product (½), at the terms' scale
+    "silu_grad": {"float32": 8, "float64": 8},
+    # two length-n dot products (n ≤ 3 in the records: n ulp each at the normwise floor), silu
+    # (6) and the gate product
+    "swiglu": {"float32": 12, "float64": 12},
+})
