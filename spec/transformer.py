@@ -8,23 +8,35 @@ query heads of d_head = d/num_heads, num_kv_heads K/V heads and hidden width d_f
 ================  ==========================================  ===============================
 key               shape                                       role
 ================  ==========================================  ===============================
-``ln1_gamma``     (d,)                                        LayerNorm before attention
-``ln1_beta``      (d,)
+``ln1_gamma``     (d,)                                        norm before attention
+``ln1_beta``      (d,); optional (LayerNorm only)              its shift (absent: none)
 ``w_q``           (num_heads·d_head, d)                       query projection (out, in)
 ``w_k``, ``w_v``  (num_kv_heads·d_head, d)                    key and value projections
 ``w_o``           (d, num_heads·d_head)                       output projection
-``ln2_gamma``     (d,)                                        LayerNorm before the MLP
-``ln2_beta``      (d,)
+``b_q``           (num_heads·d_head,); optional               query bias (GPT-2)
+``b_k``, ``b_v``  (num_kv_heads·d_head,); optional            key and value biases
+``b_o``           (d,); optional                              output-projection bias
+``ln2_gamma``     (d,)                                        norm before the MLP
+``ln2_beta``      (d,); optional (LayerNorm only)
 ``w1``            (d_ff, d); (2·d_ff, d) for SwiGLU            first MLP layer
-``b1``            (d_ff,); (2·d_ff,) for SwiGLU; or None
+``b1``            (d_ff,); (2·d_ff,) for SwiGLU; None/absent
 ``w2``            (d, d_ff)                                   second MLP layer
-``b2``            (d,) or None
+``b2``            (d,); None or absent
 ================  ==========================================  ===============================
 
+An optional key may be absent or None (no such term). With ``norm="rms_norm"`` the norms are
+RMSNorm (LLaMA) and the β keys must be absent or None.
+
 **Decoder parameters** (``decoder_forward``, ``generate``): ``embedding`` (V, d), the token
-table, also the output layer (weight tying); ``blocks``, a list or tuple of block mappings;
-``ln_f_gamma`` and ``ln_f_beta`` (d,), the final LayerNorm. Positions are the fixed sinusoidal
-encoding (no parameters), so d must be even.
+table, also the output layer (weight tying) unless ``unembedding`` (V, d) is given (an untied
+output layer, as LLaMA's ``lm_head``); ``blocks``, a list or tuple of block mappings;
+``ln_f_gamma`` and, for LayerNorm, optionally ``ln_f_beta`` (d,), the final norm;
+``position_embedding`` (P, d), a learned position table (GPT-2's ``wpe``), required with
+``positional="learned"`` and refused otherwise. Positions (``positional``): "sinusoidal" (the
+default; fixed, no parameters, d even), "learned" (row p of the table added at position p < P),
+"rope" (no additive positions; queries and keys rotated inside every attention by
+:func:`~spec.rope` at their absolute positions, base ``rope_base``, layout ``rope_layout``:
+"half" is Hugging Face's ``rotate_half``, "interleaved" RoFormer's pairs), or "none".
 
 Sources: 002 §8.1 (the block), §8.2 (parameter count), §8.3 (the residual stream), §10.3 (the
 KV cache), §6 (embeddings, weight tying); 003 (the architecture); 004 (next-token prediction).
@@ -41,12 +53,14 @@ from .attention import (
     _check_mha,
     _flag,
     _merge_heads,
+    _repeat_kv,
     _split_heads,
     kv_cache_attention,
     multi_head_attention,
+    scaled_dot_product_attention,
 )
-from .embeddings import embedding, sinusoidal_positions, tied_logits
-from .normalization import layer_norm
+from .embeddings import embedding, rope, sinusoidal_positions, tied_logits
+from .normalization import layer_norm, rms_norm
 
 __all__ = [
     "decoder_forward",
@@ -57,20 +71,59 @@ __all__ = [
 ]
 
 _ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
-_BLOCK_KEYS = ("ln1_gamma", "ln1_beta", "w_q", "w_k", "w_v", "w_o", "ln2_gamma", "ln2_beta",
-               "w1", "b1", "w2", "b2")
-_DECODER_KEYS = ("embedding", "blocks", "ln_f_gamma", "ln_f_beta")
+_NORMS = ("layer_norm", "rms_norm")
+_POSITIONALS = ("sinusoidal", "learned", "rope", "none")
+_BLOCK_POSITIONALS = ("none", "rope")
+_ROPE_LAYOUTS = ("half", "interleaved")
+_BLOCK_KEYS = ("ln1_gamma", "w_q", "w_k", "w_v", "w_o", "ln2_gamma", "w1", "w2")
+_BIASES = ("b_q", "b_k", "b_v", "b_o")
+_BLOCK_OPTIONAL = ("ln1_beta", "ln2_beta", *_BIASES, "b1", "b2")
+_DECODER_KEYS = ("embedding", "blocks", "ln_f_gamma")
+_DECODER_OPTIONAL = ("ln_f_beta", "position_embedding", "unembedding")
 
 
-def _keys(params, expected: tuple, name: str) -> None:
+def _keys(params, expected: tuple, name: str, optional: tuple = ()) -> dict:
+    """The mapping with every optional key present (None where absent); errors name the keys."""
     if not isinstance(params, Mapping):
         raise TypeError(f"{name} must be a mapping (dict) of arrays with keys "
                         f"{', '.join(expected)}; got {type(params).__name__}")
     missing = [k for k in expected if k not in params]
-    unknown = sorted(str(k) for k in params if k not in expected)
+    unknown = sorted(str(k) for k in params if k not in expected and k not in optional)
     if missing or unknown:
-        raise ValueError(f"{name} must have exactly the keys {', '.join(expected)}; missing "
-                         f"{missing or 'none'}, unknown {unknown or 'none'}")
+        also = f" (optional: {', '.join(optional)})" if optional else ""
+        raise ValueError(f"{name} must have exactly the keys {', '.join(expected)}{also}; "
+                         f"missing {missing or 'none'}, unknown {unknown or 'none'}")
+    return {**{k: None for k in optional}, **params}
+
+
+def _options(norm, positional, rope_base, rope_layout, allowed=_POSITIONALS):
+    """The norm and position options, checked; RoPE as (base, layout) or None."""
+    check.choice(norm, _NORMS, "norm")
+    check.choice(positional, allowed, "positional")
+    check.choice(rope_layout, _ROPE_LAYOUTS, "rope_layout")
+    base = check.positive_number(rope_base, "rope_base")
+    return (base, rope_layout) if positional == "rope" else None
+
+
+def _norm_params(xp, params, gamma: str, beta: str, d: int, norm: str, name: str) -> None:
+    check.floating(xp, params[gamma], f"{name}[{gamma!r}]")
+    _shape(params[gamma], (d,), f"{name}[{gamma!r}]")
+    if params[beta] is None:
+        return
+    if norm == "rms_norm":
+        raise ValueError(f"{name}[{beta!r}] must be absent or None with norm='rms_norm' "
+                         f"(RMSNorm has no shift β)")
+    check.floating(xp, params[beta], f"{name}[{beta!r}]")
+    _shape(params[beta], (d,), f"{name}[{beta!r}]")
+
+
+def _normalise(xp, x, gamma, beta, norm: str, eps):
+    """LayerNorm (β absent: a zero shift, exact) or RMSNorm, ε inside the root."""
+    if norm == "rms_norm":
+        return rms_norm(x, gamma, eps=eps)
+    if beta is None:
+        beta = xp.zeros_like(gamma)
+    return layer_norm(x, gamma, beta, eps=eps)
 
 
 def _shape(a, expected: tuple, name: str) -> None:
@@ -170,31 +223,86 @@ def feed_forward(x, w1, b1, w2, b2, /, *, activation="gelu"):
 
 
 # --------------------------------------------------------------------------------------------
-def _check_block(x, params, num_heads, num_kv_heads, activation, name="params"):
-    """All checks of one block (keys, namespace, dtypes, shapes) before any arithmetic."""
-    _keys(params, _BLOCK_KEYS, name)
+def _check_block(x, params, num_heads, num_kv_heads, activation, norm="layer_norm",
+                 rope_=None, name="params"):
+    """All checks of one block (keys, namespace, dtypes, shapes) before any arithmetic: the
+    namespace and the mapping with its absent optional keys as None."""
+    params = _keys(params, _BLOCK_KEYS, name, _BLOCK_OPTIONAL)
     check.min_ndim(x, 2, "x")
-    arrays = {k: params[k] for k in _BLOCK_KEYS if params[k] is not None}
+    arrays = {k: a for k, a in params.items() if a is not None}
     xp = check.namespace(x=x, **arrays)
     d = x.shape[-1]
-    for key in ("ln1_gamma", "ln1_beta", "ln2_gamma", "ln2_beta"):
-        check.floating(xp, params[key], f"{name}[{key!r}]")
-        _shape(params[key], (d,), f"{name}[{key!r}]")
-    _check_mha(x, x, params["w_q"], params["w_k"], params["w_v"], params["w_o"], num_heads,
-               num_kv_heads)
+    for key in ("ln1", "ln2"):
+        _norm_params(xp, params, f"{key}_gamma", f"{key}_beta", d, norm, name)
+    _, num_heads, num_kv_heads = _check_mha(x, x, params["w_q"], params["w_k"], params["w_v"],
+                                            params["w_o"], num_heads, num_kv_heads)
+    rows = {"b_q": params["w_q"].shape[0], "b_k": params["w_k"].shape[0],
+            "b_v": params["w_v"].shape[0], "b_o": d}
+    for key, n in rows.items():
+        if params[key] is not None:
+            check.floating(xp, params[key], f"{name}[{key!r}]")
+            check.same_dtype(x, params[key], f"x and {name}[{key!r}]")
+            _shape(params[key], (n,), f"{name}[{key!r}]")
+    d_head = params["w_q"].shape[0] // num_heads
+    if rope_ is not None and d_head % 2:
+        raise ValueError(f"positional='rope' rotates feature pairs: d_head = {d_head} must be "
+                         f"even")
     _check_ffn(x, params["w1"], params["b1"], params["w2"], params["b2"], activation)
     if params["w2"].shape[0] != d:
         raise ValueError(f"{name}['w2'] must map back to d_model = {d}: got shape "
                          f"{tuple(params['w2'].shape)}")
-    return xp
+    return xp, params
 
 
-def _block(x, p, *, num_heads, num_kv_heads, is_causal, activation, eps):
-    h = layer_norm(x, p["ln1_gamma"], p["ln1_beta"], eps=eps)
-    x = x + multi_head_attention(h, h, p["w_q"], p["w_k"], p["w_v"], p["w_o"],
-                                 num_heads=num_heads, num_kv_heads=num_kv_heads,
-                                 is_causal=is_causal)
-    h = layer_norm(x, p["ln2_gamma"], p["ln2_beta"], eps=eps)
+def _project(xp, h, p, num_heads, num_kv_heads, rope_, start: int):
+    """Queries, keys and values (..., heads, T, d_head): h Wᵀ + b split into heads, then, with
+    RoPE, q and k rotated at their absolute positions start … start + T − 1."""
+    qkv = []
+    for w, b, heads in (("w_q", "b_q", num_heads), ("w_k", "b_k", num_kv_heads),
+                        ("w_v", "b_v", num_kv_heads)):
+        z = h @ xp.matrix_transpose(p[w])
+        qkv.append(_split_heads(xp, z if p[b] is None else z + p[b], heads))
+    q, k, v = qkv
+    if rope_ is not None:
+        base, layout = rope_
+        positions = xp.arange(start, start + h.shape[-2], dtype=xp.int64,
+                              device=check.device(h))
+        q = rope(q, positions, base=base, layout=layout)
+        k = rope(k, positions, base=base, layout=layout)
+    return q, k, v
+
+
+def _output(xp, heads, p):
+    """Concat(head₁, …, head_h) W_Oᵀ + b_O."""
+    out = _merge_heads(xp, heads) @ xp.matrix_transpose(p["w_o"])
+    return out if p["b_o"] is None else out + p["b_o"]
+
+
+def _attention(xp, h, p, *, num_heads, num_kv_heads, is_causal, rope_):
+    """Self-attention of the block: multi_head_attention itself when there are no biases and
+    no RoPE; else the same steps with the biases added and q, k rotated, float16 and bfloat16
+    computed in float32 and rounded once (as multi_head_attention does)."""
+    if rope_ is None and all(p[b] is None for b in _BIASES):
+        return multi_head_attention(h, h, p["w_q"], p["w_k"], p["w_v"], p["w_o"],
+                                    num_heads=num_heads, num_kv_heads=num_kv_heads,
+                                    is_causal=is_causal)
+    kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+    names = [k for k in ("w_q", "w_k", "w_v", "w_o", *_BIASES) if p[k] is not None]
+    (h, *wide), dtype = check.widen(xp, h, *(p[k] for k in names))
+    p = {**p, **dict(zip(names, wide))}
+    q, k, v = _project(xp, h, p, int(num_heads), int(kv_heads), rope_, 0)
+    groups = int(num_heads) // int(kv_heads)  # grouped-query attention: K/V head j serves
+    heads = scaled_dot_product_attention(  # query heads j·groups … (j+1)·groups − 1
+        q, _repeat_kv(xp, k, groups), _repeat_kv(xp, v, groups), is_causal=is_causal)
+    return check.narrow(xp, _output(xp, heads, p), dtype)
+
+
+def _block(xp, x, p, *, num_heads, num_kv_heads, is_causal, activation, eps, norm="layer_norm",
+           rope_=None):
+    h = _normalise(xp, x, p["ln1_gamma"], p["ln1_beta"], norm, eps)
+    x = x + _attention(xp, h, p, num_heads=num_heads, num_kv_heads=num_kv_heads,
+                       is_causal=is_causal, rope_=rope_)
+    h = _normalise(xp, x, p["ln2_gamma"], p["ln2_beta"], norm, eps)
     return x + feed_forward(h, p["w1"], p["b1"], p["w2"], p["b2"], activation=activation)
 
 
@@ -214,7 +322,8 @@ def _block(x, p, *, num_heads, num_kv_heads, is_causal, activation, eps):
     ),
 )
 def transformer_block(x, params, /, *, num_heads, is_causal=True, num_kv_heads=None,
-                      activation="gelu", eps=1e-5):
+                      activation="gelu", eps=1e-5, norm="layer_norm", positional="none",
+                      rope_base=10000.0, rope_layout="half"):
     r"""One pre-LN transformer block: attention then MLP, each added to the residual stream.
 
     .. math:: x' = x + \operatorname{MultiHead}\bigl(\operatorname{LN}_1(x)\bigr), \qquad
@@ -222,30 +331,38 @@ def transformer_block(x, params, /, *, num_heads, is_causal=True, num_kv_heads=N
 
     Self-attention (queries, keys and values all from LN₁(x)) by
     :func:`~spec.multi_head_attention` (causal by default, as in a decoder; ``num_kv_heads``
-    for grouped-query attention), the MLP by :func:`feed_forward` (``activation``), LayerNorm
-    with ``eps`` inside the root. ``params`` is the block mapping documented in this module
-    (keys ln1_gamma, ln1_beta, w_q, w_k, w_v, w_o, ln2_gamma, ln2_beta, w1, b1, w2, b2).
+    for grouped-query attention, each K/V head repeated for its group of query heads), the MLP
+    by :func:`feed_forward` (``activation``). ``norm``: "layer_norm" (the default; β optional)
+    or "rms_norm" (LLaMA), with ``eps`` inside the root. ``positional="rope"`` rotates the
+    queries and keys of every head at positions 0 … T − 1 (:func:`~spec.rope`, base
+    ``rope_base``, layout ``rope_layout``: "half" = Hugging Face's ``rotate_half``); the
+    default "none" adds no positions. ``params`` is the block mapping documented in this module
+    (optional attention biases b_q, b_k, b_v, b_o: qWᵀ + b, as GPT-2's ``c_attn``).
     Each sublayer writes an additive update into the residual stream (002 §8.3), so zeroing
-    its output projection removes it exactly.
+    its output projection (and b_o) removes it exactly.
 
     Shapes: x (..., T, d) → (..., T, d). Source: 002 §8.1 (the block), §8.3, 003.
     """
-    _check_block(x, params, num_heads, num_kv_heads, activation)
+    rope_ = _options(norm, positional, rope_base, rope_layout, _BLOCK_POSITIONALS)
+    xp, params = _check_block(x, params, num_heads, num_kv_heads, activation, norm, rope_)
     _flag(is_causal, "is_causal")
-    return _block(x, params, num_heads=num_heads, num_kv_heads=num_kv_heads, is_causal=is_causal,
-                  activation=activation, eps=eps)
+    return _block(xp, x, params, num_heads=num_heads, num_kv_heads=num_kv_heads,
+                  is_causal=is_causal, activation=activation, eps=eps, norm=norm, rope_=rope_)
 
 
 # --------------------------------------------------------------------------------------------
-def _check_decoder(tokens, params, num_heads, num_kv_heads, activation):
-    _keys(params, _DECODER_KEYS, "params")
+def _check_decoder(tokens, params, num_heads, num_kv_heads, activation, norm="layer_norm",
+                   positional="sinusoidal", rope_=None, length=None):
+    """All checks of a decoder (for `length` positions, default T): the namespace and the
+    mapping with its optional keys as None and its blocks' too."""
+    params = _keys(params, _DECODER_KEYS, "params", _DECODER_OPTIONAL)
     blocks = params["blocks"]
     if not isinstance(blocks, Sequence) or isinstance(blocks, (str, bytes)):
         raise TypeError(f"params['blocks'] must be a list or tuple of block mappings, got "
                         f"{type(blocks).__name__}")
     table = params["embedding"]
-    xp = check.namespace(tokens=tokens, embedding=table, ln_f_gamma=params["ln_f_gamma"],
-                         ln_f_beta=params["ln_f_beta"])
+    others = {k: params[k] for k in ("ln_f_gamma", *_DECODER_OPTIONAL) if params[k] is not None}
+    xp = check.namespace(tokens=tokens, embedding=table, **others)
     check.integer(xp, tokens, "tokens")
     check.min_ndim(tokens, 1, "tokens")
     if tokens.shape[-1] == 0:
@@ -256,34 +373,62 @@ def _check_decoder(tokens, params, num_heads, num_kv_heads, activation):
         raise ValueError(f"params['embedding'] must be a (V, d) table, got shape "
                          f"{tuple(table.shape)}")
     vocab, d = table.shape
-    if d % 2:
+    if positional == "sinusoidal" and d % 2:
         raise ValueError(f"the embedding width d = {d} must be even (sinusoidal positions pair "
                          f"a sine with a cosine)")
-    for key in ("ln_f_gamma", "ln_f_beta"):
+    _norm_params(xp, params, "ln_f_gamma", "ln_f_beta", d, norm, "params")
+    for key in others:
         check.floating(xp, params[key], f"params[{key!r}]")
         check.same_dtype(table, params[key], f"params['embedding'] and params[{key!r}]")
-        _shape(params[key], (d,), f"params[{key!r}]")
+    if params["unembedding"] is not None:
+        _shape(params["unembedding"], (vocab, d), "params['unembedding']")
+    length = tokens.shape[-1] if length is None else length
+    pos = params["position_embedding"]
+    if positional == "learned":
+        if pos is None:
+            raise ValueError("positional='learned' needs params['position_embedding'], a (P, d) "
+                             "table of learned positions")
+        if pos.ndim != 2 or pos.shape[1] != d:
+            raise ValueError(f"params['position_embedding'] must be a (P, {d}) table, got "
+                             f"shape {tuple(pos.shape)}")
+        if length > pos.shape[0]:
+            raise ValueError(f"params['position_embedding'] has {pos.shape[0]} positions; "
+                             f"{length} are needed")
+    elif pos is not None:
+        raise ValueError(f"params['position_embedding'] is used only with "
+                         f"positional='learned' (got positional={positional!r})")
     check.check_values(xp, tokens, lambda t: (t < 0) | (t >= vocab),
                        f"tokens must be ids in [0, {vocab}); some are out of range")
     probe = xp.zeros((1, d), dtype=table.dtype, device=check.device(table))
+    filled = []
     for i, block in enumerate(blocks):
-        _check_block(probe, block, num_heads, num_kv_heads, activation, name=f"blocks[{i}]")
+        _, block = _check_block(probe, block, num_heads, num_kv_heads, activation, norm, rope_,
+                                name=f"blocks[{i}]")
         check.same_dtype(table, block["w_q"], f"params['embedding'] and blocks[{i}]['w_q']")
-    return xp
+        filled.append(block)
+    return xp, {**params, "blocks": filled}
 
 
-def _embed(xp, params, tokens, start: int):
-    """E[t] + PE(p) for the tokens at positions start … start + T − 1."""
+def _embed(xp, params, tokens, start: int, positional: str):
+    """E[t] + PE(p) for the tokens at positions start … start + T − 1 (only E[t] for RoPE,
+    which rotates inside attention, and for no positions)."""
     table = params["embedding"]
     t = tokens.shape[-1]
-    pe = sinusoidal_positions(start + t, table.shape[1], xp=xp, dtype=table.dtype,
-                              device=check.device(table))
-    return embedding(table, tokens) + pe[start:, :]
+    x = embedding(table, tokens)
+    if positional == "learned":
+        return x + params["position_embedding"][start:start + t, :]
+    if positional == "sinusoidal":
+        pe = sinusoidal_positions(start + t, table.shape[1], xp=xp, dtype=table.dtype,
+                                  device=check.device(table))
+        return x + pe[start:, :]
+    return x
 
 
-def _unembed(params, x, eps):
-    return tied_logits(layer_norm(x, params["ln_f_gamma"], params["ln_f_beta"], eps=eps),
-                       params["embedding"])
+def _unembed(xp, params, x, eps, norm="layer_norm"):
+    out = params["unembedding"]
+    out = params["embedding"] if out is None else out
+    return tied_logits(_normalise(xp, x, params["ln_f_gamma"], params["ln_f_beta"], norm, eps),
+                       out)
 
 
 @equation(
@@ -296,52 +441,65 @@ def _unembed(params, x, eps):
         Identity("shape", "tokens (..., T) give logits (..., T, V)", "P"),
         Identity("gradient_reaches_table", "∂/∂E through the embedding and the tied output "
                  "layer: SymPy, autograd and differences agree", "D"),
+        Identity("matches_hf_gpt2", "a GPT-2 checkpoint mapped by spec.checkpoints gives "
+                 "Hugging Face's GPT2LMHeadModel logits (float64, 1e-10 relative; tied and "
+                 "untied)", "P"),
+        Identity("matches_hf_llama", "a LLaMA checkpoint mapped by spec.checkpoints gives "
+                 "Hugging Face's LlamaForCausalLM logits at float32 accuracy (GQA, rope_theta "
+                 "500000, tied and untied)", "P"),
     ),
 )
 def decoder_forward(tokens, params, /, *, num_heads, num_kv_heads=None, activation="gelu",
-                    eps=1e-5):
+                    eps=1e-5, norm="layer_norm", positional="sinusoidal", rope_base=10000.0,
+                    rope_layout="half"):
     r"""A decoder-only transformer: embed and position the tokens, run the blocks, read out logits.
 
     .. math:: x_0 = E[t] + PE, \qquad x_\ell = \operatorname{Block}_\ell(x_{\ell-1}), \qquad
               \operatorname{logits} = \operatorname{LN}_f(x_L)\, E^\top
 
-    Token embedding plus the sinusoidal positional encoding, then causal pre-LN
-    :func:`transformer_block` s (the residual stream, 002 §8.3), a final LayerNorm and the
-    tied unembedding (the embedding table reused as the output layer, 002 §6.1). ``params`` is
-    the decoder mapping documented in this module (embedding, blocks, ln_f_gamma, ln_f_beta);
-    every block takes the same ``num_heads``, ``num_kv_heads``, ``activation`` and ``eps``.
+    Token embedding plus the positional encoding (``positional``: "sinusoidal" by default,
+    "learned" from ``params['position_embedding']``, "rope" rotating q and k inside every
+    attention, or "none"), then causal pre-LN :func:`transformer_block` s (the residual
+    stream, 002 §8.3), a final norm (``norm``: "layer_norm" or "rms_norm") and the output
+    layer: the tied unembedding E (002 §6.1), or ``params['unembedding']`` when given.
+    ``params`` is the decoder mapping documented in this module; every block takes the same
+    ``num_heads``, ``num_kv_heads``, ``activation``, ``eps``, ``norm`` and RoPE options.
+    GPT-2 is ``activation="gelu_tanh", positional="learned"`` with attention biases; LLaMA is
+    ``norm="rms_norm", positional="rope", activation="swiglu"`` without biases, untied
+    (:mod:`spec.checkpoints` maps their Hugging Face checkpoints).
     Causal: the logits at position t see only tokens 0…t, so they predict token t + 1.
 
     Shapes: tokens integer (..., T), T ≥ 1, ids in [0, V) → logits (..., T, V).
     Source: 002 §8.3 (Embed + PE → blocks → Unembed(LN(x_L))), §6.1, §6.2.1, 004.
     """
-    xp = _check_decoder(tokens, params, num_heads, num_kv_heads, activation)
-    x = _embed(xp, params, tokens, 0)
+    rope_ = _options(norm, positional, rope_base, rope_layout)
+    xp, params = _check_decoder(tokens, params, num_heads, num_kv_heads, activation, norm,
+                                positional, rope_)
+    x = _embed(xp, params, tokens, 0, positional)
     for block in params["blocks"]:
-        x = _block(x, block, num_heads=num_heads, num_kv_heads=num_kv_heads, is_causal=True,
-                   activation=activation, eps=eps)
-    return _unembed(params, x, eps)
+        x = _block(xp, x, block, num_heads=num_heads, num_kv_heads=num_kv_heads,
+                   is_causal=True, activation=activation, eps=eps, norm=norm, rope_=rope_)
+    return _unembed(xp, params, x, eps, norm)
 
 
 # --------------------------------------------------------------------------------------------
 def _cached_forward(xp, params, tokens, caches, start, *, num_heads, num_kv_heads, activation,
-                    eps):
+                    eps, norm="layer_norm", positional="sinusoidal", rope_=None):
     """decoder_forward for new tokens at positions start…, with each block's attention through
-    kv_cache_attention: (logits of the new tokens, the blocks' new (K, V) caches)."""
+    kv_cache_attention (keys rotated at their absolute positions before they are cached):
+    (logits of the new tokens, the blocks' new (K, V) caches)."""
     num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-    x = _embed(xp, params, tokens, start)
+    x = _embed(xp, params, tokens, start, positional)
     new_caches = []
     for p, (cache_k, cache_v) in zip(params["blocks"], caches):
-        h = layer_norm(x, p["ln1_gamma"], p["ln1_beta"], eps=eps)
-        q = _split_heads(xp, h @ xp.matrix_transpose(p["w_q"]), num_heads)
-        k = _split_heads(xp, h @ xp.matrix_transpose(p["w_k"]), num_kv_heads)
-        v = _split_heads(xp, h @ xp.matrix_transpose(p["w_v"]), num_kv_heads)
+        h = _normalise(xp, x, p["ln1_gamma"], p["ln1_beta"], norm, eps)
+        q, k, v = _project(xp, h, p, num_heads, num_kv_heads, rope_, start)
         heads, cache_k, cache_v = kv_cache_attention(q, k, v, cache_k, cache_v)
-        x = x + _merge_heads(xp, heads) @ xp.matrix_transpose(p["w_o"])
-        h = layer_norm(x, p["ln2_gamma"], p["ln2_beta"], eps=eps)
+        x = x + _output(xp, heads, p)
+        h = _normalise(xp, x, p["ln2_gamma"], p["ln2_beta"], norm, eps)
         x = x + feed_forward(h, p["w1"], p["b1"], p["w2"], p["b2"], activation=activation)
         new_caches.append((cache_k, cache_v))
-    return _unembed(params, x, eps), new_caches
+    return _unembed(xp, params, x, eps, norm), new_caches
 
 
 def _empty_caches(xp, params, batch: tuple, num_heads, num_kv_heads):
@@ -365,10 +523,14 @@ def _empty_caches(xp, params, batch: tuple, num_heads, num_kv_heads):
                  "with the KV cache equals recomputing decoder_forward on the whole prefix at "
                  "every step: greedy gives the same tokens, the logits agree", "P"),
         Identity("prompt_kept", "the output starts with the prompt; steps = 0 returns it", "P"),
+        Identity("matches_hf_greedy", "greedy generation from a mapped GPT-2 or LLaMA "
+                 "checkpoint equals Hugging Face's generate(do_sample=False) token for token",
+                 "P"),
     ),
 )
 def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
-             activation="gelu", eps=1e-5, return_logits=False):
+             activation="gelu", eps=1e-5, return_logits=False, norm="layer_norm",
+             positional="sinusoidal", rope_base=10000.0, rope_layout="half"):
     r"""Autoregressive generation: predict, pick a token, append it, repeat, with a KV cache.
 
     .. math:: t_{n+1} = \operatorname{sampler}\bigl(\operatorname{logits}(t_0, \dots, t_n)_n
@@ -381,7 +543,8 @@ def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
     whole prefix at every step. ``sampler`` is any callable from logits (..., V) to integer
     token ids (...) — e.g. :func:`spec.greedy`, or a closure over uniforms and
     :func:`spec.sample` (randomness stays explicit). ``params`` and the keyword options are
-    those of :func:`decoder_forward`.
+    those of :func:`decoder_forward` (with RoPE each key is rotated at its absolute position
+    before it enters the cache, so a cached step equals the uncached forward pass).
 
     Shapes: prompt integer (..., T₀), T₀ ≥ 1; steps ≥ 0 → tokens (..., T₀ + steps), the prompt
     followed by the generated ids (in the prompt's dtype); with ``return_logits=True``,
@@ -393,13 +556,15 @@ def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
                         f"got {type(sampler).__name__}")
     steps = _int_option(steps, "steps", 0)
     _flag(return_logits, "return_logits")
-    xp = _check_decoder(prompt, params, num_heads, num_kv_heads, activation)
+    rope_ = _options(norm, positional, rope_base, rope_layout)
+    xp, params = _check_decoder(prompt, params, num_heads, num_kv_heads, activation, norm,
+                                positional, rope_, length=prompt.shape[-1] + max(steps - 1, 0))
     vocab = params["embedding"].shape[0]
     batch = tuple(prompt.shape[:-1])
     caches = _empty_caches(xp, params, batch, num_heads, num_kv_heads)
     tokens, feed, start, picked = prompt, prompt, 0, []
     options = {"num_heads": num_heads, "num_kv_heads": num_kv_heads, "activation": activation,
-               "eps": eps}
+               "eps": eps, "norm": norm, "positional": positional, "rope_": rope_}
     for _ in range(steps):
         logits, caches = _cached_forward(xp, params, feed, caches, start, **options)
         last = logits[..., -1, :]
@@ -436,11 +601,14 @@ def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
         Identity("twelve_l_d_squared", "N/(12Ld²) → 1 as d grows (embeddings fixed)", "P"),
         Identity("exact_for_built_params", "equals the total size of a parameter set that "
                  "decoder_forward accepts (GELU and SwiGLU, MHA and GQA, tied or not)", "P"),
+        Identity("matches_hf_count", "equals Hugging Face's num_parameters() for GPT-2 and "
+                 "LLaMA configurations", "P"),
     ),
 )
 def transformer_parameter_count(d_model, num_layers, vocab_size, /, *, d_ff=None, num_heads=None,
                                 num_kv_heads=None, activation="gelu", max_positions=0,
-                                tied_embeddings=True):
+                                tied_embeddings=True, norm="layer_norm", attention_bias=False,
+                                mlp_bias=True):
     r"""The number of parameters of a decoder-only transformer, exactly, for this spec's layout.
 
     .. math:: N = L\,\bigl(\underbrace{2d^2 + 2d\,d_{kv}}_{\text{attention}}
@@ -452,7 +620,10 @@ def transformer_parameter_count(d_model, num_layers, vocab_size, /, *, d_ff=None
     SwiGLU w1 and b1 are doubled, 3d·d_ff + 2d_ff + d), two LayerNorms (4d); then the final
     LayerNorm (2d), the token table V·d (shared with the output layer unless
     ``tied_embeddings=False``, which adds V·d) and ``max_positions``·d learned positions
-    (0 here: the spec's sinusoidal encoding has no parameters). No attention biases.
+    (0 here: the spec's sinusoidal encoding has no parameters; P for
+    ``positional="learned"``). Options: ``norm="rms_norm"`` counts d per norm (no β);
+    ``attention_bias=True`` adds b_q, b_k, b_v, b_o (2d + 2d_kv per layer; GPT-2);
+    ``mlp_bias=False`` drops b1 and b2 (LLaMA). RoPE has no parameters.
     002 §8.2's 12Ld² is 4d² + 8d² per layer; for GPT-3 it gives 173.9 B, and the embeddings
     (0.62 B) and positions bring the total to ≈ 174.6 B, the "175 B" of the paper.
     Pure Python integers; d_ff defaults to 4d. Source: 002 §8.2 (the parameter table).
@@ -464,6 +635,9 @@ def transformer_parameter_count(d_model, num_layers, vocab_size, /, *, d_ff=None
     check.choice(activation, _ACTIVATIONS, "activation")
     positions = _int_option(max_positions, "max_positions", 0)
     _flag(tied_embeddings, "tied_embeddings")
+    check.choice(norm, _NORMS, "norm")
+    _flag(attention_bias, "attention_bias")
+    _flag(mlp_bias, "mlp_bias")
     if num_kv_heads is None:
         d_kv = d
     else:
@@ -477,13 +651,14 @@ def transformer_parameter_count(d_model, num_layers, vocab_size, /, *, d_ff=None
         d_kv = d // heads * kv
     if num_heads is not None and d % _int_option(num_heads, "num_heads", 1):
         raise ValueError(f"d_model = {d} is not divisible by num_heads = {num_heads}")
-    attention = 2 * d * d + 2 * d * d_kv
+    attention = 2 * d * d + 2 * d * d_kv + (2 * d + 2 * d_kv if attention_bias else 0)
     if activation == "swiglu":
-        mlp = 3 * d * d_ff + 2 * d_ff + d
+        mlp = 3 * d * d_ff + (2 * d_ff + d if mlp_bias else 0)
     else:
-        mlp = 2 * d * d_ff + d_ff + d
-    per_layer = attention + mlp + 4 * d
+        mlp = 2 * d * d_ff + (d_ff + d if mlp_bias else 0)
+    per_norm = 2 * d if norm == "layer_norm" else d
+    per_layer = attention + mlp + 2 * per_norm
     embeddings = vocab * d * (1 if tied_embeddings else 2) + positions * d
-    return layers * per_layer + 2 * d + embeddings
+    return layers * per_layer + per_norm + embeddings
 
 

@@ -276,7 +276,40 @@ def _decoder_case(t, *, t_max=5):
 
 def _dec_opts(cfg):
     return {"num_heads": cfg["num_heads"], "num_kv_heads": cfg["num_kv_heads"],
-            "activation": cfg["activation"]}
+            "activation": cfg["activation"], **cfg.get("options", {})}
+
+
+def _variant_case(t, *, t_max=5, steps=0):
+    """_decoder_case with the composed model's options drawn (issue 13): LayerNorm (β kept or
+    dropped) or RMSNorm, sinusoidal, learned (a table of T + steps rows), RoPE (either layout,
+    base 10⁴ or 5·10⁵) or no positions, attention biases or none, an untied output layer or
+    the tied one."""
+    tokens, p, cfg = _decoder_case(t, t_max=t_max)
+    rng = np.random.default_rng(cfg["seed"] + 1)
+    norm = t.draw(st.sampled_from(["layer_norm", "rms_norm"]), label="norm")
+    positional = t.draw(st.sampled_from(["sinusoidal", "learned", "rope", "none"]),
+                        label="positional")
+    drop_beta = norm == "rms_norm" or t.draw(st.booleans(), label="drop_beta")
+    biases = t.draw(st.booleans(), label="attention_biases")
+    untied = t.draw(st.booleans(), label="untied")
+    options = {"norm": norm, "positional": positional}
+    d, dtype = cfg["d"], p["embedding"].dtype
+    if drop_beta:
+        p = {k: a for k, a in p.items() if k != "ln_f_beta"}
+        p["blocks"] = [{k: a for k, a in b.items() if not k.endswith("_beta")}
+                       for b in p["blocks"]]
+    if biases:
+        p["blocks"] = [{**b, **{k: rng.normal(0, 0.3, b[w].shape[0]).astype(dtype)
+                                for k, w in (("b_q", "w_q"), ("b_k", "w_k"), ("b_v", "w_v"),
+                                             ("b_o", "w_o"))}} for b in p["blocks"]]
+    if untied:
+        p["unembedding"] = rng.normal(0, 1, p["embedding"].shape).astype(dtype)
+    if positional == "learned":
+        p["position_embedding"] = rng.normal(0, 1, (tokens.shape[-1] + steps, d)).astype(dtype)
+    if positional == "rope":
+        options["rope_layout"] = t.draw(st.sampled_from(["half", "interleaved"]), label="layout")
+        options["rope_base"] = t.draw(st.sampled_from([10000.0, 500000.0]), label="base")
+    return tokens, p, {**cfg, "options": options}
 
 
 @contextlib.contextmanager
@@ -297,7 +330,8 @@ def _dask_index_collision(backend):
 
 @prop("decoder_forward", "causal", "shape")
 def decoder_forward_causal_and_shape(impl, t):
-    tokens, p, cfg = _decoder_case(t)
+    """For every option of the composed model (`_variant_case`)."""
+    tokens, p, cfg = _variant_case(t)
     vocab, steps = p["embedding"].shape[0], tokens.shape[-1]
     i = t.draw(st.integers(0, steps - 1), label="i")
     other = tokens.copy()
@@ -337,9 +371,10 @@ def generate_with_cache_equals_recomputing(impl, t):
     decoder_forward on the whole prefix picks, with logits that agree; stops comparing at a
     near-tie, where rounding may legitimately choose either token. Value checks are off: this
     is about the numbers, the checks are tier E's, and on lazy backends (Dask) each check
-    evaluates the whole growing graph again."""
-    tokens, p, cfg = _decoder_case(t, t_max=3)
+    evaluates the whole growing graph again. For every option of the composed model
+    (`_variant_case`: with RoPE the cached keys are rotated at their absolute positions)."""
     steps = t.draw(st.integers(0, 4), label="steps")
+    tokens, p, cfg = _variant_case(t, t_max=3, steps=steps)
     pb = t.on(p)
     with _dask_index_collision(t.backend), spec.value_checks(False):
         _generate_and_recompute(impl, t, tokens, pb, p, cfg, steps)

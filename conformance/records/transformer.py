@@ -105,6 +105,18 @@ def _block_params(xp, dtype, device, d=4, d_ff=8, kv_rows=None, seed=0.0):
     }
 
 
+def _biased(xp, dtype, device, p, seed=0.0):
+    """The block with attention biases b_q, b_k, b_v, b_o."""
+    return {**p, **{k: _a(xp, _grid((p[w].shape[0],), 13.1 + j + seed, 0.3), dtype, device)
+                    for j, (k, w) in enumerate((("b_q", "w_q"), ("b_k", "w_k"),
+                                                ("b_v", "w_v"), ("b_o", "w_o")))}}
+
+
+def _llama_block(p):
+    """The block without β (RMSNorm's form) and without MLP biases."""
+    return {k: a for k, a in p.items() if k not in ("ln1_beta", "ln2_beta", "b1", "b2")}
+
+
 @samples(transformer_block)
 def _(xp, dtype, device):
     x = _a(xp, _grid((3, 4), 0.3, 1.5), dtype, device)
@@ -115,6 +127,14 @@ def _(xp, dtype, device):
                {"num_heads": 1, "is_causal": False}, "batch of two, bidirectional"),
         Sample((x, _block_params(xp, dtype, device, kv_rows=2)),
                {"num_heads": 2, "num_kv_heads": 1}, "multi-query attention"),
+        Sample((x, _biased(xp, dtype, device, _block_params(xp, dtype, device))),
+               {"num_heads": 2}, "attention biases (GPT-2)"),
+        Sample((x, _llama_block(_block_params(xp, dtype, device, kv_rows=2))),
+               {"num_heads": 2, "num_kv_heads": 1, "norm": "rms_norm", "positional": "rope",
+                "rope_base": 500000.0}, "RMSNorm, RoPE, no MLP biases, MQA (LLaMA)"),
+        Sample((x, _llama_block(_block_params(xp, dtype, device))),
+               {"num_heads": 1, "positional": "rope", "rope_layout": "interleaved"},
+               "LayerNorm without β, interleaved RoPE"),
     ]
 
 
@@ -137,6 +157,17 @@ def _(xp, dtype, device):
                   "params not a mapping"),
         ErrorCase((x[0, :], p), {"num_heads": 2}, ValueError, "x must have at least 2",
                   "x without a time axis"),
+        ErrorCase((x, p), {"num_heads": 2, "norm": "rms_norm"}, ValueError,
+                  r"params\['ln1_beta'\] must be absent or None with norm='rms_norm'",
+                  "RMSNorm given a β"),
+        ErrorCase((x, p), {"num_heads": 2, "norm": "batch_norm"}, ValueError,
+                  "norm must be one of", "unknown norm"),
+        ErrorCase((x, p), {"num_heads": 2, "positional": "learned"}, ValueError,
+                  "positional must be one of 'none', 'rope'", "a block has no position table"),
+        ErrorCase((x, {**p, "b_k": _a(xp, [0.1, 0.2, 0.3], dtype, device)}), {"num_heads": 2},
+                  ValueError, r"params\['b_k'\] must have shape \(4,\)", "b_k of another width"),
+        ErrorCase((x, p), {"num_heads": 4, "positional": "rope"}, ValueError,
+                  "d_head = 1 must be even", "RoPE with an odd head width"),
     ]
 
 
@@ -150,6 +181,29 @@ def _decoder_params(xp, dtype, device, vocab=5, d=4, layers=2, kv_rows=None):
     }
 
 
+def _gpt2_params(xp, dtype, device, positions=8):
+    """GPT-2's form: attention biases and a learned position table."""
+    p = _decoder_params(xp, dtype, device)
+    p["blocks"] = [_biased(xp, dtype, device, b, seed=i) for i, b in enumerate(p["blocks"])]
+    p["position_embedding"] = _a(xp, _grid((positions, 4), 14.3, 0.5), dtype, device)
+    return p
+
+
+def _llama_params(xp, dtype, device, layers=2):
+    """LLaMA's form: no β, no MLP biases, SwiGLU, K/V of one head, an untied output layer."""
+    p = _decoder_params(xp, dtype, device, layers=layers, kv_rows=2)
+    p["blocks"] = [_llama_block(b) for b in p["blocks"]]
+    for b in p["blocks"]:
+        b["w1"] = _a(xp, _grid((16, 4), 15.3, 0.6), dtype, device)  # gate and up, d_ff = 8
+    p["unembedding"] = _a(xp, _grid((5, 4), 16.3, 1.0), dtype, device)
+    del p["ln_f_beta"]
+    return p
+
+
+_LLAMA = {"num_heads": 2, "num_kv_heads": 1, "activation": "swiglu", "norm": "rms_norm",
+          "positional": "rope", "rope_base": 500000.0}
+
+
 @samples(decoder_forward)
 def _(xp, dtype, device):
     tokens = xp.asarray([3, 0, 4, 1], dtype=xp.int64, device=device)
@@ -159,6 +213,11 @@ def _(xp, dtype, device):
                "four tokens, two layers"),
         Sample((batch, _decoder_params(xp, dtype, device, layers=1, kv_rows=2)),
                {"num_heads": 2, "num_kv_heads": 1}, "batch of two, multi-query"),
+        Sample((tokens, _gpt2_params(xp, dtype, device)),
+               {"num_heads": 2, "activation": "gelu_tanh", "positional": "learned"},
+               "GPT-2: attention biases, learned positions, tanh GELU"),
+        Sample((batch, _llama_params(xp, dtype, device)), _LLAMA, "LLaMA: RMSNorm, RoPE, "
+               "SwiGLU, multi-query, untied output layer"),
     ]
 
 
@@ -174,9 +233,23 @@ def _decoder_errors(xp, dtype, device, call, extra=None):
                   ValueError, r"tokens must be ids in \[0, 5\)", "token out of range"),
         ErrorCase(call(tokens, p), three, ValueError, "not divisible by num_heads",
                   "d_model not divisible by num_heads"),
-        ErrorCase(call(tokens, {k: a for k, a in p.items() if k != "ln_f_beta"}), two,
-                  ValueError, r"missing \['ln_f_beta'\]", "missing key"),
+        ErrorCase(call(tokens, {k: a for k, a in p.items() if k != "ln_f_gamma"}), two,
+                  ValueError, r"missing \['ln_f_gamma'\]", "missing key"),
         ErrorCase(call(tokens, odd), two, ValueError, "must be even", "odd embedding width"),
+        ErrorCase(call(tokens, p), {**two, "positional": "learned"}, ValueError,
+                  r"positional='learned' needs params\['position_embedding'\]",
+                  "learned positions without a table"),
+        ErrorCase(call(tokens, _gpt2_params(xp, dtype, device)), two, ValueError,
+                  r"params\['position_embedding'\] is used only with positional='learned'",
+                  "a position table with sinusoidal positions"),
+        ErrorCase(call(tokens, _gpt2_params(xp, dtype, device, positions=2)),
+                  {**two, "positional": "learned"}, ValueError,
+                  r"has 2 positions; [0-9]+ are needed", "more tokens than learned positions"),
+        ErrorCase(call(tokens, {**p, "unembedding": p["embedding"][:3, :]}), two, ValueError,
+                  r"params\['unembedding'\] must have shape \(5, 4\)",
+                  "an output layer of another vocabulary"),
+        ErrorCase(call(tokens, p), {**two, "positional": "alibi"}, ValueError,
+                  "positional must be one of", "unknown positions"),
     ]
 
 
@@ -197,6 +270,11 @@ def _(xp, dtype, device):
                "batch of two, multi-query"),
         Sample((_decoder_params(xp, dtype, device, layers=1), prompt, 0),
                {"num_heads": 2, "sampler": greedy}, "no steps: the prompt"),
+        Sample((_gpt2_params(xp, dtype, device), prompt, 4),
+               {"num_heads": 2, "activation": "gelu_tanh", "positional": "learned",
+                "sampler": greedy}, "GPT-2 form, learned positions to the table's end"),
+        Sample((_llama_params(xp, dtype, device), batch, 3), {**_LLAMA, "sampler": greedy},
+               "LLaMA form: RoPE at absolute positions through the cache"),
     ]
 
 
@@ -213,6 +291,9 @@ def _(xp, dtype, device):
                   "sampler must be a callable", "sampler not callable"),
         ErrorCase((p, prompt, 2), {"num_heads": 2, "sampler": lambda z: z}, ValueError,
                   "sampler must return one token id per sequence", "sampler returns logits"),
+        ErrorCase((_gpt2_params(xp, dtype, device, positions=4), prompt, 3),
+                  {"num_heads": 2, "positional": "learned", "sampler": greedy}, ValueError,
+                  "has 4 positions; 5 are needed", "generating past the learned positions"),
     ]
 
 
@@ -223,6 +304,13 @@ def _(xp, dtype, device):
         Sample((4096, 32, 32000), {"d_ff": 11008, "activation": "swiglu",
                                    "tied_embeddings": False}, "LLaMA-7B shape"),
         Sample((4, 2, 5), {"num_heads": 2, "num_kv_heads": 1}, "the sample decoder, MQA"),
+        Sample((768, 12, 50257), {"num_heads": 12, "max_positions": 1024,
+                                  "activation": "gelu_tanh", "attention_bias": True},
+               "GPT-2 small: 124 439 808"),
+        Sample((4096, 32, 128256), {"d_ff": 14336, "num_heads": 32, "num_kv_heads": 8,
+                                    "activation": "swiglu", "tied_embeddings": False,
+                                    "norm": "rms_norm", "mlp_bias": False},
+               "Llama 3 8B: 8 030 261 248"),
     ]
 
 
@@ -237,6 +325,10 @@ def _(xp, dtype, device):
                   "multiple of num_kv_heads", "heads not a multiple of kv heads"),
         ErrorCase((8, 2, 5), {"activation": "tanh"}, ValueError, "activation must be one of",
                   "unknown activation"),
+        ErrorCase((8, 2, 5), {"norm": "batch_norm"}, ValueError, "norm must be one of",
+                  "unknown norm"),
+        ErrorCase((8, 2, 5), {"attention_bias": 1}, TypeError, "attention_bias must be True",
+                  "a non-boolean flag"),
     ]
 
 
