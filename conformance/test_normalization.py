@@ -124,3 +124,27 @@ def test_batch_norm_is_layer_norm_of_the_transpose_symbolic():
                                         xp.ones((3,), dtype=xp.float64),
                                         xp.zeros((3,), dtype=xp.float64), eps=0.5))
     symbolic.assert_equal(bn, ln.T, "batch_norm(x) = layer_norm(xᵀ)ᵀ")
+
+
+@pytest.mark.spec("layer_norm", "batch_norm", "rms_norm", tier="S", identities=(
+    "layer_norm:textbook", "batch_norm:textbook", "rms_norm:textbook"))
+@pytest.mark.parametrize("eps", [0.5, 0.0])
+@pytest.mark.parametrize("n", [2, 3])
+def test_power_of_two_scaling_cancels_symbolic(n, eps):
+    """The layers standardise x/s with ε/s² (s a power of two, so that no square overflows);
+    on the symbolic namespace s is 1. Here the standardisation runs with a free positive s
+    and equals the textbook formula for every s > 0: the scaling is exact mathematics."""
+    from spec.normalization import _standardise
+
+    xp = symbolic.backend().xp
+    x = symbolic.symbols("x", (n,))
+    xs = symbolic.flat(x)
+    inv = xp.asarray([sp.Symbol("c", positive=True)], dtype=xp.float64)  # 1/s
+    e = sp.nsimplify(eps)
+    mu = sp.Add(*xs) / n
+    var = sp.Add(*[(t - mu) ** 2 for t in xs]) / n
+    got = symbolic.exprs(_standardise(xp, x, (0,), eps, "inside_root", 0, inv))
+    symbolic.assert_equal(got, [(t - mu) / sp.sqrt(var + e) for t in xs], "(x − μ)/√(σ² + ε)")
+    ms = sp.Add(*[t**2 for t in xs]) / n
+    got = symbolic.exprs(_standardise(xp, x, (0,), eps, "inside_root", 0, inv, centre=False))
+    symbolic.assert_equal(got, [t / sp.sqrt(ms + e) for t in xs], "x/√(mean x² + ε)")

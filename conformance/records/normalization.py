@@ -26,6 +26,22 @@ from spec.normalization import (
 )
 
 _OFFSET = 1e4  # the offset of the references that catch one-pass variance formulas
+#: float16 values whose squares overflow float16 (300² = 90000 > 65504): issue 12's example
+_F16_SQUARES = [300.0, 1.0, -2.0, 0.5]
+
+
+def _extremes(xp, dtype):
+    """(huge, tiny): magnitudes whose squares overflow / underflow the dtype (1e200 and
+    1e-200 in float64; 1e30 and 1e-30 in float32, which bfloat16 holds too). float16's cases
+    are float32's rounded (conformance.precision.low_precision), so there these two become
+    ±∞ and 0 (NaN propagation); float16's own extremes are `_F16_EXTREMES`."""
+    return (1e200, 1e-200) if dtype == xp.float64 else (1e30, 1e-30)
+
+
+#: magnitudes whose squares overflow float16 (1e4: squares to 1.6e9 > 65504) or fall below
+#: its normal range (1e-3: squares 6e-8 … 1.6e-5 < 6.1e-5) while the values themselves are
+#: normal float16 numbers (2.5e-4 … 4e4); ordinary values in every other dtype
+_F16_EXTREMES = (1e4, 1e-3)
 
 
 @samples(batch_norm)
@@ -57,7 +73,34 @@ def _(xp, dtype, device):
         Sample((_a(xp, [[1e-3, -2e-3], [3e-3, 1e-3]], dtype, device),
                 _a(xp, [1.0, 1.0], dtype, device), _a(xp, [0.0, 0.0], dtype, device)),
                {"eps": 1e-5}, "variance comparable to ε"),
+        *_no_overflow(xp, dtype, device, lambda rows: [list(c) for c in zip(*rows)],
+                      (_a(xp, [1.0, 2.0], dtype, device), _a(xp, [0.0, 0.5], dtype, device))),
+        Sample((_a(xp, offset, dtype, device), _a(xp, [1.0, 1.0], dtype, device),
+                _a(xp, [0.0, 0.0], dtype, device)), {"eps": 0.5, "eps_form": "after_root"},
+               "variant: ε after the root"),
+        Sample((_a(xp, offset, dtype, device), _a(xp, [1.0, 1.0], dtype, device),
+                _a(xp, [0.0, 0.0], dtype, device)), {"eps": 0.5, "correction": 1},
+               "variant: unbiased variance"),
     ]
+
+
+def _no_overflow(xp, dtype, device, layout, params, **kwargs):
+    """References of the no_overflow identity: two slices laid out by `layout` (rows → the
+    equation's x) with the affine parameters `params`."""
+    rows = [_F16_SQUARES, [0.5, -2.0, 1.0, 300.0]]
+    scaled = [[1.0, -2.0, 3.0, 0.5], [-1.0, 4.0, 0.25, 2.0]]
+    out = [Sample((_a(xp, layout(rows), dtype, device), *params), dict(kwargs),
+                  "[300, 1, −2, 0.5]: squares overflow float16", proves=("no_overflow",))]
+    for (huge, tiny), which in ((_extremes(xp, dtype), "the dtype"), (_F16_EXTREMES, "float16")):
+        out += [
+            Sample((_a(xp, layout([[huge * t for t in r] for r in scaled]), dtype, device),
+                    *params), dict(kwargs), f"values whose squares overflow {which}",
+                   proves=("no_overflow",)),
+            Sample((_a(xp, layout([[tiny * t for t in r] for r in scaled]), dtype, device),
+                    *params), {**kwargs, "eps": 0.0},
+                   f"values whose squares underflow {which}, ε = 0", proves=("no_overflow",)),
+        ]
+    return out
 
 
 @errors(batch_norm)
@@ -77,6 +120,12 @@ def _(xp, dtype, device):
                   "x must have a real floating dtype", "integer x"),
         ErrorCase((x, g, g), {"eps": "1e-5"}, TypeError, "eps must be a real number",
                   "eps as a string"),
+        ErrorCase((x, g, g), {"eps": True}, TypeError, "eps must be a real number, got bool",
+                  "eps as a bool"),
+        ErrorCase((x, g, g), {"eps_form": "outside"}, ValueError, "eps_form must be one of",
+                  "unknown eps_form"),
+        ErrorCase((x, g, g), {"correction": 2}, ValueError, "correction=2 leaves no degrees",
+                  "correction = batch size"),
     ]
 
 
@@ -89,6 +138,10 @@ def _(xp, dtype, device):
         Sample((_a(xp, [[[2.0, 4.0, 6.0]], [[-1.0, 0.0, 3.0]]], dtype, device),
                 _a(xp, 1.0, dtype, device), _a(xp, [0.5], dtype, device)), {"eps": 0.25},
                "batch × sequence, scalar gamma"),
+        Sample((_a(xp, [[1.0, -2.0, 0.5, 3.0]], dtype, device),
+                _a(xp, [1.0, 2.0, 0.5, 1.5], dtype, device),
+                _a(xp, [0.0, -1.0, 0.25, 0.5], dtype, device)), {"eps": np.float32(0.25)},
+               "ε a NumPy float32 scalar"),
     ]
 
 
@@ -106,6 +159,13 @@ def _(xp, dtype, device):
                 ones, zeros), {"eps": 1e-5}, "variance comparable to ε"),
         Sample((_a(xp, [[1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0]], dtype, device), ones,
                 zeros), {"eps": 0.0}, "ε = 0"),
+        *_no_overflow(xp, dtype, device, lambda rows: rows,
+                      (_a(xp, [1.0, 2.0, 0.5, -1.0], dtype, device),
+                       _a(xp, [0.0, 0.5, 0.0, -0.25], dtype, device))),
+        Sample((_a(xp, [row], dtype, device), ones, zeros), {"eps": 0.5, "eps_form": "after_root"},
+               "variant: ε after the root"),
+        Sample((_a(xp, [row], dtype, device), ones, zeros), {"eps": 0.5, "correction": 1},
+               "variant: unbiased variance"),
     ]
 
 
@@ -131,6 +191,10 @@ def _last_axis_errors(xp, dtype, device, n_params: int) -> list[ErrorCase]:
                   "x must have at least 1 dimension", "0-d x"),
         ErrorCase((x[:, :0], p[:0], *(r[:0] for r in rest)), {}, ValueError,
                   "length 0 along axis", "no features"),
+        ErrorCase((x, p, *rest), {"eps": True}, TypeError, "eps must be a real number, got bool",
+                  "eps as a bool"),
+        ErrorCase((x, p, *rest), {"eps_form": "outside"}, ValueError, "eps_form must be one of",
+                  "unknown eps_form"),
     ]
 
 
@@ -142,6 +206,10 @@ def _(xp, dtype, device):
         *_last_axis_errors(xp, dtype, device, 2),
         ErrorCase((x, p, _a(xp, [[0.0], [1.0]], dtype, device)), {}, ValueError,
                   r"beta must broadcast to the feature shape \(3,\)", "beta of another shape"),
+        ErrorCase((x, p, p), {"correction": 3}, ValueError, "correction=3 leaves no degrees",
+                  "correction = H"),
+        ErrorCase((x, p, p), {"correction": -1}, ValueError, "correction must be a non-negative",
+                  "negative correction"),
     ]
 
 
@@ -166,12 +234,28 @@ def _(xp, dtype, device):
                 ones), {"eps": 1e-6}, "mean square comparable to ε"),
         Sample((_a(xp, [[3.0, -4.0]], dtype, device), _a(xp, [1.0, 1.0], dtype, device)),
                {"eps": 0.0}, "ε = 0"),
+        *_no_overflow(xp, dtype, device, lambda rows: rows,
+                      (_a(xp, [1.0, 2.0, 0.5, -1.0], dtype, device),)),
+        Sample((_a(xp, [[0.5, -1.25, 2.0, 0.75], [1.5, 0.25, -1.0, 0.0]], dtype, device),
+                _a(xp, [0.0, 0.25, -0.5, 0.125], dtype, device)), {"gamma_offset": 1.0},
+               "variant: Gemma's 1 + γ, γ near 0"),
+        Sample((_a(xp, [[0.5, -1.25, 2.0, 0.75], [1.5, 0.25, -1.0, 0.0]], dtype, device),
+                _a(xp, [1.0, 0.25, -0.5, 2.0], dtype, device)),
+               {"eps": 0.5, "eps_form": "after_root"}, "variant: ε after the root"),
     ]
 
 
 @errors(rms_norm)
 def _(xp, dtype, device):
-    return _last_axis_errors(xp, dtype, device, 1)
+    x = _a(xp, [[1.0, 2.0, 3.0]], dtype, device)
+    p = _a(xp, [1.0, 1.0, 1.0], dtype, device)
+    return [
+        *_last_axis_errors(xp, dtype, device, 1),
+        ErrorCase((x, p), {"gamma_offset": "1"}, TypeError,
+                  "gamma_offset must be a real number", "gamma_offset as a string"),
+        ErrorCase((x, p), {"gamma_offset": math.inf}, ValueError,
+                  "gamma_offset must be a finite number", "infinite gamma_offset"),
+    ]
 
 
 # --------------------------------------------------------------------------------- tier D
