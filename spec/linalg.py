@@ -5,9 +5,10 @@ number of leading batch dimensions; the matrix functions act on the last two axe
 (..., m, n) stacks. The SVD-based functions use the standard's ``linalg`` extension
 (``svd``, ``matrix_norm``) of the inputs' namespace.
 
-Dtypes: every function takes float16 and bfloat16 and computes in float32 (a float16 sum of
-squares overflows past 256, and the namespaces' SVDs do not take either dtype), returning the
-input dtype, rounded once; float32 and float64 are computed as they are.
+Dtypes: every function takes float16 and bfloat16 and computes in float32 (float16 products
+overflow from entries of 256 up, a running float16 sum of ones stops at 2048, and no
+namespace's SVD takes either dtype), returning the input dtype, rounded once; float32 and
+float64 are computed as they are.
 
 Sources: 001 (dot product, cosine similarity), 002 §1 (dot product, matrix multiplication,
 SVD and low-rank approximation, norms), 002 §4.5 (vanishing gradients), 003, 004 (cosine
