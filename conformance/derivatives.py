@@ -201,3 +201,33 @@ def random_args(*specs):
         return out
 
     return make_args
+
+
+def like(x, host):
+    """Host values as an array of x's namespace: exact numbers on the SymPy trace, x's dtype
+    and device on a backend (so a closed form or a held argument meets x where it lives)."""
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(x)
+    values = np.asarray(host).tolist()
+    if getattr(x, "device", None) == "sympy":
+        return xp.asarray(values, dtype=xp.float64)
+    return xp.asarray(values, dtype=x.dtype, device=array_api_compat.device(x))
+
+
+def held(fn, fixed, **kwargs):
+    """`fn` with the arguments at the positions of `fixed` (position → host array) held at
+    those values and not differentiated; the returned function takes the other arguments, in
+    order. Held values are made with `like` from the first free argument, so the traced code
+    takes the numeric code's branches (a hard target y = 0 takes the 0·log branch). A
+    `DerivativeCase` whose closed form needs the held values is filed once per seed, each
+    with its own `held` function (SymPy's derivative is cached per function)."""
+    fixed = dict(fixed)
+
+    def f(*free):
+        it = iter(free)
+        return fn(*[like(free[0], fixed[i]) if i in fixed else next(it)
+                    for i in range(len(free) + len(fixed))], **kwargs)
+
+    f.__name__ = f"{getattr(fn, '__name__', 'fn')}_held"
+    return f

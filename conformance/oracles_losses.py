@@ -8,7 +8,8 @@ conventions the spec documents: 0·log 0 = 0, and a term whose weight is exactly
 even when its factor is infinite (y = 1 at z = +∞ costs 0 in the logit form of BCE).
 
 ``ORACLES`` maps each equation to its oracle, ``FLOORS`` to the scale of its ulp measure
-(:func:`conformance.oracles.ulp_error`), ``ULP_BUDGET`` to its budget per dtype.
+(:func:`conformance.oracles.ulp_error`); the budgets per dtype are filed with the records
+(``conformance/records/losses.py``).
 """
 
 from __future__ import annotations
@@ -192,21 +193,4 @@ FLOORS: dict[str, Callable] = {
     "sequence_nll": _log_domain,
     # losses of either sign may cancel in the mean: normwise, at the mean of |Lₙ|
     "empirical_risk": _mean_of_magnitudes,
-}
-
-#: Budgets from the operation counts of the samples (n ≤ 8 elements per reduction):
-#: mse — subtraction, square (≤ 1.5 ulp relative per term), a sum of ≤ 8 non-negative terms
-#: (≤ 7 ulp sequential) and the division: 16. BCE — log/log1p (≤ 2 ulp each in float32
-#: libraries), 1 − y, two products and a sum of non-negative terms: 8. with-logits — |z|, exp,
-#: log1p, max + sum, two products, 1 − y and a sum, all on non-negative terms: 8.
-#: sequence_nll — T per-step cross-entropies (8 ulp of 1 each, absolute) summed: 8·T with
-#: T ≤ 4, so 32. l2_penalty — squares and sums of ≤ 6 terms and λ·: 16. empirical_risk — a
-#: mean of ≤ 6 terms, normwise: 8.
-ULP_BUDGET = {
-    "mse": {"float32": 16, "float64": 16},
-    "binary_cross_entropy": {"float32": 8, "float64": 8},
-    "binary_cross_entropy_with_logits": {"float32": 8, "float64": 8},
-    "sequence_nll": {"float32": 32, "float64": 32},
-    "l2_penalty": {"float32": 16, "float64": 16},
-    "empirical_risk": {"float32": 8, "float64": 8},
 }

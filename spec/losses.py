@@ -13,6 +13,7 @@ import math
 
 from . import _validate as v
 from ._registry import (
+    ALL_FLOATS,
     Identity,
     Limit,
     equation,
@@ -34,6 +35,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _logits_and_labels(logits, labels, axis):
+    """The namespace, the class axis, and the labels as int64 (of any integer width)."""
     xp = v.namespace(logits=logits, labels=labels)
     v.floating(xp, logits, "logits")
     v.integer(xp, labels, "labels")
@@ -46,10 +48,10 @@ def _logits_and_labels(logits, labels, axis):
             f"labels must have the shape of logits without the class axis {axis}: expected "
             f"{expected}, got {tuple(labels.shape)}"
         )
-    k = logits.shape[axis]
-    v.check_values(xp, labels, lambda y: (y < 0) | (y >= k),
-                   f"labels must be class indices in [0, {k}); some are out of range")
-    return xp, axis
+    # widened to int64 before anything compares with them: uint8 labels against 300 classes
+    # would otherwise wrap the class numbers (or overflow the comparison with 300)
+    labels = v.indices(xp, labels, "labels", upper=logits.shape[axis])
+    return xp, axis, labels
 
 
 def _one_hot_mask(xp, labels, k: int, axis: int, ndim: int):
@@ -70,6 +72,7 @@ def _reduce(xp, per_example, reduction: str):
 
 @equation(
     chapter="losses",
+    dtypes=ALL_FLOATS,
     seeds=("000", "001", "002 §2.2.2", "004"),
     oracle="mpmath",
     identities=(
@@ -77,6 +80,9 @@ def _reduce(xp, per_example, reduction: str):
         Identity("extreme_logits", "finite and exact for logits ±1e4 in float32", "R"),
         Identity("random_init", "logits ≈ 0 over K classes give ≈ log K", "P"),
         Identity("gradient", "autograd through the loss equals softmax(z) − one_hot(y)", "D"),
+        Identity("any_integer_width", "labels of every integer width (uint8 … int64, signed or "
+                 "not) give the int64 labels' answer: uint8 labels [5, 100] of 300 classes are "
+                 "classes 5 and 100", "PR"),
     ),
 )
 def softmax_cross_entropy(logits, labels, /, *, axis=-1, reduction="mean"):
@@ -88,19 +94,24 @@ def softmax_cross_entropy(logits, labels, /, *, axis=-1, reduction="mean"):
     Fusing the log into the softmax avoids log(0) when softmax(z)_y underflows.
     Shapes: logits (..., K, ...) with K classes along `axis`; labels: integer class indices,
     the shape of logits without `axis`. reduction "mean" (default) and "sum" give a scalar,
-    "none" the per-example losses. Source: 000, 001, 002 §2.2.2, 004.
+    "none" the per-example losses. Dtypes: labels of any integer width (uint8 … int64, signed
+    or not) are read as int64, so their values are what they say; float16 and bfloat16 logits
+    are computed in float32 (the sum of K exponentials and the mean over the batch) and the
+    loss is rounded once to the logits' dtype. Source: 000, 001, 002 §2.2.2, 004.
     """
     v.choice(reduction, _REDUCTIONS, "reduction")
-    xp, axis = _logits_and_labels(logits, labels, axis)
-    shifted = _shifted(xp, logits, axis)
-    mask = _one_hot_mask(xp, labels, logits.shape[axis], axis, logits.ndim)
+    xp, axis, labels = _logits_and_labels(logits, labels, axis)
+    z, dtype = v.widen(xp, logits)
+    shifted = _shifted(xp, z, axis)
+    mask = _one_hot_mask(xp, labels, z.shape[axis], axis, z.ndim)
     picked = xp.sum(xp.where(mask, shifted, xp.zeros_like(shifted)), axis=axis)
     lse = xp.log(xp.sum(xp.exp(shifted), axis=axis))
-    return _reduce(xp, lse - picked, reduction)
+    return v.narrow(xp, _reduce(xp, lse - picked, reduction), dtype)
 
 
 @equation(
     chapter="losses",
+    dtypes=ALL_FLOATS,
     seeds=("000", "002 §4.3"),
     oracle="mpmath",
     identities=(
@@ -108,6 +119,8 @@ def softmax_cross_entropy(logits, labels, /, *, axis=-1, reduction="mean"):
                  "the SymPy derivative of the traced softmax_cross_entropy equals this", "S"),
         Identity("equals_autograd", "equals autograd and float64 central differences", "D"),
         Identity("rows_sum_to_zero", "each example's gradient sums to 0 over the classes", "SP"),
+        Identity("any_integer_width", "labels of every integer width (uint8 … int64, signed or "
+                 "not) give the int64 labels' answer", "PR"),
     ),
 )
 def softmax_cross_entropy_grad(logits, labels, /, *, axis=-1, reduction="none"):
@@ -120,15 +133,18 @@ def softmax_cross_entropy_grad(logits, labels, /, *, axis=-1, reduction="none"):
     subtraction. Shapes: as `softmax_cross_entropy`; returns the logits' shape.
     reduction "none" (default) and "sum" give each example's own gradient (the gradient of the
     summed loss); "mean" divides by the number of examples, matching
-    `softmax_cross_entropy(..., reduction="mean")`. Source: 000.
+    `softmax_cross_entropy(..., reduction="mean")`. Dtypes: as `softmax_cross_entropy`
+    (labels of any integer width; float16 and bfloat16 computed in float32, rounded once).
+    Source: 000.
     """
     v.choice(reduction, _REDUCTIONS, "reduction")
-    xp, axis = _logits_and_labels(logits, labels, axis)
-    mask = _one_hot_mask(xp, labels, logits.shape[axis], axis, logits.ndim)
-    grad = softmax(logits, axis=axis) - xp.astype(mask, logits.dtype)
+    xp, axis, labels = _logits_and_labels(logits, labels, axis)
+    z, dtype = v.widen(xp, logits)
+    mask = _one_hot_mask(xp, labels, z.shape[axis], axis, z.ndim)
+    grad = softmax(z, axis=axis) - xp.astype(mask, z.dtype)
     if reduction == "mean":
         grad = grad / max(1, math.prod(labels.shape))
-    return grad
+    return v.narrow(xp, grad, dtype)
 
 
 # ============================================================================================
@@ -153,6 +169,7 @@ def _unit_interval(xp, x, name: str, what: str) -> None:
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="losses",
+    dtypes=ALL_FLOATS,
     seeds=("000", "003", "004"),
     oracle="mpmath",
     identities=(
@@ -173,12 +190,15 @@ def mse(y_hat, y, /, *, reduction="mean"):
     Shapes: y_hat and y of one shape (not broadcast: a prediction of shape (n, 1) against
     targets of shape (n,) is a classic silent bug, refused here). n counts every element.
     reduction "mean" (default) and "sum" give a scalar, "none" the squared errors.
+    Dtypes: float16 and bfloat16 are computed in float32 (a float16 square overflows past 256,
+    and its sums stop counting past 2048 terms) and rounded once to the inputs' dtype.
     Source: 000 and 003 (regression loss), 004 (the squared error of linear regression).
     """
     v.choice(reduction, _REDUCTIONS, "reduction")
     xp = _matched_pair(y_hat, y, "y_hat", "y")
+    (y_hat, y), dtype = v.widen(xp, y_hat, y)
     d = y_hat - y
-    return _reduce(xp, d * d, reduction)
+    return v.narrow(xp, _reduce(xp, d * d, reduction), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,6 +210,7 @@ def _xlog1py(xp, a, b):
 
 @equation(
     chapter="losses",
+    dtypes=ALL_FLOATS,
     seeds=("003", "001"),
     oracle="mpmath",
     identities=(
@@ -214,12 +235,14 @@ def binary_cross_entropy(p, y, /):
     one +∞. Shapes: p and y of one shape, p ∈ [0, 1] (probabilities), y ∈ [0, 1] (hard or soft
     targets, floating) → the same shape (average with `empirical_risk`). Prefer
     `binary_cross_entropy_with_logits` when the probabilities come from a sigmoid.
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once.
     Source: 003 (BCE for a sigmoid output), 001 (sigmoid for binary classification).
     """
     xp = _matched_pair(p, y, "p", "y")
     _unit_interval(xp, p, "p", "probabilities")
     _unit_interval(xp, y, "y", "targets")
-    return -(_xlogy(xp, y, p) + _xlog1py(xp, 1 - y, -p))
+    (p, y), dtype = v.widen(xp, p, y)
+    return v.narrow(xp, -(_xlogy(xp, y, p) + _xlog1py(xp, 1 - y, -p)), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,6 +259,7 @@ def _xmul(xp, a, b):
 
 @equation(
     chapter="losses",
+    dtypes=ALL_FLOATS,
     seeds=("003", "001"),
     oracle="mpmath",
     errata=(
@@ -266,18 +290,22 @@ def binary_cross_entropy_with_logits(z, y, /):
     computed: both terms are non-negative, so nothing cancels (max(z, 0) − zy loses the
     relative accuracy of a small loss when y ≈ 1 and z ≫ 0), nothing overflows, and a term with
     weight 0 contributes exactly 0 even at z = ±∞ (so z = +∞, y = 1 costs 0, not ∞ − ∞).
-    Shapes: z and y of one shape, y ∈ [0, 1] floating → the same shape.
+    Shapes: z and y of one shape, y ∈ [0, 1] floating → the same shape. Dtypes: float16 and
+    bfloat16 are computed in float32 and rounded once.
     Source: 003 (sigmoid output with BCE), 001. Erratum: 003's output gradient
     (ŷ − y)·ŷ(1 − ŷ) is that of the squared error through a sigmoid; with BCE it is σ(z) − y.
     """
     xp = _matched_pair(z, y, "z", "y")
     _unit_interval(xp, y, "y", "targets")
-    return _xmul(xp, y, _softplus(xp, -z)) + _xmul(xp, 1 - y, _softplus(xp, z))
+    (z, y), dtype = v.widen(xp, z, y)
+    return v.narrow(xp, _xmul(xp, y, _softplus(xp, -z)) + _xmul(xp, 1 - y, _softplus(xp, z)),
+                    dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="losses",
+    dtypes=ALL_FLOATS,
     seeds=("004", "002 §10.1"),
     oracle="mpmath",
     limits=(
@@ -292,6 +320,8 @@ def binary_cross_entropy_with_logits(z, y, /):
         Identity("gradient", "∂NLL/∂z_t = softmax(z_t) − onehot(x_t), by SymPy, autograd and "
                  "differences", "D"),
         Identity("accuracy", "within its ulp budget of mpmath, also for logits ±1e4", "R"),
+        Identity("any_integer_width", "token ids of every integer width (uint8 … int64, signed "
+                 "or not; uint16 token streams) give the int64 ids' answer", "PR"),
     ),
 )
 def sequence_nll(logits, tokens, /):
@@ -306,6 +336,9 @@ def sequence_nll(logits, tokens, /):
     the model's scores for token t given the tokens before it (a causal model's output at
     position t − 1: shift before calling). Shapes: logits (..., T, V), tokens (..., T) integer
     ids in [0, V) → (...) one NLL per sequence (T = 0 gives 0, the log of an empty product).
+    Dtypes: token ids of any integer width (uint8 … int64, signed or not) are read as int64;
+    float16 and bfloat16 logits are computed in float32 (per step and in the sum over time)
+    and the NLL is rounded once.
     Source: 004 (chain rule of probability, next-token NLL), 002 §10.1 (the objective).
     """
     xp = v.namespace(logits=logits, tokens=tokens)
@@ -318,11 +351,11 @@ def sequence_nll(logits, tokens, /):
             f"tokens must have the shape of logits without the vocabulary axis: expected "
             f"{tuple(logits.shape[:-1])}, got {tuple(tokens.shape)}"
         )
-    vocab = logits.shape[-1]
-    v.check_values(xp, tokens, lambda t: (t < 0) | (t >= vocab),
-                   f"tokens must be token ids in [0, {vocab}); some are out of range")
-    per_step = softmax_cross_entropy(logits, tokens, axis=-1, reduction="none")
-    return xp.sum(per_step, axis=-1)
+    # token ids of any width (a uint16 token stream) as int64, values as written
+    tokens = v.indices(xp, tokens, "tokens", upper=logits.shape[-1], what="token ids")
+    z, dtype = v.widen(xp, logits)
+    per_step = softmax_cross_entropy(z, tokens, axis=-1, reduction="none")
+    return v.narrow(xp, xp.sum(per_step, axis=-1), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,8 +374,7 @@ def _param_arrays(params):
 
 
 def _weight(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"weight must be a real number, got {type(value).__name__}")
+    value = v.real_number(value, "weight")  # any real number type (np.float32 too), no bool
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"weight must be a non-negative finite number, got {value!r}")
     return float(value)
@@ -350,6 +382,7 @@ def _weight(value) -> float:
 
 @equation(
     chapter="losses",
+    dtypes=ALL_FLOATS,
     seeds=("000", "002 §1.4", "002 §2.3"),
     oracle="mpmath",
     identities=(
@@ -372,7 +405,8 @@ def l2_penalty(params, /, *, weight):
     It is, up to an additive constant, the negative log of an independent Gaussian prior
     N(0, σ²) on every parameter with λ = 1/(2σ²), so minimising loss + Ω is MAP estimation.
     Shapes: params is one array or a list/tuple of arrays of any shapes (one library, one
-    floating dtype); weight λ ≥ 0 → a 0-d array. Source: 000 (weight penalty),
+    floating dtype); weight λ ≥ 0 → a 0-d array. Dtypes: float16 and bfloat16 are computed in
+    float32 (squares and their sums) and rounded once. Source: 000 (weight penalty),
     002 §1.4 (λ‖W‖²_F, weight decay), 002 §2.3 (MAP = MLE + −log prior).
     """
     arrays = _param_arrays(params)
@@ -381,15 +415,18 @@ def l2_penalty(params, /, *, weight):
     for i, w in enumerate(arrays):
         v.floating(xp, w, f"params[{i}]")
         v.same_dtype(arrays[0], w, f"params[0] and params[{i}]")
-    total = xp.sum(arrays[0] * arrays[0])
-    for w in arrays[1:]:
+    wide, dtype = v.widen(xp, *arrays)
+    wide = [wide] if len(arrays) == 1 else wide
+    total = xp.sum(wide[0] * wide[0])
+    for w in wide[1:]:
         total = total + xp.sum(w * w)
-    return weight * total
+    return v.narrow(xp, weight * total, dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="losses",
+    dtypes=ALL_FLOATS,
     seeds=("004", "000"),
     oracle="mpmath",
     identities=(
@@ -411,6 +448,7 @@ def empirical_risk(losses, /):
               \bigl[\mathcal{L}(f_\theta(x), y)\bigr]
 
     Shapes: losses of any shape with N ≥ 1 elements (each one example's loss) → a 0-d array.
+    Dtypes: float16 and bfloat16 are averaged in float32 and rounded once.
     Source: 004 (expected risk and its estimate from data), 000 (the loss to minimise).
     """
     xp = v.namespace(losses=losses)
@@ -418,6 +456,7 @@ def empirical_risk(losses, /):
     if math.prod(losses.shape) == 0:
         raise ValueError(f"losses must hold at least one example, got shape "
                          f"{tuple(losses.shape)}")
-    return xp.mean(losses)
+    losses, dtype = v.widen(xp, losses)
+    return v.narrow(xp, xp.mean(losses), dtype)
 
 
