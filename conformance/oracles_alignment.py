@@ -55,35 +55,52 @@ def reward_model_loss(r_chosen, r_rejected, /, *, reduction="mean"):
     return _reduced(terms, shape, reduction)
 
 
+def _kl_estimate(estimator: str, lp, lq):
+    """Schulman's estimators of KL(π‖π_ref) from one sample, at ρ = π_ref/π."""
+    rho = mpmath.exp(lq - lp)
+    if estimator == "k2":
+        return (mpmath.log(rho)) ** 2 / 2
+    if estimator == "k3":
+        return rho - 1 - mpmath.log(rho)
+    return -mpmath.log(rho)  # k1: log π − log π_ref
+
+
 @_at_dps
-def kl_penalized_reward(reward, logp, logp_ref, /, *, beta):
+def kl_penalized_reward(reward, logp, logp_ref, /, *, beta, estimator="k1"):
     b = _mp(beta)
-    terms, shape = _terms(lambda r, lp, lq: r - b * (lp - lq), reward, logp, logp_ref)
+    terms, shape = _terms(lambda r, lp, lq: r - b * _kl_estimate(estimator, lp, lq), reward,
+                          logp, logp_ref)
     return _reduced(terms, shape, "none")
 
 
-def _ppo_term(eps):
-    low, high = 1 - eps, 1 + eps
+def _ppo_term(eps, eps_high=None):
+    low, high = 1 - eps, 1 + (eps if eps_high is None else eps_high)
 
     def term(new, old, adv):
-        r = mpmath.exp(new - old)
+        r = mpmath.exp(new - old)  # mpmath's exponent range is unbounded: e^{1000} is finite
         return min(r * adv, min(max(r, low), high) * adv)
 
     return term
 
 
 @_at_dps
-def ppo_clip_objective(logp_new, logp_old, advantages, /, *, clip_eps=0.2, reduction="mean"):
-    terms, shape = _terms(_ppo_term(_mp(clip_eps)), logp_new, logp_old, advantages)
+def ppo_clip_objective(logp_new, logp_old, advantages, /, *, clip_eps=0.2, reduction="mean",
+                       clip_eps_high=None):
+    high = None if clip_eps_high is None else _mp(clip_eps_high)
+    terms, shape = _terms(_ppo_term(_mp(clip_eps), high), logp_new, logp_old, advantages)
     return _reduced(terms, shape, reduction)
 
 
 @_at_dps
 def dpo_loss(logp_chosen, logp_rejected, ref_chosen, ref_rejected, /, *, beta,
-             reduction="mean"):
-    b = _mp(beta)
-    terms, shape = _terms(lambda lw, ll, rw, rl: _softplus(-b * ((lw - rw) - (ll - rl))),
-                          logp_chosen, logp_rejected, ref_chosen, ref_rejected)
+             reduction="mean", label_smoothing=0.0):
+    b, eps = _mp(beta), _mp(label_smoothing)
+
+    def term(lw, ll, rw, rl):
+        margin = b * ((lw - rw) - (ll - rl))
+        return (1 - eps) * _softplus(-margin) + eps * _softplus(margin)
+
+    terms, shape = _terms(term, logp_chosen, logp_rejected, ref_chosen, ref_rejected)
     return _reduced(terms, shape, reduction)
 
 
@@ -114,17 +131,28 @@ def _relative(reference, args, kwargs):
 
 
 def _kl_scale(reference, args, kwargs):
-    """max(|r|, β|log π − log π_ref|): the sizes of the two terms that may cancel."""
-    r, lp, lq = (np.asarray(a, dtype=np.float64) for a in args)
-    return np.maximum(np.abs(r), abs(float(kwargs["beta"])) * np.abs(lp - lq))
+    """max(|r|, β|log π − log π_ref|): the sizes of the two terms that may cancel (for k3,
+    whose two parts e^{−Δ} − 1 and Δ cancel too, β(|e^{−Δ} − 1| + |Δ|))."""
+    r, lp, lq = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
+    delta = np.abs(lp - lq)
+    if kwargs.get("estimator") == "k3":
+        with np.errstate(over="ignore"):
+            delta = delta + np.abs(np.expm1(lq - lp))
+    elif kwargs.get("estimator") == "k2":
+        delta = delta * delta / 2
+    beta = abs(float(kwargs["beta"]))
+    return np.maximum(np.abs(r), beta * delta) if beta else np.abs(r)  # not 0·∞
 
 
 def _ppo_scale(reference, args, kwargs):
     """Σ|term| or mean |term| (or |term| for "none"): terms of either sign may cancel."""
     new, old, adv = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
     eps = float(kwargs.get("clip_eps", 0.2))
-    r = np.exp(new - old)
-    mags = np.abs(np.minimum(r * adv, np.clip(r, 1 - eps, 1 + eps) * adv))
+    high = eps if kwargs.get("clip_eps_high") is None else float(kwargs["clip_eps_high"])
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = np.exp(new - old)
+        # A·min(r, 1 + ε_h) for A ≥ 0, A·max(r, 1 − ε) below: no ∞·0 where r overflows
+        mags = np.abs(adv * np.where(adv >= 0, np.minimum(r, 1 + high), np.maximum(r, 1 - eps)))
     reduction = kwargs.get("reduction", "mean")
     if reduction == "none":
         return mags

@@ -3,7 +3,8 @@
 Tier S runs the spec's own code on SymPy expressions; the softplus form contains Max and Min,
 so identities are proven on each side of the kink by writing the margin as ±s with s > 0.
 Tier P lives in properties/alignment.py (run by test_properties.py), the derivative cases of
-tier D in records/alignment.py (run by test_derivatives.py); tiers X, E and R in test_tiers.py.
+tier D in records/alignment.py (run by test_derivatives.py); tiers X, E and R in test_tiers.py,
+with what the options accept and refuse here (NumPy scalars, bools).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sympy as sp
 
 import spec
 from conformance import derivatives, symbolic
-from conformance.records.alignment import ppo_args
+from conformance.helpers import np64, on
+from conformance.records.alignment import ppo_args, ppo_with_advantages
 from conformance.tolerances import grads
 
 _S = sp.Symbol("s", positive=True)
@@ -132,12 +134,39 @@ def test_ppo_gradient_is_exactly_zero_where_clipped(backend, seed):
     args = ppo_args(seed)
     r, adv = np.exp(args[0] - args[1]), args[2]
     cot = np.ones(6)
-    fd = derivatives.central_difference(backend, spec.ppo_clip_objective, args, 0, cot,
-                                        {"reduction": "none"})
-    sym = derivatives.sympy_lambdified(backend, spec.ppo_clip_objective, args, 0, cot,
-                                       {"reduction": "none"})
+    ppo = ppo_with_advantages(seed)  # the advantages held fixed, as constants of the update
+    fd = derivatives.central_difference(backend, ppo, args[:2], 0, cot, {"reduction": "none"})
+    sym = derivatives.sympy_lambdified(backend, ppo, args[:2], 0, cot, {"reduction": "none"})
     clipped = np.asarray([False, True, False, False, False, True])
     assert np.all(fd[clipped] == 0) and np.all(sym[clipped] == 0)
     # elsewhere d(rA)/d log π = rA: SymPy's derivative evaluated in float64 is that product
     # up to a few roundings, well within the float64 gradient tolerance (256 ε)
     np.testing.assert_allclose(sym[~clipped], (r * adv)[~clipped], rtol=grads("float64").rtol)
+
+
+# ============================================================================ tier E
+# Options of any real number type (NumPy's scalars too, as read from a config), never a bool;
+# the messages name the option and never call a valid value invalid.
+@pytest.mark.spec("kl_penalized_reward", "ppo_clip_objective", "dpo_loss", "discounted_return",
+                  tier="E")
+@pytest.mark.parametrize("real", [np.float32, np.float64], ids=["np.float32", "np.float64"])
+def test_options_take_numpy_scalars_and_refuse_bools(backend, dtype, real):
+    a, b, c, d = on(backend, *(np.array(x, dtype=dtype) for x in (
+        [1.0, -2.0], [-1.0, -3.0], [-1.5, -2.5], [-0.5, -1.0])))
+    calls = [  # (function, python options, the same binary values as NumPy scalars)
+        (lambda **o: spec.kl_penalized_reward(a, b, c, **o), {"beta": 0.5},
+         {"beta": real(0.5)}),
+        (lambda **o: spec.ppo_clip_objective(b, c, a, **o), {"clip_eps": 0.25,
+                                                            "clip_eps_high": 0.375},
+         {"clip_eps": real(0.25), "clip_eps_high": real(0.375)}),
+        (lambda **o: spec.dpo_loss(b, c, d, c, **o), {"beta": 0.5, "label_smoothing": 0.125},
+         {"beta": real(0.5), "label_smoothing": real(0.125)}),
+        (lambda **o: spec.discounted_return(a, **o), {"gamma": 0.75}, {"gamma": real(0.75)}),
+    ]
+    for fn, python, numpy_scalars in calls:
+        np.testing.assert_array_equal(np64(backend, fn(**numpy_scalars)),
+                                      np64(backend, fn(**python)))
+        for key in python:
+            for flag in (True, np.bool_(True)):
+                with pytest.raises(TypeError, match=f"{key} must be a real number"):
+                    fn(**{**python, key: flag})

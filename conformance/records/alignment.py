@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import array_api_compat
 import numpy as np
 
 from conformance.records import (
@@ -89,6 +90,10 @@ def _(xp, dtype, device):
                 _a(xp, [-4.0], dtype, device)), {"beta": 0.1}, "cancellation: r ≈ β Δ"),
         Sample((_a(xp, [5.0], dtype, device), _a(xp, [-2.0], dtype, device),
                 _a(xp, [-1.0], dtype, device)), {"beta": 0.0}, "β = 0"),
+        # Δ = −1000: k3's e^{−Δ} overflows every dtype; β = 0 must still give r, not 0·∞
+        Sample((_a(xp, [5.0, -2.0], dtype, device), _a(xp, [-1000.0, -1000.0], dtype, device),
+                _a(xp, [0.0, -1.0], dtype, device)), {"beta": 0.0, "estimator": "k3"},
+               "β = 0, k3 penalty overflowing"),
     ]
 
 
@@ -101,6 +106,10 @@ def _(xp, dtype, device):
                   "negative beta"),
         ErrorCase((good, good, good), {"beta": math.nan}, ValueError, r"beta must be in \[0",
                   "NaN beta"),
+        ErrorCase((good, good, good), {"beta": True}, TypeError, "beta must be a real number",
+                  "a bool beta"),
+        ErrorCase((good, good, good), {"beta": 0.1, "estimator": "k4"}, ValueError,
+                  "estimator must be one of 'k1', 'k2', 'k3'", "unknown estimator"),
     ]
 
 
@@ -125,6 +134,12 @@ def _(xp, dtype, device):
         Sample((_a(xp, [-1.0, -1.0], dtype, device), _a(xp, [-1.0, -1.0], dtype, device),
                 _a(xp, [3.0, -3.0], dtype, device)), {"reduction": "sum"},
                "r = 1: advantages cancel"),
+        # log-ratio 1000: e^{1000} overflows float32 and float64 alike; A = 0 must give 0
+        # (not ∞·0 = NaN), A > 0 the clipped 1.2A and A < 0 −∞ (the true value, rounded)
+        Sample((_a(xp, [1000.0, 1000.0, 1000.0], dtype, device),
+                _a(xp, [0.0, 0.0, 0.0], dtype, device), _a(xp, [0.0, 2.0, -1.0], dtype, device)),
+               {"reduction": "none"}, "overflowing ratio, A = 0, A > 0, A < 0",
+               proves=("zero_advantage",)),
     ]
 
 
@@ -137,6 +152,10 @@ def _(xp, dtype, device):
                   r"clip_eps must be in \(0", "clip_eps 1"),
         ErrorCase((good, good, good), {"clip_eps": 0.0}, ValueError,
                   r"clip_eps must be in \(0", "clip_eps 0"),
+        ErrorCase((good, good, good), {"clip_eps_high": 0.0}, ValueError,
+                  r"clip_eps_high must be in \(0", "clip_eps_high 0"),
+        ErrorCase((good, good, good), {"clip_eps": "0.2"}, TypeError,
+                  "clip_eps must be a real number", "a string clip_eps"),
     ]
 
 
@@ -168,6 +187,8 @@ def _(xp, dtype, device):
         *_pair_errors(xp, dtype, device, n_extra=2, kwargs={"beta": 0.1}),
         ErrorCase((good, good, good, good), {"beta": 0.0}, ValueError,
                   "beta must be a positive", "zero beta"),
+        ErrorCase((good, good, good, good), {"beta": 0.1, "label_smoothing": 0.6}, ValueError,
+                  r"label_smoothing must be in \[0.0, 0.5\]", "label_smoothing above ½"),
     ]
 
 
@@ -198,6 +219,8 @@ def _(xp, dtype, device):
                   "gamma > 1"),
         ErrorCase((r,), {"gamma": -0.1}, ValueError, r"gamma must be in \[0.0, 1.0\]",
                   "negative gamma"),
+        ErrorCase((r,), {"gamma": True}, TypeError, "gamma must be a real number",
+                  "a bool gamma"),
         ErrorCase((_a(xp, [1, 2], xp.int64, device),), {"gamma": 0.9}, TypeError,
                   "rewards must have a real floating dtype", "integer rewards"),
         ErrorCase((_a(xp, 1.0, dtype, device),), {"gamma": 0.9}, ValueError,
@@ -246,10 +269,34 @@ def ppo_args(seed: int) -> list:
     return [old + delta, old, adv]
 
 
-def _ppo_closed(xp, a, c):
-    ratio = xp.exp(a[0] - a[1])
-    clipped = ((a[2] > 0) & (ratio > 1.2)) | ((a[2] < 0) & (ratio < 0.8))
-    return xp.where(clipped, xp.zeros_like(ratio), ratio * a[2] * c)
+def ppo_with_advantages(seed: int):
+    """PPO as a function of (log π_θ, log π_old) with the seed's advantages held fixed.
+
+    The objective picks its clip bound by the sign of A (A·min(r, 1 + ε) for A ≥ 0, A·max(r,
+    1 − ε) below), a branch SymPy can take only on known advantages: the derivative in log π_θ
+    is traced with A as numbers, as a learner sees them (advantages are constants of the
+    update)."""
+    adv = ppo_args(seed)[2]
+
+    def ppo(logp_new, logp_old, **kwargs):
+        xp = array_api_compat.array_namespace(logp_new)
+        a = xp.asarray(adv, dtype=logp_new.dtype, device=array_api_compat.device(logp_new))
+        return ppo_clip_objective(logp_new, logp_old, a, **kwargs)
+
+    return ppo
+
+
+def _ppo_closed(seed: int):
+    adv = ppo_args(seed)[2]
+
+    def closed(xp, a, c):
+        ratio = xp.exp(a[0] - a[1])
+        advantages = xp.asarray(adv, dtype=ratio.dtype, device=array_api_compat.device(ratio))
+        clipped = (((advantages > 0) & (ratio > 1.2))
+                   | ((advantages < 0) & (ratio < 0.8)))
+        return xp.where(clipped, xp.zeros_like(ratio), ratio * advantages * c)
+
+    return closed
 
 
 def _dpo_case(argnum: int, name: str) -> DerivativeCase:
@@ -289,8 +336,10 @@ derivative(
     _kl_penalty_case(0, "reward"),
     _kl_penalty_case(1, "logp"),
     _kl_penalty_case(2, "logp_ref"),
-    DerivativeCase("ppo_clip_objective", ppo_clip_objective, ppo_args,
-                   kwargs={"reduction": "none"}, closed=_ppo_closed, seeds=(0, 1, 2)),
+    *(DerivativeCase("ppo_clip_objective", ppo_with_advantages(seed),
+                     lambda s: ppo_args(s)[:2], kwargs={"reduction": "none"},
+                     closed=_ppo_closed(seed), seeds=(seed,), label=f"advantages{seed}")
+      for seed in (0, 1, 2)),
     _dpo_case(0, "logp_chosen"),
     _dpo_case(1, "logp_rejected"),
     _dpo_case(2, "ref_chosen"),
