@@ -171,3 +171,48 @@ def test_sinusoidal_cross_backend(backend, dtype, n, dim, base):
     assert got.dtype == backend.dtype(dtype)
     assert tuple(got.shape) == (n, dim)
     assert_close(backend, got, reference.to_numpy(want), dtype, what="sinusoidal_positions")
+
+
+# ============================================================================ tier P
+# sinusoidal_positions takes no array: its checks that are not properties of an
+# implementation (the default namespace) or that need a dtype its record cannot declare
+@pytest.mark.spec("sinusoidal_positions", tier="P", identity="default_namespace")
+def test_sinusoidal_defaults_to_numpy():
+    """Issue 16: `sinusoidal_positions(50, 16)` asked for xp=; without it, NumPy."""
+    import array_api_compat.numpy as np_xp
+
+    got = spec.sinusoidal_positions(50, 16)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == (50, 16)
+    np.testing.assert_array_equal(got, spec.sinusoidal_positions(50, 16, xp=np_xp))
+    half = spec.sinusoidal_positions(np.int64(5), np.int32(4), dtype=np.float16)
+    assert half.dtype == np.float16
+    with pytest.raises(TypeError, match="xp must be an array namespace"):
+        spec.sinusoidal_positions(4, 8, xp="numpy")
+
+
+@pytest.mark.spec("sinusoidal_positions", tier="P", identity="low_precision")
+@pytest.mark.parametrize("low", ["float16", "bfloat16"])
+@pytest.mark.parametrize(("n", "dim", "base"), [(10001, 4, 10000.0), (300, 6, 100.0)])
+def test_sinusoidal_low_precision(backend, low, n, dim, base):
+    """dtype=float16/bfloat16 with the backend's namespace and device: float32's positions,
+    angles, sines and cosines, rounded once. Against mpmath: within float32's budget at the
+    angle's scale max(1, |pθ|) plus half an ulp of the dtype at the value.
+
+    Not generic tier X/R: the encoding's dtype is an option, which the generic low-precision
+    tiers (moving arrays only) cannot set, so the record declares float32 and float64 only."""
+    if low not in backend.float_dtypes:
+        pytest.skip(f"backend {backend.id} has no {low}")
+    from conformance import oracles, records
+    from conformance.precision import finfo
+    from conformance.properties.embeddings import _sinusoidal_oracle
+
+    out = spec.sinusoidal_positions(n, dim, base=base, **_namespace_of(backend, low))
+    assert out.dtype == backend.dtype(low)
+    got = np.asarray(backend.to_numpy(out), dtype=np.float64)
+    want = _sinusoidal_oracle(n, dim, base)
+    floor = oracles.scale_floor("sinusoidal_positions", want, (n, dim), {"base": base})
+    u32, u = float(finfo("float32").eps) / 2, float(finfo(low).eps) / 2
+    tol = (records.ulp_budget("sinusoidal_positions", "float32") * 2 * u32 * floor
+           + u * np.abs(want) + float(finfo(low).tiny))  # (XLA flushes subnormals)
+    worst = np.max(np.abs(got - want) / tol)
+    assert worst <= 1, f"{worst:.2f} of the tolerance"

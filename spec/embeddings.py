@@ -16,6 +16,13 @@ In float32 that angle carries a relative rounding error of about 6e-8. At positi
 absolute error is then about 6e-4 rad, which is inherent to float32 angles. Pass float64
 inputs for long contexts where that matters.
 
+Dtypes: float16 and bfloat16 are computed in float32 (angles, sines and cosines, products
+and sums; the positions are never rounded to the low dtype, whose integers stop at 2048 in
+float16 and 256 in bfloat16) and the result is rounded once; float32 and float64 are
+computed in their own precision. Integer token ids, labels and positions of any width
+(uint8 … int64, signed or not) mean what their values say: they are widened to int64
+before anything compares or indexes with them.
+
 Sources: 002 §6.1 (token embeddings, weight tying), 002 §6.2.1 (sinusoidal encoding),
 002 §6.2.2 (RoPE), 003 (one-hot vectors, king − man + woman ≈ queen), 004 (embeddings,
 retrieval by cosine similarity).
@@ -28,8 +35,10 @@ import math
 
 from . import _validate as v
 from ._registry import (
+    ALL_FLOATS,
     Identity,
     Limit,
+    Variant,
     equation,
     jit_size_limit,
 )
@@ -63,11 +72,10 @@ def _table(xp, table) -> None:
                          f"{tuple(table.shape)}")
 
 
-def _ids(xp, ids, name: str, vocab: int) -> None:
-    """Integer token ids in [0, vocab): TypeError for another dtype, ValueError if outside."""
-    v.integer(xp, ids, name)
-    v.check_values(xp, ids, lambda t: (t < 0) | (t >= vocab),
-                   f"{name} must be token ids in [0, {vocab}); some are out of range")
+def _ids(xp, ids, name: str, vocab: int):
+    """Integer token ids of any width in [0, vocab), as int64: TypeError for another dtype,
+    ValueError if outside."""
+    return v.indices(xp, ids, name, upper=vocab, what="token ids")
 
 
 def _default_float(xp, device):
@@ -112,11 +120,24 @@ def _inverse_frequencies(xp, dim: int, base: float, dtype, device):
     chapter="embeddings",
     seeds=("002 §6.1", "003", "004"),
     oracle="exact",
+    dtypes=ALL_FLOATS,
     identities=(
         Identity("is_one_hot_matmul", "embedding(E, t) = one_hot(t) @ E", "SP"),
+        Identity("integer_widths", "token ids of every integer width (uint8 … int64) give "
+                 "the rows of their values", "P"),
+        Identity("variants", "scale_by_sqrt_d=True is √d·E[t] (Vaswani et al. §3.4, Gemma), "
+                 "equal to an independent reference and told apart from the default", "P"),
         Identity("gradient", "the gradient with respect to E adds each upstream row into the "
                  "row of its token (SymPy, autograd, differences)", "D"),
         Identity("exact", "a copy of the rows: bitwise equal to the table's rows", "R"),
+    ),
+    variants=(
+        Variant("lookup", {"scale_by_sqrt_d": False}, "GPT-2, LLaMA, T5, BERT, "
+                "torch.nn.Embedding", "the rows as stored", default=True),
+        Variant("scaled_by_sqrt_d", {"scale_by_sqrt_d": True},
+                "Vaswani et al. (2017) §3.4, Gemma (Hugging Face's embedding normaliser "
+                "√hidden_size), fairseq's Transformer (embed_scale)",
+                "every row times √d: 16× the stored row for d = 256"),
     ),
     limits=(
         Limit("dask", "dask's reshape cannot split a 0-length axis that has several chunks "
@@ -124,19 +145,30 @@ def _inverse_frequencies(xp, dim: int, base: float, dtype, device):
               "https://github.com/dask/dask/issues/2561", tiers="PXR", note="no tokens"),
     ),
 )
-def embedding(table, tokens, /):
+def embedding(table, tokens, /, *, scale_by_sqrt_d=False):
     r"""Token embedding: look up the row of the embedding table for every token id.
 
     .. math:: e_t = E[t] = \operatorname{onehot}(t)\, E, \qquad E \in \mathbb{R}^{|V| \times d}
 
-    Shapes: table (V, d), tokens integer (...) with values in [0, V) → (..., d).
+    Variant: ``scale_by_sqrt_d=True`` multiplies every row by √d, as the original
+    Transformer (§3.4) and Gemma do before adding positions.
+    Shapes: table (V, d), tokens integer of any width (...) with values in [0, V) →
+    (..., d). Dtypes: every floating dtype, copied exactly (the √d variant is computed in
+    float32 for float16 and bfloat16 and rounded once).
     Source: 002 §6.1 (e_t = E[t]), 003 (from one-hot to dense vectors), 004 (e = E(x)).
     """
     xp = v.namespace(table=table, tokens=tokens)
     _table(xp, table)
-    _ids(xp, tokens, "tokens", table.shape[0])
+    if not isinstance(scale_by_sqrt_d, bool):
+        raise TypeError(f"scale_by_sqrt_d must be True or False, got "
+                        f"{type(scale_by_sqrt_d).__name__}")
+    tokens = _ids(xp, tokens, "tokens", table.shape[0])
     rows = xp.take(table, xp.reshape(tokens, (-1,)), axis=0)
-    return xp.reshape(rows, (*tokens.shape, table.shape[1]))
+    rows = xp.reshape(rows, (*tokens.shape, table.shape[1]))
+    if not scale_by_sqrt_d:
+        return rows  # a copy: exact in every dtype
+    rows, dtype = v.widen(xp, rows)
+    return v.narrow(xp, rows * math.sqrt(table.shape[1]), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,7 +182,9 @@ def embedding(table, tokens, /):
                  "SP"),
         Identity("argmax_inverts", "argmax(one_hot(y)) = y", "P"),
         Identity("dtype", "the default is the namespace's default floating dtype; dtype= an "
-                 "integer or bool dtype gives 0/1 of that kind", "P"),
+                 "integer, bool, float16 or bfloat16 dtype gives exact 0/1 of that kind", "P"),
+        Identity("integer_widths", "labels of every integer width (uint8 … int64) give the "
+                 "int64 labels' rows: uint8 [5, 100] with 300 classes has one 1 per row", "P"),
         Identity("exact", "exactly 0 and 1", "R"),
     ),
 )
@@ -163,16 +197,17 @@ def one_hot(labels, num_classes, /, *, dtype=None):
     `dtype` is the output dtype: a floating, integer or bool dtype of the labels' namespace;
     None (the default) means the namespace's default floating dtype on the labels' device
     (float64 for NumPy, JAX with x64, Dask and array-api-strict; float32 for PyTorch).
-    Shapes: labels integer (...) with values in [0, K), num_classes K ≥ 1 (an int) →
-    (..., K). Source: 003 (one-hot encoding of words).
+    Shapes: labels integer of any width (...) with values in [0, K), num_classes K ≥ 1 (an
+    int) → (..., K). Dtypes: 0 and 1 are exact in every dtype, float16 and bfloat16 included
+    (it takes no floating input; the output dtype is the `dtype` option).
+    Source: 003 (one-hot encoding of words).
     """
     xp = v.namespace(labels=labels)
     v.integer(xp, labels, "labels")
     k = _count(num_classes, "num_classes", minimum=1)
     device = v.device(labels)
     dtype = _dtype_option(xp, dtype, device, ("real floating", "integral", "bool"))
-    v.check_values(xp, labels, lambda y: (y < 0) | (y >= k),
-                   f"labels must be class indices in [0, {k}); some are out of range")
+    labels = v.indices(xp, labels, "labels", upper=k)
     classes = xp.arange(k, dtype=labels.dtype, device=device)
     return xp.astype(xp.expand_dims(labels, axis=-1) == classes, dtype)
 
@@ -181,6 +216,7 @@ def one_hot(labels, num_classes, /, *, dtype=None):
 @equation(
     chapter="embeddings",
     seeds=("002 §6.1",),
+    dtypes=ALL_FLOATS,
     oracle="mpmath",
     identities=(
         Identity("is_dot_with_rows", "logit v is the dot product of h with row v of E "
@@ -198,7 +234,9 @@ def tied_logits(h, table, /):
               \operatorname{logits}_v = \langle h, E_v \rangle = \sum_{j=1}^{d} h_j E_{vj}
 
     Sharing W_out = E saves |V|·d parameters; the gradient of the loss reaches E from both
-    ends. Shapes: h (..., d), table (V, d) → (..., V). Source: 002 §6.1 (weight tying).
+    ends. Shapes: h (..., d), table (V, d) → (..., V). Dtypes: float16 and bfloat16 are
+    computed in float32 (the products and their sums) and rounded once.
+    Source: 002 §6.1 (weight tying).
     """
     xp = v.namespace(h=h, table=table)
     v.floating(xp, h, "h")
@@ -209,7 +247,8 @@ def tied_logits(h, table, /):
         raise ValueError(f"h must have the table's width d = {table.shape[1]} as its last "
                          f"axis, got h of shape {tuple(h.shape)} and table of shape "
                          f"{tuple(table.shape)}")
-    return h @ table.T
+    (h, table), dtype = v.widen(xp, h, table)
+    return v.narrow(xp, h @ table.T, dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,6 +275,11 @@ def tied_logits(h, table, /):
                  "(positions to 1e4 in float32)", "P"),
         Identity("cross_backend", "the backend's namespace, dtype and device give NumPy's "
                  "values", "X"),
+        Identity("default_namespace", "without xp= it builds NumPy arrays (array-api-compat's "
+                 "NumPy namespace), the same as xp=array_api_compat.numpy", "P"),
+        Identity("low_precision", "dtype=float16 or bfloat16 is float32's result rounded "
+                 "once: within float32's budget plus half an ulp of the dtype, positions to "
+                 "1e4 (float16 stops holding integers at 2048)", "P"),
     ),
 )
 def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=None,
@@ -248,34 +292,35 @@ def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=
     For every offset k there is one block-diagonal rotation M_k with
     PE(p + k) = M_k PE(p) for every p, so a linear map can read relative positions.
 
-    This function takes no array to learn the namespace from, so the caller names it:
-    ``xp=`` is the array namespace (``array_api_compat.numpy``, ``array_api_compat.torch``,
-    ``jax.numpy``, …; required). ``dtype`` defaults to the namespace's default floating
-    dtype and ``device`` to its default device. `num_positions` and `dim` are integers (a
-    0-d integer array is accepted too).
+    This function takes no array to learn the namespace from: ``xp=`` names the array
+    namespace (``array_api_compat.numpy``, ``array_api_compat.torch``, ``jax.numpy``, …) and
+    defaults to NumPy (through array-api-compat) when not given. ``dtype`` defaults to the
+    namespace's default floating dtype and ``device`` to its default device.
+    `num_positions` and `dim` are integers (NumPy integers and 0-d integer arrays too).
     Shapes: → (num_positions, dim), positions 0 … num_positions − 1, dim even ≥ 2.
+    Dtypes: ``dtype=`` float16 or bfloat16 is computed in float32 (positions, angles, sines
+    and cosines) and rounded once.
     Source: 002 §6.2.1, 003 (sinusoidal encodings let the model learn relative positions).
     """
-    if xp is None or not hasattr(xp, "arange"):
-        raise TypeError(
-            "sinusoidal_positions takes no array to learn the namespace from: pass xp=, the "
-            f"array namespace to build the encoding with (got xp={xp!r})"
-        )
+    xp = v.namespace_or_numpy(xp)
     n = _count(num_positions, "num_positions", minimum=0)
     dim = _count(dim, "dim", minimum=2)
     if dim % 2:
         raise ValueError(f"dim must be even (a sine and a cosine per frequency), got {dim}")
     base = v.positive_number(base, "base")
     dtype = _dtype_option(xp, dtype, device, ("real floating",))
-    p = xp.arange(n, dtype=dtype, device=device)
-    angle = p[:, None] * _inverse_frequencies(xp, dim, base, dtype, device)[None, :]
-    return xp.reshape(xp.stack([xp.sin(angle), xp.cos(angle)], axis=-1), (n, dim))
+    work = v.working_dtype(xp, dtype)
+    p = xp.arange(n, dtype=work, device=device)
+    angle = p[:, None] * _inverse_frequencies(xp, dim, base, work, device)[None, :]
+    pe = xp.reshape(xp.stack([xp.sin(angle), xp.cos(angle)], axis=-1), (n, dim))
+    return pe if work == dtype else xp.astype(pe, dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="embeddings",
     seeds=("002 §6.2.2",),
+    dtypes=ALL_FLOATS,
     oracle="mpmath",
     identities=(
         Identity("relative_invariance", "⟨rope(q, m), rope(k, n)⟩ depends only on m − n: "
@@ -288,8 +333,24 @@ def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=
                  "one feature permutation apart", "P"),
         Identity("gradient", "SymPy, autograd and central differences agree (x, and float "
                  "positions)", "D"),
+        Identity("integer_widths", "positions of every integer width (uint8 … int64) "
+                 "rotate by the angles of their values", "P"),
+        Identity("angles_in_working_precision", "positions and angles are never rounded to "
+                 "float16 or bfloat16: positions 1001 and 70000 stay within the budget there "
+                 "(a bfloat16 angle was off by whole radians, a float16 position 70000 was ∞)",
+                 "PR"),
         Identity("accuracy", "within its ulp budget of mpmath, at the scale "
                  "(|x_a| + |x_b|)·max(1, |p·θᵢ|) (positions to 1e4 in float32)", "R"),
+    ),
+    variants=(
+        Variant("interleaved", {"layout": "interleaved"},
+                "RoFormer, Meta's LLaMA reference code (view_as_complex), GPT-J",
+                "pairs (2i, 2i + 1)", default=True),
+        Variant("half", {"layout": "half"},
+                "GPT-NeoX, Hugging Face's rotate_half (LlamaForCausalLM, Mistral, Qwen), "
+                "vLLM's is_neox_style",
+                "pairs (i, i + d/2): the same rotation of a permuted feature order; for d ≥ 4 "
+                "and a position ≠ 0 the outputs differ"),
     ),
 )
 def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
@@ -304,9 +365,11 @@ def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
     Pair i is (a, b) = (2i, 2i + 1) for ``layout="interleaved"`` (RoFormer, Meta's LLaMA)
     and (i, i + d/2) for ``layout="half"`` (GPT-NeoX, Hugging Face ``rotate_half``). With
     R_p the block rotation, (R_m q)ᵀ(R_n k) = qᵀ R_{n−m} k depends on m − n only.
-    Positions are converted to x's dtype.
-    Shapes: x (..., seq_len, d) with d even ≥ 2; positions (seq_len,), integer or floating →
-    x's shape. Source: 002 §6.2.2.
+    Positions are converted to x's working dtype (float32 for float16, bfloat16 and float32
+    inputs; float64 for float64), never to a low precision.
+    Shapes: x (..., seq_len, d) with d even ≥ 2; positions (seq_len,), integer of any width
+    or floating → x's shape. Dtypes: float16 and bfloat16 are computed in float32 (angles,
+    rotations) and rounded once. Source: 002 §6.2.2.
     """
     xp = v.namespace(x=x, positions=positions)
     v.floating(xp, x, "x")
@@ -323,16 +386,23 @@ def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
         raise ValueError(f"positions must have shape (seq_len,) = ({seq_len},) for x of shape "
                          f"{tuple(x.shape)}, got {tuple(positions.shape)}")
     base = v.positive_number(base, "base")
+    if xp.isdtype(positions.dtype, "integral"):
+        unsigned = xp.isdtype(positions.dtype, "unsigned integer")
+        positions = v.indices(xp, positions, "positions")  # int64, values as written
+        if unsigned:  # a uint64 value ≥ 2⁶³ would have wrapped to a negative int64
+            v.check_values(xp, positions, lambda p: p < 0,
+                           "positions must be below 2**63; some uint64 positions are not")
 
+    x, dtype = v.widen(xp, x)
     theta = _inverse_frequencies(xp, dim, base, x.dtype, v.device(x))
     angle = xp.astype(positions, x.dtype)[:, None] * theta[None, :]  # (seq_len, d/2)
     cos, sin = xp.cos(angle), xp.sin(angle)
     if layout == "interleaved":
         xa, xb = x[..., 0::2], x[..., 1::2]
         pairs = xp.stack([xa * cos - xb * sin, xa * sin + xb * cos], axis=-1)
-        return xp.reshape(pairs, x.shape)
+        return v.narrow(xp, xp.reshape(pairs, x.shape), dtype)
     xa, xb = x[..., : dim // 2], x[..., dim // 2 :]
-    return xp.concat([xa * cos - xb * sin, xa * sin + xb * cos], axis=-1)
+    return v.narrow(xp, xp.concat([xa * cos - xb * sin, xa * sin + xb * cos], axis=-1), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +415,7 @@ def _similarities(query, rows):
     chapter="embeddings",
     seeds=("002 §6.1", "003"),
     tiers="SPRXE",
+    dtypes=ALL_FLOATS,
     oracle="mpmath",
     errata=(
         "003 (and 002 §6.1) state king − man + woman ≈ queen without saying that the three "
@@ -357,6 +428,8 @@ def _similarities(query, rows):
         Identity("brute_force", "equals the arg max of cosine_similarity over the rows other "
                  "than a, b, c, ties to the lower index; never returns a, b or c", "P"),
         Identity("scale_invariant", "unchanged when the whole table is scaled by c > 0", "P"),
+        Identity("integer_widths", "a, b and c of every integer width (uint8 … int64) give "
+                 "the int64 ids' answer", "P"),
         Identity("exact", "the index of the mpmath arg max on inputs with clear margins", "R"),
     ),
 )
@@ -369,8 +442,9 @@ def analogy(table, a, b, c, /):
     "a is to b as c is to v̂": with a = man, b = king, c = woman the answer is queen. The
     three query tokens are excluded. Ties go to the lower index, and a zero target vector
     has cosine 0 with every row (`cosine_similarity`'s ε), so it gives the first row not
-    excluded. Shapes: table (V, d) with V ≥ 4; a, b, c integer arrays of one shape (...)
-    with values in [0, V) → integer indices (...) (the namespace's default index dtype).
+    excluded. Shapes: table (V, d) with V ≥ 4; a, b, c integer arrays of any width and of
+    one shape (...) with values in [0, V) → integer indices (...) (the namespace's default
+    index dtype). Dtypes: a float16 or bfloat16 table is searched in float32.
     Source: 002 §6.1, 003 (king − man + woman ≈ queen).
     """
     xp = v.namespace(table=table, a=a, b=b, c=c)
@@ -379,11 +453,11 @@ def analogy(table, a, b, c, /):
     if vocab < 4:
         raise ValueError(f"table must have at least 4 rows (a, b and c are excluded from the "
                          f"search), got shape {tuple(table.shape)}")
-    for name, ids in (("a", a), ("b", b), ("c", c)):
-        _ids(xp, ids, name, vocab)
+    a, b, c = (_ids(xp, ids, name, vocab) for name, ids in (("a", a), ("b", b), ("c", c)))
     v.same_shape(a, b, "a and b")
     v.same_shape(a, c, "a and c")
 
+    table, _ = v.widen(xp, table)  # an index comes back: nothing to round
     target = embedding(table, b) - embedding(table, a) + embedding(table, c)  # (..., d)
     sims = _similarities(target, table)  # (..., V)
     ids = xp.arange(vocab, dtype=a.dtype, device=v.device(table))
@@ -403,6 +477,7 @@ _WORDS = ["king", "queen", "man", "woman", "apple", "prince", "princess"]
     chapter="embeddings",
     seeds=("004",),
     tiers="PRXE",
+    dtypes=ALL_FLOATS,
     oracle="mpmath",
     identities=(
         Identity("sorted_by_cosine", "the indices are those of `cosine_similarity` sorted in "
@@ -425,6 +500,7 @@ def cosine_top_k(query, docs, /, *, k):
     Shapes: query (..., d), docs (N, d), 1 ≤ k ≤ N (an int) → integer indices (..., k)
     (the namespace's default index dtype); the scores are
     ``cosine_similarity(query[..., None, :], docs)`` taken at those indices.
+    Dtypes: float16 and bfloat16 queries and documents are compared in float32.
     Source: 004 (retrieval: sim(q, dᵢ) = q·dᵢ/(‖q‖‖dᵢ‖)).
     """
     xp = v.namespace(query=query, docs=docs)
@@ -442,6 +518,7 @@ def cosine_top_k(query, docs, /, *, k):
     if k > docs.shape[0]:
         raise ValueError(f"k must be at most the number of documents N = {docs.shape[0]}, "
                          f"got k = {k}")
+    (query, docs), _ = v.widen(xp, query, docs)  # indices come back: nothing to round
     sims = _similarities(query, docs)  # (..., N)
     return xp.argsort(-sims, axis=-1, stable=True)[..., :k]
 

@@ -13,6 +13,13 @@ generic tier R (see its record).
 The float tolerances are the tier-R budgets (`records.ulp_budget`) applied at the scales of
 conformance/oracles_embeddings.py. A float angle p·θ is only known to u·|pθ|, so the rotation
 errors are judged at max(1, |pθ|).
+
+Low precision. float16 and bfloat16 are computed in float32 and rounded once: a result is
+within its float32 budget plus one rounding of the truth, which the derived budget
+(`records.ulp_budget(name, "float16")`, 1 + the float32 budget in the low dtype's ulps) at
+the same scale covers, with u the dtype's own unit roundoff. Copies (embedding) and indices
+(analogy, cosine_top_k) are exact in every dtype. The checks that hold there opt in with
+`dtypes=ALL_DTYPES`; integer-width checks do not depend on the float dtype and run once.
 """
 
 from __future__ import annotations
@@ -27,18 +34,34 @@ from hypothesis.extra import numpy as hnp
 import spec
 from conformance import oracles, records
 from conformance import strategies as cst
-from conformance.properties import Example, prop
+from conformance.precision import finfo
+from conformance.properties import ALL_DTYPES, Example, prop
+from conformance.settings import LOW_DTYPES
 
 
 def _u(dtype) -> float:
-    """The unit roundoff of `dtype` (half the machine epsilon)."""
-    return float(np.finfo(dtype).eps) / 2
+    """The unit roundoff of `dtype` (half the machine epsilon; bfloat16's too)."""
+    return float(finfo(dtype).eps) / 2
+
+
+def _work(dtype) -> str:
+    """The dtype an equation computes in for `dtype` (the dtype policy: float16 and bfloat16
+    in float32)."""
+    return "float32" if dtype in LOW_DTYPES else dtype
 
 
 def _ftz(dtype) -> float:
     """The smallest normal: a result below it may be flushed to zero (XLA on the CPU flushes
     subnormals, https://github.com/jax-ml/jax/issues/16200)."""
-    return float(np.finfo(dtype).tiny)
+    return float(finfo(dtype).tiny)
+
+
+#: every integer width a token id, label or position may come in
+_WIDTHS = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
+
+
+def _width_max(width: str) -> int:
+    return int(np.iinfo(width).max)
 
 
 def _ulp_tol(name, dtype, scale, factor=1.0):
@@ -67,7 +90,7 @@ def _table_and_tokens(draw, dtype):
     return table, tokens
 
 
-@prop("embedding", "is_one_hot_matmul")
+@prop("embedding", "is_one_hot_matmul", dtypes=ALL_DTYPES)
 def embedding_is_row_lookup_and_one_hot_matmul(impl, t):
     table, tokens = t.draw(_table_and_tokens(t.dtype), label="table, tokens")
     # a documented backend limit (the record's Limit, with its upstream link)
@@ -104,9 +127,14 @@ def one_hot_rows_sum_to_one_and_invert(impl, t):
     np.testing.assert_array_equal(t.backend.to_numpy(as_int), oh.astype(np.int64))
     as_bool = t.backend.to_numpy(impl(lb, k, dtype=xp.bool))
     np.testing.assert_array_equal(as_bool, oh == 1)
+    for low in LOW_DTYPES:  # 0 and 1 are exact in float16 and bfloat16 too
+        if low in t.backend.float_dtypes:
+            out = impl(lb, k, dtype=t.backend.dtype(low))
+            assert out.dtype == t.backend.dtype(low)
+            np.testing.assert_array_equal(t.np(out), oh)
 
 
-@prop("tied_logits", "is_dot_with_rows", "shape")
+@prop("tied_logits", "is_dot_with_rows", "shape", dtypes=ALL_DTYPES)
 def tied_logits_shape_and_values(impl, t):
     vocab, d = t.draw(st.integers(1, 10), label="V"), t.draw(st.integers(1, 8), label="d")
     lead = t.draw(cst.shapes(min_dims=0, max_dims=2, max_side=4), label="lead")
@@ -225,7 +253,7 @@ def _rope_tol(dtype, x, positions, *, factor=1.0):
     return factor * (records.ulp_budget("rope", dtype) + 1) * 2 * _u(dtype) * size + _ftz(dtype)
 
 
-@prop("rope", "relative_invariance")
+@prop("rope", "relative_invariance", dtypes=ALL_DTYPES)
 def rope_relative_invariance(impl, t):
     d = 2 * t.draw(st.integers(1, 8), label="d/2")
     layout = t.draw(st.sampled_from(["interleaved", "half"]), label="layout")
@@ -254,7 +282,7 @@ def rope_relative_invariance(impl, t):
     assert abs(score(m - n, 0) - s) <= tol, "a function of m − n"
 
 
-@prop("rope", "norm_preserving", "position_zero_identity", examples=(
+@prop("rope", "norm_preserving", "position_zero_identity", dtypes=ALL_DTYPES, examples=(
     Example({"seq_len": 5, "d/2": 7, "batch": (), "x": np.full((5, 14), 9.03256771e-159),
              "layout": "interleaved", "integer positions": False,
              "pos": np.array([0.0, 1874.00710654, 0.0, 0.0, 0.0])}, dtype="float64",
@@ -299,7 +327,7 @@ def _half_reference(x, positions, base):
     return out
 
 
-@prop("rope", "layouts")
+@prop("rope", "layouts", dtypes=ALL_DTYPES)
 def rope_layouts_match_independent_references(impl, t):
     seq = t.draw(st.integers(1, 5), label="seq_len")
     d = 2 * t.draw(st.integers(1, 8), label="d/2")
@@ -357,28 +385,34 @@ def _index(t, x) -> int:
     return int(t.backend.to_numpy(x))
 
 
-@prop("analogy", "brute_force", "scale_invariant")
+@prop("analogy", "brute_force", "scale_invariant", dtypes=ALL_DTYPES)
 def analogy_is_brute_force_nearest_and_scale_invariant(impl, t):
     table, a, b, c = t.draw(_analogy_case(t.dtype), label="table, a, b, c")
     # away from cosine_similarity's ε = 1e-8 guard (a clamped norm is not scale invariant)
     table = np.where(np.abs(table) < 1e-3, 0, table).astype(t.dtype)
     best, gap, cond = _brute_force(table, a, b, c)
-    # the float target and cosines are accurate to a few u·cond: only clear winners are judged
-    assume(gap > 1e3 * _u(t.dtype) * cond)
+    # the float target and cosines are accurate to a few u·cond, u that of the working dtype
+    # (float16 and bfloat16 tables are searched in float32, which holds them exactly): only
+    # clear winners are judged
+    assume(gap > 1e3 * _u(_work(t.dtype)) * cond)
     ids = [np.asarray(i, dtype=np.int64) for i in (a, b, c)]
     got = _index(t, impl(*t.on(table, *ids)))
     assert got == best and got not in (a, b, c)
-    scaled = (2.5 * table.astype(np.float64)).astype(t.dtype)
+    # c = 2.5 would round every entry to the low dtype (≤ u·|e|, moving the cosines by far
+    # more than float32's margin above): there c = 4, exact, whose products the float32
+    # search still carries out in full
+    c_scale = 4.0 if t.low else 2.5
+    scaled = (c_scale * table.astype(np.float64)).astype(t.dtype)
     assert _index(t, impl(*t.on(scaled, *ids))) == best
 
 
-@prop("analogy", "brute_force")
+@prop("analogy", "brute_force", dtypes=ALL_DTYPES)
 def analogy_ties_go_to_the_lower_index(impl, t):
     table, a, b, c = t.draw(_analogy_case(t.dtype), label="table, a, b, c")
     # away from cosine_similarity's ε = 1e-8 guard, as in the check above
     table = np.where(np.abs(table) < 1e-3, 0, table).astype(t.dtype)
     best, gap, cond = _brute_force(table, a, b, c)
-    assume(gap > 1e3 * _u(t.dtype) * cond)
+    assume(gap > 1e3 * _u(_work(t.dtype)) * cond)
     free = [j for j in range(table.shape[0]) if j not in (a, b, c, best)]
     assume(free)
     twin = t.draw(st.sampled_from(free), label="twin")
@@ -389,7 +423,7 @@ def analogy_ties_go_to_the_lower_index(impl, t):
     assert got == min(best, twin)
 
 
-@prop("analogy", "king_queen", draws=False)
+@prop("analogy", "king_queen", draws=False, dtypes=ALL_DTYPES)
 def analogy_king_queen(impl, t):
     """003's example on the constructed table of the tier-S proof (royalty, maleness,
     femaleness, fruit; ×10, so every entry is exact in every dtype): king − man + woman →
@@ -419,13 +453,16 @@ def _retrieval_case(draw, dtype):
     return query, docs, k
 
 
-@prop("cosine_top_k", "sorted_by_cosine")
+@prop("cosine_top_k", "sorted_by_cosine", dtypes=ALL_DTYPES)
 def cosine_top_k_is_stable_sort_of_cosine_similarity(impl, t):
     query, docs, k = t.draw(_retrieval_case(t.dtype), label="query, docs, k")
     qb, db = t.on(query, docs)
     got = t.backend.to_numpy(impl(qb, db, k=k))
     assert got.shape == (*query.shape[:-1], k)
-    sims = t.np(spec.cosine_similarity(qb[..., None, :], db))
+    # float16 and bfloat16 are compared in float32 (the dtype policy): the similarities to
+    # sort are those of the float32 vectors, which hold the low-precision ones exactly
+    wide = t.on(query.astype(np.float32), docs.astype(np.float32)) if t.low else (qb, db)
+    sims = t.np(spec.cosine_similarity(wide[0][..., None, :], wide[1]))
     want = np.argsort(-sims, axis=-1, kind="stable")[..., :k]
     np.testing.assert_array_equal(got, want)
     # decreasing similarity, by an independent float64 computation (up to rounding)
@@ -434,11 +471,15 @@ def cosine_top_k_is_stable_sort_of_cosine_similarity(impl, t):
         assert np.all(np.diff(cos) <= 64 * _u(t.dtype))
 
 
-@prop("cosine_top_k", "scale_invariant")
+@prop("cosine_top_k", "scale_invariant", dtypes=ALL_DTYPES)
 def cosine_top_k_scale_invariant(impl, t):
     """Scaling the query or one document by 2^j (exact in floating point) changes nothing."""
     query, docs, k = t.draw(_retrieval_case(t.dtype), label="query, docs, k")
-    j = t.draw(st.integers(-10, 10), label="j")
+    # 2^j·v stays a normal number of the dtype for 1e-3 ≤ |v| ≤ 3 (float16: −4 ≤ j ≤ 14)
+    info = finfo(t.dtype)
+    lo = max(-10, int(np.ceil(np.log2(float(info.tiny) / 1e-3))))
+    hi = min(10, int(np.floor(np.log2(float(info.max) / 3))))
+    j = t.draw(st.integers(lo, hi), label="j")
     # away from cosine_similarity's ε = 1e-8 guard, below which a norm is clamped (and the
     # cosine no longer scale invariant): every non-zero vector keeps a norm ≥ 1e-3·2^−10
     query, docs = (np.where(np.abs(a) < 1e-3, 0, a).astype(t.dtype) for a in (query, docs))
@@ -449,3 +490,126 @@ def cosine_top_k_scale_invariant(impl, t):
     scaled_query = query * np.asarray(2.0**j, dtype=t.dtype)
     np.testing.assert_array_equal(
         t.backend.to_numpy(impl(*t.on(scaled_query, scaled_docs), k=k)), base)
+
+
+# --------------------------------------------------------------------------- integer widths
+# Token ids, labels and positions come in every integer width (uint8 labels, uint16 token
+# streams on disk): each means what its values say. The checks do not depend on the float
+# dtype, so they run once per backend (float32, which every backend has).
+def _ids_of_width(t, shape, upper: int, *, label: str):
+    """(width, ids as int64, ids in that width): values in [0, min(upper, width's max + 1))."""
+    width = t.draw(st.sampled_from(_WIDTHS), label=f"{label} width")
+    top = min(upper - 1, _width_max(width))
+    ids = t.draw(hnp.arrays(np.int64, shape, elements=st.integers(0, top)), label=label)
+    return width, ids, ids.astype(width)
+
+
+@prop("embedding", "integer_widths", dtypes=("float32",))
+def embedding_token_ids_of_every_width(impl, t):
+    vocab = t.draw(st.integers(1, 300), label="V")
+    shape = t.draw(cst.shapes(min_dims=1, max_dims=2, max_side=5), label="shape")
+    width, ids, narrow = _ids_of_width(t, shape, vocab, label="tokens")
+    table = np.arange(2.0 * vocab, dtype=np.float32).reshape(vocab, 2)  # row v is (2v, 2v + 1)
+    got = t.np(impl(*t.on(table, narrow)))
+    np.testing.assert_array_equal(got, table[ids], err_msg=f"{width} token ids")
+
+
+@prop("one_hot", "integer_widths", dtypes=("float32",))
+def one_hot_labels_of_every_width(impl, t):
+    k = t.draw(st.integers(1, 600), label="K")
+    shape = t.draw(cst.shapes(min_dims=1, max_dims=2, max_side=5), label="shape")
+    width, labels, narrow = _ids_of_width(t, shape, k, label="labels")
+    oh = t.np(impl(t.on(narrow), k))
+    np.testing.assert_array_equal(oh, labels[..., None] == np.arange(k),
+                                  err_msg=f"{width} labels, {k} classes")
+
+
+@prop("rope", "integer_widths", dtypes=("float32",))
+def rope_positions_of_every_width(impl, t):
+    seq = t.draw(st.integers(1, 4), label="seq_len")
+    x = t.draw(cst.arrays("float32", (seq, 4)), label="x")
+    width, pos, narrow = _ids_of_width(t, (seq,), 100_001, label="positions")
+    xb = t.on(x)
+    got = t.backend.to_numpy(impl(xb, t.on(narrow)))
+    want = t.backend.to_numpy(impl(xb, t.on(pos)))
+    np.testing.assert_array_equal(got, want, err_msg=f"{width} positions")
+
+
+@prop("analogy", "integer_widths", dtypes=("float32",))
+def analogy_ids_of_every_width(impl, t):
+    table, a, b, c = t.draw(_analogy_case("float32"), label="table, a, b, c")
+    width = t.draw(st.sampled_from(_WIDTHS), label="width")
+    ids = [np.asarray(i, dtype=np.int64) for i in (a, b, c)]
+    tb = t.on(table)
+    want = t.backend.to_numpy(impl(tb, *t.on(*ids)))
+    got = t.backend.to_numpy(impl(tb, *t.on(*(i.astype(width) for i in ids))))
+    np.testing.assert_array_equal(got, want, err_msg=f"{width} ids")
+
+
+# --------------------------------------------------------------------------- named variants
+@prop("embedding", "variants", dtypes=ALL_DTYPES)
+def embedding_scaled_by_sqrt_d(impl, t):
+    """scale_by_sqrt_d=True is √d·E[t] (Vaswani et al. §3.4, Gemma): one product, rounded
+    once in the dtype (≤ u) after √d's own rounding (≤ u) in the working precision, so
+    within 2u·|√d E[t]|; the default is the row itself, told apart wherever a row is not 0."""
+    table, tokens = t.draw(_table_and_tokens(t.dtype), label="table, tokens")
+    limited = spec.catalogue()["embedding"].limit(t.backend.id, "P", "no tokens") is not None
+    assume(not (tokens.size == 0 and limited))
+    tb, ib = t.on(table, tokens)
+    d = table.shape[1]
+    got = t.np(impl(tb, ib, scale_by_sqrt_d=True))
+    want = table.astype(np.float64)[tokens] * np.sqrt(d)
+    assert np.all(np.abs(got - want) <= 2 * _u(t.dtype) * np.abs(want) + _ftz(t.dtype))
+    np.testing.assert_array_equal(t.backend.to_numpy(impl(tb, ib)), table[tokens])
+    # the distinguishing input: d = 4 doubles every row
+    row = np.array([[1.0, 2.0, -1.0, 0.5]], dtype=t.dtype)
+    rb, zero = t.on(row, np.zeros(1, dtype=np.int64))
+    np.testing.assert_array_equal(t.np(impl(rb, zero, scale_by_sqrt_d=True)),
+                                  2 * row.astype(np.float64))
+    np.testing.assert_array_equal(t.np(impl(rb, zero)), row.astype(np.float64))
+
+
+@prop("rope", "layouts", draws=False, dtypes=ALL_DTYPES)
+def rope_layouts_told_apart(impl, t):
+    """The distinguishing input of the two layouts: d = 8, positions 0, 1, 5, 17. Each layout
+    matches its own reference there and is farther than the tolerance from the other's."""
+    x = np.random.default_rng(11).normal(0.0, 1.0, (2, 4, 8)).astype(t.dtype)
+    pos = np.array([0, 1, 5, 17])
+    x64 = x.astype(np.float64)
+    tol = _rope_tol(t.dtype, x64, pos, factor=2)
+    xb, pb = t.on(x, pos)
+    inter = t.np(impl(xb, pb, layout="interleaved"))
+    half = t.np(impl(xb, pb, layout="half"))
+    assert np.all(np.abs(inter - _interleaved_reference(x64, pos, 10000.0)) <= tol)
+    assert np.all(np.abs(half - _half_reference(x64, pos, 10000.0)) <= tol)
+    assert np.any(np.abs(inter - half) > 2 * tol), "the layouts are not told apart"
+    np.testing.assert_array_equal(inter[:, 0], half[:, 0])  # position 0: both are x
+
+
+# --------------------------------------------------------------------------- low precision
+@prop("rope", "angles_in_working_precision", dtypes=ALL_DTYPES, examples=(
+    Example({"seq_len": 2, "d/2": 2,
+             "x": np.array([[1.0, 1.0, 1.0, 1.0], [0.5, -2.0, 1.0, 0.25]]),
+             "positions": np.array([1001, 70000]), "base": 10000.0},
+            note="issue 12: a bfloat16 angle at 1001 was off by 1.15; float16 70000 was ∞"),
+))
+def rope_long_positions_in_low_precision(impl, t):
+    """Positions are never rounded to the low dtype: the result is within float32's own
+    error (its budget at (|x_a| + |x_b|)·max(1, |pθ|), the float32 angle known to u₃₂·|pθ|)
+    plus one rounding to the dtype (u·|y|). Integer positions to 1e5: past float16's
+    largest finite number (65504) and its last integer (2048), and bfloat16's (256)."""
+    seq = t.draw(st.integers(1, 4), label="seq_len")
+    d = 2 * t.draw(st.integers(1, 4), label="d/2")
+    x = t.draw(cst.arrays(t.dtype, (seq, d)), label="x")
+    pos = t.draw(hnp.arrays(np.int64, (seq,), elements=st.integers(0, 100_000)),
+                 label="positions")
+    base = t.draw(st.sampled_from([10000.0, 500000.0]), label="base")
+    got = t.np(impl(*t.on(x, pos), base=base))
+    want = _interleaved_reference(x.astype(np.float64), pos, base)
+    work = "float64" if t.dtype == "float64" else "float32"
+    g = np.maximum(1.0, np.abs(pos.astype(np.float64)))[:, None]  # |pθ₀|, θ₀ = 1
+    pair = np.max(np.abs(x.astype(np.float64)), axis=-1, keepdims=True) * 2
+    tol = records.ulp_budget("rope", work) * 2 * _u(work) * pair * g
+    if t.low:
+        tol = tol + _u(t.dtype) * np.abs(want)  # the one rounding to the dtype
+    assert np.all(np.abs(got - want) <= tol + _ftz(t.dtype))

@@ -30,8 +30,10 @@ from spec.embeddings import (
 )
 
 
-def _i(xp, values, device):
-    return xp.asarray(values, dtype=xp.int64, device=device)
+def _i(xp, values, device, dtype=None):
+    """Integer ids (int64 unless `dtype` names another width: uint8, int16, uint16, …)."""
+    return xp.asarray(values, dtype=xp.int64 if dtype is None else getattr(xp, dtype),
+                      device=device)
 
 
 _TABLE = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [-2.0, 3.0, 1.0], [0.0, 1.0, -1.5]]
@@ -57,6 +59,8 @@ def _(xp, dtype, device):
                proves=("exact",)),
         Sample((_a(xp, _TABLE, dtype, device), _i(xp, [[0, 1]], device)[:0, :]), {},
                "no tokens"),
+        *(Sample((_a(xp, _TABLE, dtype, device), _i(xp, [3, 0, 2], device, width)), {},
+                 f"{width} token ids") for width in ("uint8", "int8", "int16", "uint16")),
     ]
 
 
@@ -74,6 +78,10 @@ def _(xp, dtype, device):
                   r"table must be a matrix \(V, d\)", "a vector as table"),
         ErrorCase((_i(xp, [[1, 2]], device), _i(xp, [0], device)), {}, TypeError,
                   "table must have a real floating dtype", "integer table"),
+        ErrorCase((table, _i(xp, [200, 0], device, "uint8")), {}, ValueError,
+                  r"tokens must be token ids in \[0, 4\)", "uint8 token id ≥ V"),
+        ErrorCase((table, _i(xp, [0], device)), {"scale_by_sqrt_d": 1}, TypeError,
+                  "scale_by_sqrt_d must be True or False", "scale_by_sqrt_d an int"),
     ]
 
 
@@ -93,6 +101,10 @@ def _(xp, dtype, device):
                proves=("exact",)),
         Sample((_i(xp, [0], device)[:0], 4), {}, "no labels"),
         Sample((_i(xp, [0, 0], device), 1), {}, "a single class"),
+        Sample((_i(xp, [5, 100], device, "uint8"), 300), {},
+               "uint8 labels, 300 classes (more than uint8 holds)"),
+        Sample((_i(xp, [3, 0, 299], device, "uint16"), np.int64(300)), {},
+               "uint16 labels, num_classes a NumPy integer"),
     ]
 
 
@@ -175,7 +187,8 @@ def _(xp, dtype, device):
 def _(xp, dtype, device):
     opts = {"xp": xp, "dtype": dtype, "device": device}
     return [
-        ErrorCase((4, 8), {}, TypeError, "pass xp=, the array namespace", "no namespace"),
+        ErrorCase((4, 8), {**opts, "xp": "numpy"}, TypeError, "xp must be an array namespace",
+                  "a string as xp"),
         ErrorCase((4, 7), opts, ValueError, "dim must be even", "odd dim"),
         ErrorCase((-1, 8), opts, ValueError, "num_positions must be an integer ≥ 0",
                   "negative num_positions"),
@@ -214,6 +227,11 @@ def _(xp, dtype, device):
                {"layout": "half"}, "positions to 1e4, half"),
         Sample((_a(xp, [[1e30, -1e30], [1e-30, 3e-30]], dtype, device),
                 _i(xp, [3, 7], device)), {}, "huge and tiny features"),
+        Sample((_a(xp, [row[:4]] * 2, dtype, device), _i(xp, [1001, 70000], device)), {},
+               "positions 1001 and 70000 (not integers of float16 or bfloat16)",
+               proves=("angles_in_working_precision",)),
+        Sample((_a(xp, [row[:4]] * 3, dtype, device), _i(xp, [0, 255, 65535], device, "uint16")),
+               {"layout": "half"}, "uint16 positions"),
     ]
 
 
@@ -275,6 +293,9 @@ def _(xp, dtype, device):
         Sample((_a(xp, [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype, device),
                 _i(xp, 0, device), _i(xp, 1, device), _i(xp, 1, device)), {},
                "zero target: the first row not excluded"),
+        Sample((_a(xp, _VECTORS, dtype, device), _i(xp, _MAN, device, "uint8"),
+                _i(xp, _KING, device, "uint8"), _i(xp, _WOMAN, device, "uint8")), {},
+               "uint8 ids"),
     ]
 
 
@@ -393,11 +414,15 @@ derivative(
 #   tier-P property with the backend's namespace: the equation takes no array.)
 # * `rope`: cos and sin are each off by ≤ 6u·G with G = max(1, |pθᵢ|). The two products and
 #   the sum add 2u·(|x_a| + |x_b|). At F = (|x_a| + |x_b|)·G that is ≤ 8 ulps.
+#
+# In float16 and bfloat16 (computed in float32, rounded once) the budgets are derived from
+# float32's (records.ulp_budget), except where the result is exact in every dtype: a copy
+# (embedding) and an index (analogy, cosine_top_k) are off by 0 ulps there too.
 budget({
-    "embedding": {"float32": 0, "float64": 0},
+    "embedding": {"float32": 0, "float64": 0, "float16": 0, "bfloat16": 0},
     "one_hot": {"float32": 0, "float64": 0},
-    "analogy": {"float32": 0, "float64": 0},
-    "cosine_top_k": {"float32": 0, "float64": 0},
+    "analogy": {"float32": 0, "float64": 0, "float16": 0, "bfloat16": 0},
+    "cosine_top_k": {"float32": 0, "float64": 0, "float16": 0, "bfloat16": 0},
     "tied_logits": {"float32": 8, "float64": 8},
     "sinusoidal_positions": {"float32": 6, "float64": 6},
     "rope": {"float32": 8, "float64": 8},
