@@ -42,36 +42,43 @@ def sgd_step(theta, grad, /, *, lr):
 
 
 @_at_dps
-def momentum_step(theta, velocity, grad, /, *, lr, beta=0.9):
+def momentum_step(theta, velocity, grad, /, *, lr, beta=0.9, form="ema"):
     eta, b = _mp(lr), _mp(beta)
+    damp = 1 - b if form == "ema" else 1  # heavy ball: the buffer sums the gradients
 
     def rule(t, vel, g):
-        vel = b * vel + (1 - b) * g
+        vel = b * vel + damp * g
         return t - eta * vel, vel
 
     return tuple(_elementwise(rule, 2, theta, velocity, grad))
 
 
 @_at_dps
-def adam_step(theta, m, v, grad, /, *, step, lr=3e-4, beta1=0.9, beta2=0.999, eps=1e-8):
+def adam_step(theta, m, v, grad, /, *, step, lr=3e-4, beta1=0.9, beta2=0.999, eps=1e-8,
+              eps_form="after_root"):
     eta, b1, b2, e = _mp(lr), _mp(beta1), _mp(beta2), _mp(eps)
     c1, c2 = 1 - b1**step, 1 - b2**step
 
     def rule(t, m_, v_, g):
         m_ = b1 * m_ + (1 - b1) * g
         v_ = b2 * v_ + (1 - b2) * g * g
+        if eps_form == "hat":  # Kingma & Ba §2: α_t = α√(1−β₂ᵗ)/(1−β₁ᵗ), θ − α_t m/(√v + ε̂)
+            return t - eta * mpmath.sqrt(c2) / c1 * m_ / (mpmath.sqrt(v_) + e), m_, v_
+        if eps_form == "inside_root":  # 002's summary table: √(v̂ + ε)
+            return t - eta * (m_ / c1) / mpmath.sqrt(v_ / c2 + e), m_, v_
         return t - eta * (m_ / c1) / (mpmath.sqrt(v_ / c2) + e), m_, v_
 
     return tuple(_elementwise(rule, 3, theta, m, v, grad))
 
 
 @_at_dps
-def rmsprop_step(theta, sq_avg, grad, /, *, lr, alpha=0.99, eps=1e-8):
+def rmsprop_step(theta, sq_avg, grad, /, *, lr, alpha=0.99, eps=1e-8, eps_form="after_root"):
     eta, a, e = _mp(lr), _mp(alpha), _mp(eps)
 
     def rule(t, s, g):
         s = a * s + (1 - a) * g * g
-        return t - eta * g / (mpmath.sqrt(s) + e), s
+        root = mpmath.sqrt(s) + e if eps_form == "after_root" else mpmath.sqrt(s + e)
+        return t - eta * g / root, s
 
     return tuple(_elementwise(rule, 2, theta, sq_avg, grad))
 

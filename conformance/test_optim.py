@@ -3,8 +3,9 @@
 Tier S: SymPy proves the code is the formula. Tier P (PyTorch's own optimizers, mpmath for the
 rules that return state) is in conformance/properties/optim.py, tier D's cases in
 conformance/records/optim.py; X, E and R are generic (test_tiers.py). What stays here: the
-symbolic proofs, and the derivative of `numerical_gradient`, which is itself a derivative
-(its output is checked against SymPy and autograd, not differentiated).
+symbolic proofs, the derivative of `numerical_gradient`, which is itself a derivative
+(its output is checked against SymPy and autograd, not differentiated), and what the rules
+accept and refuse (options of any real number type; low precisions for numerical_gradient).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import sympy as sp
 
 import spec
 from conformance import derivatives, symbolic
-from conformance.helpers import np64, to_backend
+from conformance.helpers import np64, on, to_backend
+from conformance.precision import host_dtype
 from conformance.tolerances import FINITE_DIFFERENCE
 
 
@@ -204,3 +206,56 @@ def test_numerical_gradient_agrees_with_sympy_and_autograd(backend, seed):
         auto = derivatives.autograd(backend, _smooth, [x], 0, np.asarray(1.0))
         np.testing.assert_allclose(got, auto, rtol=FINITE_DIFFERENCE.rtol,
                                    atol=FINITE_DIFFERENCE.atol, err_msg="vs autograd")
+
+
+# ============================================================================ tier E
+# What the update rules accept and refuse, the same on every backend: options of any real
+# number type (NumPy's scalars too: a lr read from a config as np.float32), never a bool;
+# numerical_gradient refuses the low precisions it cannot serve.
+_EXACT = {"np.float32": np.float32, "np.float64": np.float64}
+
+
+@pytest.mark.spec("sgd_step", "momentum_step", "adam_step", "rmsprop_step", "clip_grad_norm",
+                  "warmup_cosine_lr", tier="E")
+@pytest.mark.parametrize("kind", list(_EXACT))
+def test_options_take_numpy_scalars_and_refuse_bools(backend, dtype, kind):
+    real = _EXACT[kind]
+    theta, g = on(backend, np.array([1.0, -2.0], dtype=dtype), np.array([0.5, 4.0], dtype=dtype))
+    calls = [  # (function, python options, the same values as NumPy scalars); binary values
+        (lambda **o: spec.sgd_step(theta, g, **o), {"lr": 0.25}, {"lr": real(0.25)}),
+        (lambda **o: spec.momentum_step(theta, g, g, **o)[0], {"lr": 0.5, "beta": 0.75},
+         {"lr": real(0.5), "beta": real(0.75)}),
+        (lambda **o: spec.adam_step(theta, g, g * g, g, **o)[0],
+         {"step": 3, "lr": 0.5, "beta1": 0.5, "beta2": 0.75, "eps": 0.125},
+         {"step": np.int64(3), "lr": real(0.5), "beta1": real(0.5), "beta2": real(0.75),
+          "eps": real(0.125)}),
+        (lambda **o: spec.rmsprop_step(theta, g * g, g, **o)[0],
+         {"lr": 0.5, "alpha": 0.75, "eps": 0.125},
+         {"lr": real(0.5), "alpha": real(0.75), "eps": real(0.125)}),
+        (lambda **o: spec.clip_grad_norm([g], **o)[0], {"max_norm": 2.0},
+         {"max_norm": real(2.0)}),
+        (lambda **o: spec.warmup_cosine_lr(real(7.0), **o),
+         {"peak_lr": 1.0, "warmup_steps": 10, "total_steps": 20, "min_lr": 0.25},
+         {"peak_lr": real(1.0), "warmup_steps": np.int64(10), "total_steps": np.uint16(20),
+          "min_lr": real(0.25)}),
+    ]
+    for fn, python, numpy_scalars in calls:
+        np.testing.assert_array_equal(np64(backend, fn(**numpy_scalars)),
+                                      np64(backend, fn(**python)))
+        key = next(iter(python))
+        with pytest.raises(TypeError, match=f"{key} must be"):
+            fn(**{**python, key: np.bool_(True)})
+        with pytest.raises(TypeError, match=f"{key} must be"):
+            fn(**{**python, key: True})
+
+
+@pytest.mark.spec("numerical_gradient", tier="E")
+@pytest.mark.parametrize("low", ["float16", "bfloat16"])
+def test_numerical_gradient_refuses_low_precision(backend, low):
+    """Central differences in float16 (bfloat16) carry ≈ 1 % (4 %) relative error: refused
+    with a TypeError naming the dtype, on every backend that has it."""
+    if low not in backend.float_dtypes:
+        pytest.skip(f"backend {backend.id} has no {low}")
+    (x,) = on(backend, np.array([1.0, 2.0], dtype=host_dtype(low)))
+    with pytest.raises(TypeError, match=f"numerical_gradient does not take x of dtype .*{low}"):
+        spec.numerical_gradient(lambda y: y[0] * y[1], x)

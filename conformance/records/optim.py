@@ -118,6 +118,11 @@ def _(xp, dtype, device):
                 _a(xp, [[0.01, 0.04]], dtype, device), _a(xp, [[0.5, -0.5]], dtype, device)),
                {"step": 10, "lr": 1e-2, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6},
                "step 10, all options"),
+        # g² = 90,000 and v̂ = g² overflow float16 (largest 65,504): computed there, the step
+        # was m̂/∞ = 0 and θ did not move
+        Sample((_a(xp, [1.0, -1.0], dtype, device), _a(xp, [0.0, 0.0], dtype, device),
+                _a(xp, [0.0, 0.0], dtype, device), _a(xp, [300.0, -300.0], dtype, device)),
+               {"step": 1, "lr": 0.1}, "|g| = 300: g² past float16's range"),
     ]
 
 
@@ -247,6 +252,9 @@ def _(xp, dtype, device):
     return [
         Sample((_a(xp, [[1.0, 2.0]], dtype, device),), {}, "a batch of one"),
         Sample((_a(xp, [1e4, 0.5, -1e4, 3.5], dtype, device),), {}, "cancelling gradients"),
+        # a float16 sum of 1200 gradients of ±60 (72,000) passes its largest value, 65,504
+        Sample((_a(xp, [[60.0, -60.0]] * 1200, dtype, device),), {},
+               "1200 gradients of ±60: a float16 sum would overflow"),
     ]
 
 
