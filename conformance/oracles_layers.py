@@ -5,9 +5,11 @@ products of the float inputs, at 50 digits), then the activation is applied in m
 ReLU, leaky ReLU (slope 0.01), σ, tanh, GELU = x·Φ(x) computed as (x/2)·erfc(−x/√2) so that
 nothing cancels for x ≪ 0, SiLU = x·σ(x) — and only the final value is rounded to float64.
 (mlp_forward, mlp_backward, linear_regression_fit and xor_network return tuples or lists and
-are checked against independent references in conformance/test_layers.py instead.)
+are checked against independent references in conformance/properties/layers.py and
+conformance/test_layers.py instead.)
 
-``ORACLES``, ``FLOORS`` and ``ULP_BUDGET`` plug into conformance/oracles.py and tolerances.py.
+``ORACLES`` and ``FLOORS`` plug into conformance/oracles.py; the ulp budgets are filed with the
+records (conformance/records/layers.py).
 """
 
 from __future__ import annotations
@@ -155,15 +157,4 @@ FLOORS: dict[str, Callable] = {
     "dropout": _relative,
     # one correctly rounded addition of exact inputs: relative to the result
     "residual": _relative,
-}
-
-#: dense/neuron: a dot product of n ≤ 3 terms plus a bias (≤ (n + 1) ulp of the magnitude)
-#: and the activation's own error (≤ 8 ulp of its result for σ, tanh, GELU, SiLU in float32
-#: libraries), times its Lipschitz constant ≤ 1.13: 16. dropout: 1 − p rounded to the dtype,
-#: one division (≤ 1.5 ulp): 2. residual: one correctly rounded addition (≤ 0.5 ulp): 1.
-ULP_BUDGET = {
-    "dense": {"float32": 16, "float64": 16},
-    "neuron": {"float32": 16, "float64": 16},
-    "dropout": {"float32": 2, "float64": 2},
-    "residual": {"float32": 1, "float64": 1},
 }

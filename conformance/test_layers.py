@@ -1,85 +1,33 @@
-"""§5 Layers and networks: tiers S, P and D.
+"""§5 Layers and networks: what is specific to the chapter, tiers S and the special P and D
+checks.
 
 Tier S runs the spec's own code on SymPy expressions (once, independent of the backend under
 test): the textbook formulas, the linear collapse, and backpropagation equal to SymPy's
-gradient on explicit networks with symbolic weights. Tiers P and D run on every selected
-backend and dtype; the backpropagation proof (tier D) compares `mlp_backward` with PyTorch's
-autograd (an independent forward written in torch), the backend's own autograd and float64
-central differences on random MLPs of depth 1–4. Tiers X, E and R: test_tiers.py.
+gradient on explicit networks with symbolic weights. The backpropagation proof (tier D) compares
+`mlp_backward` with PyTorch's autograd (an independent forward written in torch), the
+backend's own autograd and float64 central differences on random MLPs of depth 1–4. Tier P is
+in conformance/properties/layers.py and tier D's derivative cases in
+conformance/records/layers.py, run by the generic tests (test_properties.py,
+test_derivatives.py); tiers X, E and R: test_tiers.py.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-
-import array_api_compat
 import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from scipy import special
 
 import spec
-from conformance import compiled, derivatives, symbolic
-from conformance import strategies as cst
-from conformance.helpers import assert_close, to_backend
+from conformance import derivatives, symbolic
+from conformance.helpers import assert_close, np64, on, to_backend
+from conformance.properties.layers import XOR_X, host_forward, mlp_case, random_params
 from conformance.tolerances import FINITE_DIFFERENCE, grads
-from spec.layers import ACTIVATIONS, MLPCache
 
-SMOOTH = ("identity", "sigmoid", "tanh", "gelu", "silu")
 KINKED = ("relu", "leaky_relu")
-
-
-def _np(backend, x):
-    return np.asarray(backend.to_numpy(x), dtype=np.float64)
-
-
-def _on(backend, *host):
-    return [to_backend(backend, a) for a in host]
-
-
-def _eps(dtype) -> float:
-    return float(np.finfo(dtype).eps)
-
-
-#: independent host references of the activations (NumPy / SciPy, float64)
-HOST = {
-    "identity": lambda z: z,
-    "relu": lambda z: np.maximum(z, 0.0),
-    "leaky_relu": lambda z: np.where(z >= 0, z, 0.01 * z),
-    "sigmoid": lambda z: special.expit(z),
-    "tanh": np.tanh,
-    "gelu": lambda z: 0.5 * z * special.erfc(-z / math.sqrt(2)),
-    "silu": lambda z: z * special.expit(z),
-}
-
-
-def _host_forward(x, params, act, output=None):
-    h, zs, hs = np.asarray(x, dtype=np.float64), [], [np.asarray(x, dtype=np.float64)]
-    for l, (W, b) in enumerate(params, 1):
-        z = h @ np.asarray(W, dtype=np.float64).T + np.asarray(b, dtype=np.float64)
-        h = HOST[output or "identity"](z) if l == len(params) else HOST[act](z)
-        zs.append(z)
-        hs.append(h)
-    return h, hs, zs
-
-
-def _dot_scale(x, W, b=None):
-    """Σ|x||Wᵀ| + |b|: the magnitude a dot product's rounding error is proportional to."""
-    m = np.abs(np.asarray(x, dtype=np.float64)) @ np.abs(np.asarray(W, dtype=np.float64)).T
-    return m if b is None else m + np.abs(np.asarray(b, dtype=np.float64))
-
-
-def _close_to_dot(got, want, scale, dtype, what, factor=64):
-    """|got − want| ≤ factor·eps·(scale + |want|) + tiny: dot products are accurate normwise;
-    the smallest normal `tiny` allows backends that flush subnormal products to zero (XLA)."""
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    bound = (factor * _eps(dtype) * (np.asarray(scale) + np.abs(want))
-             + float(np.finfo(dtype).tiny))
-    assert np.all(np.abs(got - want) <= bound), (
-        f"{what}: max excess {np.max(np.abs(got - want) - bound)}\n got {got}\n want {want}")
+#: ε of float64: the S tier's numbers are compared with Python's floats to one rounding
+EPS64 = float(np.finfo(np.float64).eps)
 
 
 # ============================================================================ tier S
@@ -155,7 +103,7 @@ def _textbook_forward(x, params, act, output="identity"):
     return np.array(rows, dtype=object)
 
 
-@pytest.mark.spec("neuron", tier="S")
+@pytest.mark.spec("neuron", tier="S", identities=("textbook", "is_dense_row"))
 @pytest.mark.parametrize("act", ["identity", "tanh", "gelu"])
 def test_neuron_is_textbook_and_a_dense_row(act):
     xp = symbolic.backend().xp
@@ -170,7 +118,7 @@ def test_neuron_is_textbook_and_a_dense_row(act):
     _assert_equal(a, symbolic.exprs(row)[:, 0], "dense with one output row")
 
 
-@pytest.mark.spec("dense", tier="S")
+@pytest.mark.spec("dense", tier="S", identity="textbook")
 @pytest.mark.parametrize("act", ["identity", "tanh", "relu"])
 def test_dense_is_textbook_affine_map(act):
     x, ((W, b),) = _sym_net((3, 2), 2)
@@ -182,7 +130,7 @@ def test_dense_is_textbook_affine_map(act):
                             for r in range(2)], "x Wᵀ")
 
 
-@pytest.mark.spec("dense", tier="S")
+@pytest.mark.spec("dense", tier="S", identity="linear_collapse")
 def test_dense_linear_collapse_symbolic():
     """Without activations, two layers are one: W₂(W₁x + b₁) + b₂ = (W₂W₁)x + (W₂b₁ + b₂)."""
     x, ((W1, b1), (W2, b2)) = _sym_net((3, 4, 2), 2)
@@ -191,7 +139,7 @@ def test_dense_linear_collapse_symbolic():
     symbolic.assert_equal(two, one, "linear collapse")
 
 
-@pytest.mark.spec("mlp_forward", tier="S")
+@pytest.mark.spec("mlp_forward", tier="S", identity="composition")
 @pytest.mark.parametrize(("act", "output", "sizes"),
                          [("tanh", None, (2, 3, 2)), ("gelu", "tanh", (2, 3, 2)),
                           ("relu", None, (2, 2, 3, 1))])
@@ -216,7 +164,7 @@ def _grad_check(params, grads, loss, what):
         _assert_equal(symbolic.exprs(db), [sp.diff(loss, bj) for bj in bs], f"{what}: ∂L/∂b_{l}")
 
 
-@pytest.mark.spec("mlp_backward", tier="S")
+@pytest.mark.spec("mlp_backward", tier="S", identity="sympy_gradient")
 @pytest.mark.parametrize(("act", "sizes", "batch"), [("tanh", (2, 3, 2), 2),
                                                      ("gelu", (2, 3, 2), 2),
                                                      ("tanh", (2, 3, 2, 2), 1)])
@@ -232,7 +180,7 @@ def test_mlp_backward_is_the_sympy_gradient(act, sizes, batch):
     _grad_check(params, spec.mlp_backward(c, cache, params, activation=act), loss, "⟨c, z_L⟩")
 
 
-@pytest.mark.spec("mlp_backward", tier="S")
+@pytest.mark.spec("mlp_backward", tier="S", identity="sympy_gradient")
 def test_mlp_backward_of_mse_loss_is_the_sympy_gradient():
     """L = mse(z_L, t), traced; δ_L = ∂L/∂z_L = 2(z_L − t)/n (the MSE gradient of §4)."""
     x, params = _sym_net((2, 3, 2), 2)
@@ -243,7 +191,7 @@ def test_mlp_backward_of_mse_loss_is_the_sympy_gradient():
     _grad_check(params, spec.mlp_backward(delta, cache, params, activation="gelu"), loss, "MSE")
 
 
-@pytest.mark.spec("dropout", tier="S")
+@pytest.mark.spec("dropout", tier="S", identities=("two_values", "expectation"))
 @pytest.mark.parametrize("rate", [0.25, 0.5, 0.75])
 def test_dropout_values_and_exact_expectation_on_a_grid(rate):
     """Over the N = 8 uniform grid points u = k/8 (an exact uniform distribution on them),
@@ -266,7 +214,7 @@ def test_dropout_values_and_exact_expectation_on_a_grid(rate):
                           "rate 0 is the identity")
 
 
-@pytest.mark.spec("he_normal_std", tier="S")
+@pytest.mark.spec("he_normal_std", tier="S", identity="fixed_point")
 @pytest.mark.parametrize("fan_in", [1, 3, 128, 784])
 def test_he_std_is_the_second_moment_fixed_point(fan_in):
     """E[relu(Z)²] = s²/2 for Z ~ N(0, s²) (SymPy integral); a layer z = W relu(x) with
@@ -279,10 +227,10 @@ def test_he_std_is_the_second_moment_fixed_point(fan_in):
     (root,) = sp.solve(sp.Eq(n * sigma**2 * second_moment / s**2, 1), sigma)
     assert sp.simplify(root - sp.sqrt(2 / n)) == 0
     exact = root.subs(n, fan_in)
-    assert abs(spec.he_normal_std(fan_in) - float(exact)) <= _eps("float64") * float(exact)
+    assert abs(spec.he_normal_std(fan_in) - float(exact)) <= EPS64 * float(exact)
 
 
-@pytest.mark.spec("xavier_std", tier="S")
+@pytest.mark.spec("xavier_std", tier="S", identity="compromise")
 @pytest.mark.parametrize(("fan_in", "fan_out"), [(1, 1), (784, 128), (128, 10), (3, 300)])
 def test_xavier_std_is_the_mean_of_the_two_requirements(fan_in, fan_out):
     """Forward variance is kept when n_in σ² = 1, backward when n_out σ² = 1; Glorot's σ²
@@ -291,10 +239,10 @@ def test_xavier_std_is_the_mean_of_the_two_requirements(fan_in, fan_out):
     (root,) = sp.solve(sp.Eq((n_in * sigma**2 + n_out * sigma**2) / 2, 1), sigma)
     assert sp.simplify(root - sp.sqrt(2 / (n_in + n_out))) == 0
     exact = root.subs({n_in: fan_in, n_out: fan_out})
-    assert abs(spec.xavier_std(fan_in, fan_out) - float(exact)) <= _eps("float64") * float(exact)
+    assert abs(spec.xavier_std(fan_in, fan_out) - float(exact)) <= EPS64 * float(exact)
 
 
-@pytest.mark.spec("residual", tier="S")
+@pytest.mark.spec("residual", tier="S", identity="identity_path")
 def test_residual_jacobian_is_identity_plus_branch():
     xp = symbolic.backend().xp
     x = symbolic.symbols("x", (3,))
@@ -313,7 +261,7 @@ def test_residual_jacobian_is_identity_plus_branch():
     assert xp is not None
 
 
-@pytest.mark.spec("xor_network", tier="S")
+@pytest.mark.spec("xor_network", tier="S", identity="solves_xor")
 def test_xor_network_exact_on_symbolic_numbers():
     xp = symbolic.backend().xp
     X = xp.asarray([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=xp.float64)
@@ -324,127 +272,40 @@ def test_xor_network_exact_on_symbolic_numbers():
 
 
 # ============================================================================ tier P
-@st.composite
-def _dense_case(draw, dtype, *, bias=True):
-    batch = draw(st.sampled_from([(), (1,), (4,), (2, 3)]), label="batch")
-    n_in, n_out = draw(st.integers(1, 6), label="in"), draw(st.integers(1, 6), label="out")
-    x = draw(cst.arrays(dtype, (*batch, n_in), min_value=-3, max_value=3), label="x")
-    W = draw(cst.arrays(dtype, (n_out, n_in), min_value=-2, max_value=2), label="W")
-    b = draw(cst.arrays(dtype, (n_out,), min_value=-2, max_value=2), label="b") if bias else None
-    return x, W, b
+@pytest.mark.spec("xor_network", tier="P", identity="no_single_neuron")
+def test_no_single_neuron_solves_xor(backend, dtype):
+    """Exhaustive grid over (w₁, w₂, b) ∈ [−3, 3]³ (step 0.1): every neuron, thresholded at
+    0.5 after a sigmoid, misclassifies at least one XOR point; the same search finds AND and
+    OR (so it can succeed). And a linear program proves the inequalities infeasible.
+
+    A fact about every single neuron, not a check of xor_network's implementation (which it
+    never calls), so it stays here rather than among the properties."""
+    grid = np.linspace(-3, 3, 61)
+    w1, w2, b = (a.reshape(-1) for a in np.meshgrid(grid, grid, grid, indexing="ij"))
+    W = np.stack([w1, w2], axis=1).astype(dtype)
+    out = np64(backend, spec.dense(to_backend(backend, XOR_X.astype(dtype)),
+                                   *on(backend, W, b.astype(dtype)), activation="sigmoid"))
+    predicted = out > 0.5  # (4 points, 61³ neurons)
+    for name, target in (("xor", [0, 1, 1, 0]), ("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1])):
+        solved = np.all(predicted == np.asarray(target, dtype=bool)[:, None], axis=0)
+        assert solved.any() == (name != "xor"), name
+    k = 7  # spot-check that the grid's neurons are the neuron equation
+    single = np64(backend, spec.neuron(to_backend(backend, XOR_X.astype(dtype)),
+                                       *on(backend, W[k], np.asarray(b[k], dtype=dtype)),
+                                       activation="sigmoid"))
+    assert_close(backend, single, out[:, k], dtype, what="neuron = dense row")
+    from scipy.optimize import linprog
+
+    # b ≤ −1, w₂ + b ≥ 1, w₁ + b ≥ 1, w₁ + w₂ + b ≤ −1 (any strict solution scales to these)
+    A_ub = [[0, 0, 1], [0, -1, -1], [-1, 0, -1], [1, 1, 1]]
+    res = linprog(np.zeros(3), A_ub=A_ub, b_ub=[-1, -1, -1, -1], bounds=[(None, None)] * 3)
+    assert res.status == 2, "the XOR inequalities must be infeasible"
 
 
-#: |φ(a) − φ(b)| ≤ Lip·|a − b| for these activations (GELU's slope peaks at 1.13)
-LIPSCHITZ = 1.2
-
-
-@pytest.mark.spec("neuron", tier="P")
-@given(data=st.data())
-def test_neuron_is_a_dense_row_and_matches_reference(backend, dtype, data):
-    x, W, _ = data.draw(_dense_case(dtype, bias=False), label="case")
-    w = W[0]
-    b = np.asarray(data.draw(cst.floats(dtype, -2, 2), label="b"), dtype=dtype)
-    act = data.draw(st.sampled_from(ACTIVATIONS), label="activation")
-    xb, wb, bb = _on(backend, x, w, b)
-    got = _np(backend, spec.neuron(xb, wb, bb, activation=act))
-    assert got.shape == x.shape[:-1]
-    scale = _dot_scale(x, w[None, :], b.reshape(1))[..., 0] * LIPSCHITZ
-    row = _np(backend, spec.dense(xb, to_backend(backend, w[None, :]),
-                                  to_backend(backend, b.reshape(1)), activation=act))[..., 0]
-    _close_to_dot(got, row, scale, dtype, "neuron = dense row")
-    want = HOST[act](x.astype(np.float64) @ w.astype(np.float64) + float(b))
-    _close_to_dot(got, want, scale, dtype, "φ(w·x + b)")
-
-
-@pytest.mark.spec("dense", tier="P")
-@given(data=st.data())
-def test_dense_matches_reference_and_rows(backend, dtype, data):
-    x, W, b = data.draw(_dense_case(dtype, bias=data.draw(st.booleans(), label="bias")),
-                        label="case")
-    act = data.draw(st.sampled_from([*ACTIVATIONS, None]), label="activation")
-    args = _on(backend, x, W) + ([] if b is None else _on(backend, b))
-    got = _np(backend, spec.dense(*args, activation=act))
-    assert got.shape == x.shape[:-1] + W.shape[:1]
-    z = x.astype(np.float64) @ W.astype(np.float64).T + (0 if b is None else b)
-    scale = _dot_scale(x, W, b) * LIPSCHITZ
-    _close_to_dot(got, HOST[act or "identity"](z), scale, dtype, "φ(xWᵀ + b)")
-    if x.ndim == 2:
-        for r in range(x.shape[0]):
-            one = _np(backend, spec.dense(to_backend(backend, x[r]), *args[1:], activation=act))
-            _close_to_dot(got[r], one, scale[r], dtype, f"row {r} alone")
-
-
-@pytest.mark.spec("dense", tier="P")
-@given(data=st.data())
-def test_dense_linear_collapse(backend, dtype, data):
-    x, W1, b1 = data.draw(_dense_case(dtype), label="layer 1")
-    n_mid = W1.shape[0]
-    n_out = data.draw(st.integers(1, 5), label="out")
-    W2 = data.draw(cst.arrays(dtype, (n_out, n_mid), min_value=-2, max_value=2), label="W2")
-    b2 = data.draw(cst.arrays(dtype, (n_out,), min_value=-2, max_value=2), label="b2")
-    two = _np(backend, spec.dense(spec.dense(*_on(backend, x, W1, b1)), *_on(backend, W2, b2)))
-    W = (W2.astype(np.float64) @ W1.astype(np.float64)).astype(dtype)
-    b = (W2.astype(np.float64) @ b1.astype(np.float64) + b2).astype(dtype)
-    one = _np(backend, spec.dense(*_on(backend, x, W, b)))
-    # both sides round products of sizes ≤ |x||W₁||W₂|: compare normwise at that scale
-    scale = _dot_scale(_dot_scale(x, W1, b1), W2, b2)
-    _close_to_dot(two, one, scale, dtype, "dense∘dense = dense", factor=128)
-
-
-def _random_params(rng, sizes, dtype="float64"):
-    return [(rng.normal(0, 1 / math.sqrt(n_in), (n_out, n_in)).astype(dtype),
-             rng.normal(0, 0.5, (n_out,)).astype(dtype))
-            for n_in, n_out in itertools.pairwise(sizes)]
-
-
-@st.composite
-def _mlp_case(draw):
-    depth = draw(st.integers(1, 4), label="depth")
-    sizes = tuple(draw(st.lists(st.integers(1, 5), min_size=depth + 1, max_size=depth + 1),
-                       label="sizes"))
-    batch = draw(st.sampled_from([(), (1,), (3,), (2, 2)]), label="batch")
-    act = draw(st.sampled_from(ACTIVATIONS), label="activation")
-    seed = draw(st.integers(0, 2**32 - 1), label="seed")
-    return sizes, batch, act, seed
-
-
-def _params_on(backend, params):
-    return [tuple(_on(backend, W, b)) for W, b in params]
-
-
-@pytest.mark.spec("mlp_forward", tier="P")
-@given(case=_mlp_case(), output=st.sampled_from([None, "sigmoid", "tanh"]))
-def test_mlp_forward_is_a_chain_of_dense_layers(backend, dtype, case, output):
-    sizes, batch, act, seed = case
-    rng = np.random.default_rng(seed)
-    params = _random_params(rng, sizes, dtype)
-    x = rng.normal(0, 1, (*batch, sizes[0])).astype(dtype)
-    xb, pb = to_backend(backend, x), _params_on(backend, params)
-    out, cache = spec.mlp_forward(xb, pb, activation=act, output=output)
-    assert isinstance(cache, MLPCache)
-    assert len(cache.h) == len(sizes) and len(cache.z) == len(sizes) - 1
-    if compiled.active("P"):  # a compiled function returns new arrays holding the same values
-        np.testing.assert_array_equal(_np(backend, cache.h[0]), _np(backend, xb))
-        np.testing.assert_array_equal(_np(backend, cache.h[-1]), _np(backend, out))
-    else:
-        assert cache.h[0] is xb and cache.h[-1] is out
-    want, hs, _ = _host_forward(x, params, act, output)
-    L = len(params)
-    for l in range(1, L + 1):
-        assert tuple(cache.z[l - 1].shape) == (*batch, sizes[l])
-        assert tuple(cache.h[l].shape) == (*batch, sizes[l])
-        # each stored value is the layer applied to the stored input of that layer
-        z = _np(backend, spec.dense(cache.h[l - 1], *pb[l - 1]))
-        np.testing.assert_array_equal(_np(backend, cache.z[l - 1]), z, err_msg=f"z_{l}")
-    # against the independent float64 forward pass: each layer's error is at most
-    # 64 eps normwise, amplified by the following layers' |W| (≤ 2.5 per layer here)
-    scale = sum(np.max(_dot_scale(h, W, b)) for h, (W, b) in zip(hs[:-1], params)) * 3.0**L
-    _close_to_dot(_np(backend, out), want, scale, dtype, "mlp_forward vs NumPy")
-
-
+# ============================================================================ tier D
 @st.composite
 def _backprop_case(draw):
-    sizes, batch, act, seed = draw(_mlp_case())
+    sizes, batch, act, seed = draw(mlp_case())
     loss = draw(st.sampled_from(["linear", "cross_entropy"] if sizes[-1] >= 2 else ["linear"]),
                 label="loss")
     return sizes, batch, act, seed, loss
@@ -484,33 +345,36 @@ def _spec_delta(loss, out, target_b):
     return spec.softmax_cross_entropy_grad(out, target_b, reduction="mean")
 
 
-@pytest.mark.spec("mlp_backward", tier="D")
+@pytest.mark.spec("mlp_backward", tier="D", identity="backprop_recurrence")
 @given(case=_backprop_case())
 def test_mlp_backward_equals_autograd_and_central_differences(backend, case):
     """The backpropagation recurrence on random MLPs (depth 1–4, widths 1–5, every
     activation, a linear loss ⟨c, z_L⟩ or softmax cross-entropy) equals (a) PyTorch autograd
     through an independent torch forward pass, (b) the backend's own autograd where it has
-    one, and (c) float64 central differences of the spec's forward pass on the backend."""
+    one, and (c) float64 central differences of the spec's forward pass on the backend.
+
+    It stays here, beside the generic derivative cases of records/layers.py: each example is
+    a new random network and loss, checked against an independent forward pass in torch."""
     if "float64" not in backend.float_dtypes:
         pytest.skip(f"backend {backend.id} has no float64 for central differences")
     sizes, batch, act, seed, loss = case
     rng = np.random.default_rng(seed)
-    params = _random_params(rng, sizes)
+    params = random_params(rng, sizes)
     x = rng.normal(0, 1, (*batch, sizes[0]))
     if loss == "linear":
         target = rng.normal(0, 1, (*batch, sizes[-1]))
     else:
         target = rng.integers(0, sizes[-1], batch)
-    _, _, zs = _host_forward(x, params, act)
+    _, _, zs = host_forward(x, params, act)
     if act in KINKED and len(zs) > 1:
         # central differences are meaningless within a step h ≈ 6e-6 of a kink at 0
         assume(min(np.min(np.abs(z)) for z in zs[:-1]) > 1e-3)
 
-    xb, pb = to_backend(backend, x), _params_on(backend, params)
+    xb, pb = to_backend(backend, x), [tuple(on(backend, W, b)) for W, b in params]
     tb = to_backend(backend, target)
     out, cache = spec.mlp_forward(xb, pb, activation=act)
     got = spec.mlp_backward(_spec_delta(loss, out, tb), cache, pb, activation=act)
-    got = [(_np(backend, dW), _np(backend, db)) for dW, db in got]
+    got = [(np64(backend, dW), np64(backend, db)) for dW, db in got]
     assert [(g[0].shape, g[1].shape) for g in got] == [(W.shape, b.shape) for W, b in params]
 
     tol = grads("float64")
@@ -530,398 +394,10 @@ def test_mlp_backward_equals_autograd_and_central_differences(backend, case):
         auto = backend.vjp(lambda *ps: loss_of(xb, *ps), [a for p in pb for a in p],
                            backend.asarray(np.float64(1.0)))
         for i, a in enumerate(auto):
-            np.testing.assert_allclose(_np(backend, a), got[i // 2][i % 2], rtol=tol.rtol,
+            np.testing.assert_allclose(np64(backend, a), got[i // 2][i % 2], rtol=tol.rtol,
                                        atol=tol.atol, err_msg=f"param {i}: backend autograd")
     for i in range(len(flat)):
         fd = derivatives.central_difference(backend, loss_of, [x, *flat], i + 1, np.float64(1.0))
         np.testing.assert_allclose(got[i // 2][i % 2], fd, rtol=FINITE_DIFFERENCE.rtol,
                                    atol=FINITE_DIFFERENCE.atol,
                                    err_msg=f"param {i}: central differences")
-
-
-@pytest.mark.spec("mlp_backward", tier="P")
-@given(case=_mlp_case(), a=st.sampled_from([-2.0, 0.5, 3.0]))
-def test_mlp_backward_linear_in_delta_and_sums_over_the_batch(backend, dtype, case, a):
-    sizes, _, act, seed = case
-    rng = np.random.default_rng(seed)
-    params = _random_params(rng, sizes, dtype)
-    x = rng.normal(0, 1, (3, sizes[0])).astype(dtype)
-    d1 = rng.normal(0, 1, (3, sizes[-1])).astype(dtype)
-    d2 = rng.normal(0, 1, (3, sizes[-1])).astype(dtype)
-    host_before = [np.array(t, copy=True) for p in params for t in p] + [x.copy()]
-    xb, pb = to_backend(backend, x), _params_on(backend, params)
-    _, cache = spec.mlp_forward(xb, pb, activation=act)
-    g1 = spec.mlp_backward(to_backend(backend, d1), cache, pb, activation=act)
-    g2 = spec.mlp_backward(to_backend(backend, d2), cache, pb, activation=act)
-    g = spec.mlp_backward(to_backend(backend, (a * d1 + d2).astype(dtype)), cache, pb,
-                          activation=act)
-    scale = 4 * max(1.0, max(float(np.max(np.abs(_np(backend, t)))) for p in g1 + g2
-                             for t in p))
-    for l in range(len(params)):
-        for k in range(2):
-            want = a * _np(backend, g1[l][k]) + _np(backend, g2[l][k])
-            np.testing.assert_allclose(_np(backend, g[l][k]), want, rtol=0,
-                                       atol=grads(dtype).rtol * scale,
-                                       err_msg=f"layer {l + 1}: linear in delta_out")
-    # the batch's gradient is the sum of the single examples' gradients
-    singles = []
-    for r in range(3):
-        _, c_r = spec.mlp_forward(to_backend(backend, x[r]), pb, activation=act)
-        singles.append(spec.mlp_backward(to_backend(backend, d1[r]), c_r, pb, activation=act))
-    for l in range(len(params)):
-        for k in range(2):
-            total = sum(_np(backend, s[l][k]) for s in singles)
-            np.testing.assert_allclose(_np(backend, g1[l][k]), total, rtol=0,
-                                       atol=grads(dtype).rtol * scale,
-                                       err_msg=f"layer {l + 1}: sum over the batch")
-    after = [_np(backend, t) for p in pb for t in p] + [_np(backend, xb)]
-    for old, new in zip(host_before, after, strict=True):
-        np.testing.assert_array_equal(new, old.astype(np.float64), err_msg="input modified")
-
-
-@pytest.mark.spec("count_parameters", tier="P")
-def test_count_parameters_mnist():
-    assert spec.count_parameters([784, 128, 10]) == 101_770  # 001
-    assert spec.count_parameters((2, 2, 1)) == 9
-    assert spec.count_parameters(np.array([784, 128, 10])) == 101_770
-
-
-@pytest.mark.spec("count_parameters", tier="P")
-@given(sizes=st.lists(st.integers(1, 40), min_size=2, max_size=6))
-def test_count_parameters_counts_the_arrays(backend, sizes):
-    xp = backend.xp
-    arrays = [a for n_in, n_out in itertools.pairwise(sizes)
-              for a in (xp.zeros((n_out, n_in), device=backend.device),
-                        xp.zeros((n_out,), device=backend.device))]
-    assert spec.count_parameters(sizes) == sum(math.prod(a.shape) for a in arrays)
-
-
-@pytest.mark.spec("dropout", tier="P")
-@given(data=st.data())
-def test_dropout_two_values_and_rate_zero(backend, dtype, data):
-    shape = data.draw(cst.shapes(max_dims=3), label="shape")
-    x = data.draw(cst.arrays(dtype, shape), label="x")
-    u = data.draw(cst.arrays(dtype, shape, min_value=0.0, max_value=0.999), label="u")
-    rate = data.draw(st.sampled_from([0.1, 0.25, 0.5, 0.9]), label="rate")
-    xb, ub = _on(backend, x, u)
-    out = _np(backend, spec.dropout(xb, ub, rate=rate))
-    keep = u >= rate
-    assert np.all(out[~keep] == 0)
-    assert_close(backend, out[keep], x[keep].astype(np.float64) / (1 - rate), dtype,
-                 what="survivors scaled by 1/(1 − p)")
-    np.testing.assert_array_equal(_np(backend, spec.dropout(xb, ub, rate=0.0)),
-                                  x.astype(np.float64), err_msg="rate 0 is the identity")
-
-
-@pytest.mark.spec("dropout", tier="P")
-@pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
-def test_dropout_preserves_the_expectation(backend, dtype, rate):
-    """N = 20,000 draws of u per unit (fixed seed): each output is x/(1 − p) with probability
-    1 − p, else 0, so its variance is x²p/(1 − p) and the mean of N draws has standard error
-    |x|·√(p/((1 − p)N)). Every unit's average is within 5 standard errors of x."""
-    n = 20_000
-    x = np.array([1.0, -2.0, 0.5, 3.0], dtype=dtype)
-    u = np.random.default_rng(7).random((n, x.size)).astype(dtype)
-    u = np.minimum(u, np.nextafter(np.asarray(1, dtype), np.asarray(0, dtype)))  # [0, 1)
-    xs = np.broadcast_to(x, (n, x.size)).copy()
-    out = _np(backend, spec.dropout(*_on(backend, xs, u), rate=rate))
-    stderr = np.abs(x.astype(np.float64)) * math.sqrt(rate / ((1 - rate) * n))
-    assert np.all(np.abs(out.mean(axis=0) - x) <= 5 * stderr + 1e-5), out.mean(axis=0)
-    kept = np.mean(out != 0)
-    assert abs(kept - (1 - rate)) <= 5 * math.sqrt(rate * (1 - rate) / (n * x.size))
-
-
-@pytest.mark.spec("he_normal_std", tier="P")
-def test_he_initialisation_preserves_the_second_moment(backend, dtype):
-    """x ~ N(0, 1) (B = 1024 rows, n = 256), z = relu(x) Wᵀ with W (m = 512, n) ~
-    N(0, σ²), σ = he_normal_std(n), K = 8 independent draws of W (fixed seeds).
-
-    E[z²] = n σ² E[relu(x)²] = 2 · ½ = 1 = E[x²]. The tolerance: given W,
-    E[z_j²] = ½ Σᵢ W_ji² + (1/2π) Σ_{i≠k} W_ji W_jk (ReLU outputs have mean 1/√(2π)); over
-    W the second sum has mean 0 and standard deviation ≈ (1/2π)·2√2 ≈ 0.45 per output unit,
-    so ≈ 0.45/√(K·m) = 0.007 for the average; the finite batch adds ≈ 0.003 (the spread of
-    ‖relu(x)‖²/n); together ≈ 0.008 (0.0077 measured over 40 seeds). Allow 0.04 (5σ).
-    Through ten such layers (n = m = 512, B = 512) log E[h²] spreads with standard deviation
-    0.23 (measured over 30 seeds: the shared weights correlate the rows), so He keeps the
-    moment within [e^{−1.15}, e^{1.15}] (5σ), while σ = 1/√n halves it at every layer."""
-    n, m, B, K = 256, 512, 1024, 8
-    rng = np.random.default_rng(11)
-    h = spec.relu(to_backend(backend, rng.standard_normal((B, n)).astype(dtype)))
-    std = spec.he_normal_std(n)
-    moments = []
-    for k in range(K):
-        W = (np.random.default_rng(1000 + k).standard_normal((m, n)) * std).astype(dtype)
-        z = _np(backend, spec.dense(h, to_backend(backend, W)))
-        moments.append(float(np.mean(z**2)))
-    assert abs(np.mean(moments) - 1.0) <= 0.04, moments
-
-    n = B = 512
-    x = to_backend(backend, np.random.default_rng(12).standard_normal((B, n)).astype(dtype))
-    he, small = x, x
-    for layer in range(10):
-        w = np.random.default_rng(100 + layer).standard_normal((n, n))
-        he = spec.dense(spec.relu(he),
-                        to_backend(backend, (w * spec.he_normal_std(n)).astype(dtype)))
-        small = spec.dense(spec.relu(small),
-                           to_backend(backend, (w / math.sqrt(n)).astype(dtype)))
-    q = float(np.mean(_np(backend, he) ** 2))
-    assert math.exp(-1.15) <= q <= math.exp(1.15), q
-    assert float(np.mean(_np(backend, small) ** 2)) < 2.0**-7, "σ = 1/√n vanishes (2⁻¹⁰)"
-
-
-@pytest.mark.spec("xavier_std", tier="P")
-@pytest.mark.parametrize(("n_in", "n_out"), [(300, 100), (128, 128)])
-def test_xavier_gains_average_to_one(backend, dtype, n_in, n_out):
-    """Linear layer y = x Wᵀ, W (n_out, n_in) ~ N(0, σ²), σ = xavier_std, x and g ~ N(0, 1)
-    (B = 2000 rows, fixed seed): the forward gain E[y²]/E[x²] is n_in σ² = 2n_in/(n_in + n_out)
-    and the backward gain E[(gW)²]/E[g²] is n_out σ² = 2n_out/(n_in + n_out); they average
-    to 1. Each estimated gain has relative standard deviation ≈ √(2/(n_in n_out)) from W plus
-    ≈ √(2/(B·min(n_in, n_out))) from the rows, ≈ 0.012 (0.010–0.012 measured over 40 seeds):
-    allow 0.06 relative (5σ)."""
-    B = 2000
-    rng = np.random.default_rng(3)
-    sigma = spec.xavier_std(n_in, n_out)
-    W = (rng.standard_normal((n_out, n_in)) * sigma).astype(dtype)
-    x = rng.standard_normal((B, n_in)).astype(dtype)
-    g = rng.standard_normal((B, n_out)).astype(dtype)
-    fwd = float(np.mean(_np(backend, spec.dense(*_on(backend, x, W))) ** 2))
-    bwd = float(np.mean(_np(backend, spec.dense(*_on(backend, g, W.T.copy()))) ** 2))
-    fwd_gain, bwd_gain = 2 * n_in / (n_in + n_out), 2 * n_out / (n_in + n_out)
-    assert abs(fwd / fwd_gain - 1) <= 0.06, fwd
-    assert abs(bwd / bwd_gain - 1) <= 0.06, bwd
-    assert abs((fwd + bwd) / 2 - 1) <= 0.06
-
-
-@pytest.mark.spec("residual", tier="P")
-@given(data=st.data())
-def test_residual_is_the_exactly_rounded_sum(backend, dtype, data):
-    shape = data.draw(cst.shapes(max_dims=3), label="shape")
-    x = data.draw(cst.arrays(dtype, shape, min_value=-1e6, max_value=1e6), label="x")
-    fx = data.draw(cst.arrays(dtype, shape, min_value=-1e6, max_value=1e6), label="fx")
-    got = backend.to_numpy(spec.residual(*_on(backend, x, fx)))
-    assert got.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(got, x + fx, err_msg="one correctly rounded addition")
-
-
-_XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-
-
-@pytest.mark.spec("xor_network", tier="P")
-def test_xor_network_solves_xor_exactly(backend, dtype):
-    params = spec.xor_network(xp=backend.xp, dtype=backend.dtype(dtype), device=backend.device)
-    out, _ = spec.mlp_forward(to_backend(backend, _XOR_X.astype(dtype)), params,
-                              activation="relu")
-    np.testing.assert_array_equal(backend.to_numpy(out)[:, 0], [0.0, 1.0, 1.0, 0.0])
-    assert [tuple(W.shape) + tuple(b.shape) for W, b in params] == [(2, 2, 2), (1, 2, 1)]
-    assert spec.count_parameters([2, 2, 1]) == sum(math.prod(a.shape) for p in params for a in p)
-
-
-@pytest.mark.spec("xor_network", tier="P")
-def test_no_single_neuron_solves_xor(backend, dtype):
-    """Exhaustive grid over (w₁, w₂, b) ∈ [−3, 3]³ (step 0.1): every neuron, thresholded at
-    0.5 after a sigmoid, misclassifies at least one XOR point; the same search finds AND and
-    OR (so it can succeed). And a linear program proves the inequalities infeasible."""
-    grid = np.linspace(-3, 3, 61)
-    w1, w2, b = (a.reshape(-1) for a in np.meshgrid(grid, grid, grid, indexing="ij"))
-    W = np.stack([w1, w2], axis=1).astype(dtype)
-    out = _np(backend, spec.dense(to_backend(backend, _XOR_X.astype(dtype)),
-                                  *_on(backend, W, b.astype(dtype)), activation="sigmoid"))
-    predicted = out > 0.5  # (4 points, 61³ neurons)
-    for name, target in (("xor", [0, 1, 1, 0]), ("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1])):
-        solved = np.all(predicted == np.asarray(target, dtype=bool)[:, None], axis=0)
-        assert solved.any() == (name != "xor"), name
-    k = 7  # spot-check that the grid's neurons are the neuron equation
-    single = _np(backend, spec.neuron(to_backend(backend, _XOR_X.astype(dtype)),
-                                      *_on(backend, W[k], np.asarray(b[k], dtype=dtype)),
-                                      activation="sigmoid"))
-    assert_close(backend, single, out[:, k], dtype, what="neuron = dense row")
-    from scipy.optimize import linprog
-
-    # b ≤ −1, w₂ + b ≥ 1, w₁ + b ≥ 1, w₁ + w₂ + b ≤ −1 (any strict solution scales to these)
-    A_ub = [[0, 0, 1], [0, -1, -1], [-1, 0, -1], [1, 1, 1]]
-    res = linprog(np.zeros(3), A_ub=A_ub, b_ub=[-1, -1, -1, -1], bounds=[(None, None)] * 3)
-    assert res.status == 2, "the XOR inequalities must be infeasible"
-
-
-def _solve_limited(backend, d) -> bool:
-    """dask's LU solve needs equal square chunks (the record's Limit, note "d ≥ 3")."""
-    rec = spec.catalogue()["linear_regression_fit"]
-    return d >= 3 and rec.limit(backend.id, "P", "d ≥ 3") is not None
-
-
-@pytest.mark.spec("linear_regression_fit", tier="P")
-@given(n_extra=st.integers(0, 20), d=st.integers(1, 5), seed=st.integers(0, 2**32 - 1))
-def test_linear_regression_recovers_noiseless_parameters(backend, dtype, n_extra, d, seed):
-    assume(not _solve_limited(backend, d))
-    rng = np.random.default_rng(seed)
-    n = 3 * (d + 1) + n_extra
-    X = rng.uniform(-1, 1, (n, d))
-    w, b = rng.normal(0, 2, d), float(rng.normal(0, 2))
-    A = np.concatenate([X, np.ones((n, 1))], axis=1)
-    cond = np.linalg.cond(A)
-    assume(cond < 50)
-    y = X @ w + b
-    w_hat, b_hat = spec.linear_regression_fit(*_on(backend, X.astype(dtype), y.astype(dtype)))
-    assert tuple(w_hat.shape) == (d,) and tuple(b_hat.shape) == ()
-    # the normal equations square the condition number: error ≲ cond(A)²·eps·|θ|, plus the
-    # inputs' own rounding to the dtype (cond(A)·eps)
-    theta = np.append(w, b)
-    bound = 16 * cond**2 * _eps(dtype) * (1 + np.max(np.abs(theta)))
-    got = np.append(_np(backend, w_hat), _np(backend, b_hat))
-    assert np.max(np.abs(got - theta)) <= bound, (got, theta, bound)
-
-
-@pytest.mark.spec("linear_regression_fit", tier="P")
-@given(n_extra=st.integers(0, 30), d=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
-def test_linear_regression_zero_gradient_and_least_squares(backend, n_extra, d, seed):
-    if "float64" not in backend.float_dtypes:
-        pytest.skip(f"backend {backend.id} has no float64")
-    assume(not _solve_limited(backend, d))
-    rng = np.random.default_rng(seed)
-    n = 3 * (d + 1) + n_extra
-    X = rng.uniform(-1, 1, (n, d))
-    y = X @ rng.normal(0, 2, d) + rng.normal(0, 1, n)
-    A = np.concatenate([X, np.ones((n, 1))], axis=1)
-    cond = np.linalg.cond(A)
-    assume(cond < 50)
-    w_hat, b_hat = spec.linear_regression_fit(*_on(backend, X, y))
-    theta = np.append(_np(backend, w_hat), _np(backend, b_hat))
-    # ∂MSE/∂θ = (2/n) Aᵀ(Aθ − y) vanishes at the minimiser, up to the solve's backward error
-    # (a backward-stable solve of the normal equations leaves a residual of order
-    # eps·‖A‖(‖A‖‖θ‖ + ‖y‖) from forming AᵀA and Aᵀy; no condition number enters)
-    gradient = 2 / n * A.T @ (A @ theta - y)
-    scale = np.linalg.norm(A) * (np.linalg.norm(A) * np.linalg.norm(theta) + np.linalg.norm(y))
-    assert np.linalg.norm(gradient) <= 2 / n * 64 * _eps("float64") * scale
-    lstsq = np.linalg.lstsq(A, y, rcond=None)[0]
-    np.testing.assert_allclose(theta, lstsq, rtol=0,
-                               atol=16 * cond**2 * _eps("float64") * (1 + np.max(np.abs(lstsq))))
-
-
-# ============================================================================ tier D
-def _fixed(backend, fn, host_args: dict, **kwargs):
-    """fn with the arguments at `host_args` positions held fixed (numbers in the SymPy trace,
-    the backend's arrays otherwise), so the traced code takes the numeric code's branches."""
-    on_backend = {i: to_backend(backend, a) for i, a in host_args.items()}
-
-    def f(*free):
-        x = free[0]
-        if getattr(x, "device", None) == "sympy":
-            xp = array_api_compat.array_namespace(x)
-            fixed = {i: xp.asarray(a.tolist(), dtype=xp.float64) for i, a in host_args.items()}
-        else:
-            fixed = on_backend
-        it = iter(free)
-        return fn(*[fixed[i] if i in fixed else next(it)
-                    for i in range(len(free) + len(fixed))], **kwargs)
-
-    return f
-
-
-def _act_grad(name):
-    return {"tanh": spec.tanh_grad, "relu": spec.relu_grad, "gelu": spec.gelu_grad}[name]
-
-
-def _mlp2(act):
-    def f(x, W1, b1, W2, b2):
-        return spec.mlp_forward(x, [(W1, b1), (W2, b2)], activation=act)[0]
-
-    return f
-
-
-def _mlp2_grad(act, k):
-    """The closed form: mlp_backward's (dW, db) for parameter k ∈ 1..4, δ_L = cotangent."""
-    def closed(xp, g, c):
-        params = [(g[1], g[2]), (g[3], g[4])]
-        _, cache = spec.mlp_forward(g[0], params, activation=act)
-        grads_ = spec.mlp_backward(c, cache, params, activation=act)
-        return grads_[(k - 1) // 2][(k - 1) % 2]
-
-    return closed
-
-
-def _layer_cases(backend, seed):
-    r = np.random.default_rng(seed)
-    x3, w3, b0 = r.normal(0, 1, (2, 3)), r.normal(0, 1, (3,)), np.asarray(r.normal())
-    W43, b4 = r.normal(0, 1, (4, 3)), r.normal(0, 1, (4,))
-    u = r.uniform(0, 1, (2, 3))
-    W33 = r.normal(0, 0.5, (3, 3))
-    xm = r.normal(0, 1, (2, 2))
-    net = [r.normal(0, 1, (3, 2)), r.normal(0, 0.5, (3,)), r.normal(0, 1, (2, 3)),
-           r.normal(0, 0.5, (2,))]
-    cases = {}
-    for act in ("tanh", "relu", "gelu"):
-        g = _act_grad(act)
-
-        def z_of(xp, a, act=act):
-            return a[0] @ a[1] + a[2]
-
-        cases[f"neuron[w,{act}]"] = (
-            "neuron", lambda x, w, b, act=act: spec.neuron(x, w, b, activation=act),
-            [x3, w3, b0], 1, lambda xp, a, c, g=g, z_of=z_of: xp.sum(
-                (c * g(z_of(xp, a)))[:, None] * a[0], axis=0), {})
-        cases[f"neuron[b,{act}]"] = (
-            "neuron", lambda x, w, b, act=act: spec.neuron(x, w, b, activation=act),
-            [x3, w3, b0], 2, lambda xp, a, c, g=g, z_of=z_of: xp.sum(c * g(z_of(xp, a))), {})
-        cases[f"neuron[x,{act}]"] = (
-            "neuron", lambda x, w, b, act=act: spec.neuron(x, w, b, activation=act),
-            [x3, w3, b0], 0, lambda xp, a, c, g=g, z_of=z_of: (c * g(z_of(xp, a)))[:, None]
-            * a[1], {})
-
-        def dz(xp, a, c, g=g):
-            return c * g(a[0] @ xp.matrix_transpose(a[1]) + a[2])
-
-        def dense_fn(x, W, b, act=act):
-            return spec.dense(x, W, b, activation=act)
-
-        cases[f"dense[W,{act}]"] = ("dense", dense_fn, [x3, W43, b4], 1,
-                                    lambda xp, a, c, dz=dz: xp.matrix_transpose(dz(xp, a, c))
-                                    @ a[0], {})
-        cases[f"dense[b,{act}]"] = ("dense", dense_fn, [x3, W43, b4], 2,
-                                    lambda xp, a, c, dz=dz: xp.sum(dz(xp, a, c), axis=0), {})
-        cases[f"dense[x,{act}]"] = ("dense", dense_fn, [x3, W43, b4], 0,
-                                    lambda xp, a, c, dz=dz: dz(xp, a, c) @ a[1], {})
-        for k, pname in enumerate(("W1", "b1", "W2", "b2"), 1):
-            cases[f"mlp_backward[{pname},{act}]"] = ("mlp_backward", _mlp2(act), [xm, *net], k,
-                                                    _mlp2_grad(act, k), {})
-        cases[f"mlp_forward[x,{act}]"] = ("mlp_forward", _mlp2(act), [xm, *net], 0, None, {})
-    cases["dropout"] = ("dropout", _fixed(backend, spec.dropout, {1: u}, rate=0.4), [x3], 0,
-                        lambda xp, a, c: c * to_backend(backend, (u >= 0.4) / 0.6), {})
-    cases["residual[x, F held]"] = ("residual", spec.residual, [x3, w3[None, :] + 0 * x3], 0,
-                                    lambda xp, a, c: c, {})
-    cases["residual[F]"] = ("residual", spec.residual, [x3, w3[None, :] + 0 * x3], 1,
-                            lambda xp, a, c: c, {})
-
-    def branch(x, W):
-        return spec.residual(x, spec.dense(x, W, activation="tanh"))
-
-    cases["residual[x, F = tanh(xWᵀ)]"] = (
-        "residual", _fixed(backend, branch, {1: W33}), [x3], 0,
-        lambda xp, a, c: c + (c * spec.tanh_grad(a[0] @ xp.matrix_transpose(
-            to_backend(backend, W33)))) @ to_backend(backend, W33), {})
-    return cases
-
-
-def _layer_case_params():
-    names = {}
-    for act in ("tanh", "relu", "gelu"):
-        for what in ("w", "b", "x"):
-            names[f"neuron[{what},{act}]"] = "neuron"
-        for what in ("W", "b", "x"):
-            names[f"dense[{what},{act}]"] = "dense"
-        for pname in ("W1", "b1", "W2", "b2"):
-            names[f"mlp_backward[{pname},{act}]"] = "mlp_backward"
-        names[f"mlp_forward[x,{act}]"] = "mlp_forward"
-    names.update({"dropout": "dropout", "residual[x, F held]": "residual",
-                  "residual[F]": "residual", "residual[x, F = tanh(xWᵀ)]": "residual"})
-    return [pytest.param(c, marks=pytest.mark.spec(eq, tier="D"), id=c) for c, eq in names.items()]
-
-
-@pytest.mark.parametrize("case", _layer_case_params())
-@pytest.mark.parametrize("seed", [0, 1])
-def test_derivatives_agree(backend, case, seed):
-    """SymPy (traced code, lambdified to the backend), autograd and central differences agree
-    with each other and with the closed form: the layer's stated gradient, or mlp_backward."""
-    _, fn, args, argnum, closed, assumptions = _layer_cases(backend, seed)[case]
-    derivatives.check_agreement(backend, case, fn, args, argnum, {}, closed, assumptions,
-                                seed=seed)
-

@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 from . import _validate as v
 from ._registry import (
+    ALL_FLOATS,
     Identity,
-    Limit,
     equation,
     jit_size_limit,
 )
@@ -89,6 +89,7 @@ def _floating_same_dtype(xp, named: dict) -> None:
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="layers",
+    dtypes=ALL_FLOATS,
     seeds=("001", "003"),
     oracle="mpmath",
     identities=(
@@ -106,7 +107,9 @@ def neuron(x, w, b, /, *, activation):
     .. math:: a = \varphi\Bigl(\sum_{i=1}^{n} w_i x_i + b\Bigr)
 
     Shapes: x (..., n), w (n,), b a 0-d array → (...). activation: a name in `ACTIVATIONS`
-    or None (identity). Source: 001 (the neuron), 003 (the perceptron).
+    or None (identity). Dtypes: float16 and bfloat16 are computed in float32 (the dot
+    product and the activation) and rounded once. Source: 001 (the neuron), 003 (the
+    perceptron).
     """
     act = _activation_name(activation)
     xp = v.namespace(x=x, w=w, b=b)
@@ -119,7 +122,8 @@ def neuron(x, w, b, /, *, activation):
                          f"{w.shape[0]} weights")
     if b.ndim != 0:
         raise ValueError(f"b must be a 0-d array (one bias), got shape {_shape(b)}")
-    return _phi(act, x @ w + b)
+    (x, w, b), dtype = v.widen(xp, x, w, b)
+    return v.narrow(xp, _phi(act, x @ w + b), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,6 +141,7 @@ def _check_dense(x, W, b, x_name: str = "x", layer: str = "") -> None:
 
 @equation(
     chapter="layers",
+    dtypes=ALL_FLOATS,
     seeds=("000", "001", "002 §4.1", "004"),
     oracle="mpmath",
     identities=(
@@ -157,18 +162,20 @@ def dense(x, W, b=None, /, *, activation=None):
 
     The articles write h = φ(Wx + b) for a column vector x; with inputs as rows it is the same
     map. Shapes: x (..., in), W (out, in), b (out,) or None → (..., out). activation: a name in
-    `ACTIVATIONS` or None (identity, the default). Source: 000, 001 (stacking linear maps
-    collapses to one), 002 §4.1 (h = σ(Wx + b)), 004.
+    `ACTIVATIONS` or None (identity, the default). Dtypes: float16 and bfloat16 are computed
+    in float32 (the dot products, the bias and the activation) and rounded once.
+    Source: 000, 001 (stacking linear maps collapses to one), 002 §4.1 (h = σ(Wx + b)), 004.
     """
     act = _activation_name(activation)
     named = {"x": x, "W": W} if b is None else {"x": x, "W": W, "b": b}
     xp = v.namespace(**named)
     _floating_same_dtype(xp, named)
     _check_dense(x, W, b)
+    (x, W), dtype = v.widen(xp, x, W)
     z = x @ xp.matrix_transpose(W)
     if b is not None:
-        z = z + b
-    return _phi(act, z)
+        z = z + v.widen(xp, b)[0]
+    return v.narrow(xp, _phi(act, z), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,6 +230,7 @@ def _namespace_of_layers(arrays: dict, layers: list):
 
 @equation(
     chapter="layers",
+    dtypes=ALL_FLOATS,
     seeds=("000", "002 §4.3", "003"),
     tiers="SPDXE",
     identities=(
@@ -244,7 +252,9 @@ def mlp_forward(x, params, /, *, activation="relu", output=None):
     after every layer but the last; output φ_out after the last (None: identity, so the
     output is the logits z_L). Shapes: x (..., n_0) → output (..., n_L).
     Returns (output, cache) with cache an `MLPCache`: cache.h = (h₀ = x, h₁, …, h_L) and
-    cache.z = (z₁, …, z_L) (so cache.z[l − 1] is z_l). Source: 002 §4.3 (the L-layer MLP),
+    cache.z = (z₁, …, z_L) (so cache.z[l − 1] is z_l). Dtypes: float16 and bfloat16 are
+    computed in float32 from layer to layer, and each hₗ and zₗ is rounded once to x's dtype
+    (the network is float32's, rounded). Source: 002 §4.3 (the L-layer MLP),
     000 (the forward pass as composition), 003 (forward pass step by step).
     """
     hidden = _activation_name(activation)
@@ -252,14 +262,17 @@ def mlp_forward(x, params, /, *, activation="relu", output=None):
     layers = _layers(params)
     v.floating(v.namespace(x=x), x, "x")
     _check_dense(x, *layers[0], layer=" of layer 1")
-    _namespace_of_layers({"x": x}, layers)
-    h, hs, zs = x, [x], []
+    xp = _namespace_of_layers({"x": x}, layers)
+    dtype = x.dtype
+    wide = v.widen(xp, x, *(a for pair in layers for a in pair))[0]
+    h, layers = wide[0], list(zip(wide[1::2], wide[2::2]))
+    hs, zs = [x], []
     for l, (W, b) in enumerate(layers, 1):
         z = dense(h, W, b)
         h = _phi(out_act if l == len(layers) else hidden, z)
-        zs.append(z)
-        hs.append(h)
-    return h, MLPCache(tuple(hs), tuple(zs))
+        zs.append(v.narrow(xp, z, dtype))
+        hs.append(v.narrow(xp, h, dtype))
+    return hs[-1], MLPCache(tuple(hs), tuple(zs))
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,6 +296,7 @@ def _cache_parts(cache, n_layers: int):
 
 @equation(
     chapter="layers",
+    dtypes=ALL_FLOATS,
     seeds=("000", "001", "002 §4.4", "003"),
     tiers="SPDXE",
     identities=(
@@ -310,7 +324,9 @@ def mlp_backward(delta_out, cache, params, /, *, activation="relu"):
     output activation's derivative is therefore the caller's, and `activation` must be the one
     given to `mlp_forward`. cache is the `MLPCache` that `mlp_forward` returned.
     Shapes: delta_out like z_L (..., n_L) → a list [(dW_1, db_1), …, (dW_L, db_L)] with the
-    shapes of params. Source: 002 §4.4 (the recurrence, and why it costs one pass), 000
+    shapes of params. Dtypes: float16 and bfloat16 are computed in float32 (every δₗ and the
+    batch sums of the products) and each gradient is rounded once.
+    Source: 002 §4.4 (the recurrence, and why it costs one pass), 000
     (backpropagation as the chain rule), 001 (one backward pass for all 101,770 gradients),
     003 (simplified backprop).
     """
@@ -332,6 +348,11 @@ def mlp_backward(delta_out, cache, params, /, *, activation="relu"):
     arrays.update({f"cache.h[{i}]": a for i, a in enumerate(hs)})
     arrays.update({f"cache.z[{i}]": a for i, a in enumerate(zs)})
     xp = _namespace_of_layers(arrays, layers)
+    dtype = delta_out.dtype
+    wide = v.widen(xp, delta_out, *hs, *zs, *(a for pair in layers for a in pair))[0]
+    delta_out, wide = wide[0], wide[1:]
+    hs, zs, wide = wide[:len(hs)], wide[len(hs):len(hs) + len(zs)], wide[len(hs) + len(zs):]
+    layers = list(zip(wide[0::2], wide[1::2]))
 
     grads = [None] * len(layers)
     delta = delta_out
@@ -344,7 +365,7 @@ def mlp_backward(delta_out, cache, params, /, *, activation="relu"):
         grads[l - 1] = (xp.matrix_transpose(d2) @ h2, xp.sum(d2, axis=0))
         if l > 1:
             delta = (delta @ W) * _phi_grad(xp, hidden, zs[l - 2])
-    return grads
+    return v.narrow(xp, grads, dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,8 +411,7 @@ def count_parameters(layer_sizes, /):
 
 # --------------------------------------------------------------------------------------------
 def _rate(rate) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-        raise TypeError(f"rate must be a real number, got {type(rate).__name__}")
+    rate = v.real_number(rate, "rate")  # any real number type (np.float32 too), no bool
     if not 0 <= rate < 1:
         raise ValueError(f"rate must be in [0, 1) (the probability of dropping a unit), "
                          f"got {rate!r}")
@@ -400,6 +420,7 @@ def _rate(rate) -> float:
 
 @equation(
     chapter="layers",
+    dtypes=ALL_FLOATS,
     seeds=("000",),
     oracle="mpmath",
     identities=(
@@ -423,6 +444,8 @@ def dropout(x, u, /, *, rate):
     The randomness is the argument u (one uniform sample in [0, 1) per unit), so the function is
     deterministic. A dropped unit is multiplied by 0, so NaN and ±∞ still give NaN.
     Shapes: x and u of one shape and floating dtype → x's shape; rate p ∈ [0, 1).
+    Dtypes: float16 and bfloat16 are compared with p and scaled in float32, and rounded once
+    (x/(1 − p) rounded once, as for the other dtypes).
     Source: 000 (expectation-preserving dropout).
     """
     rate = _rate(rate)
@@ -431,8 +454,11 @@ def dropout(x, u, /, *, rate):
     v.same_shape(x, u, "x and u")
     v.check_values(xp, u, lambda a: (a < 0) | (a >= 1),
                    "u must hold uniform samples in [0, 1); some values are outside")
+    # u is compared with p in float32 at least: in float16 a rate of 0.1 would round to
+    # 0.09998 and keep the units whose u lies between the two
+    (x, u), dtype = v.widen(xp, x, u)
     keep = xp.astype(u >= rate, x.dtype)
-    return x * keep / (1.0 - rate)
+    return v.narrow(xp, x * keep / (1.0 - rate), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,6 +521,7 @@ def xavier_std(fan_in, fan_out, /):
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="layers",
+    dtypes=ALL_FLOATS,
     seeds=("002 §4.5", "002 §8.3", "003"),
     oracle="mpmath",
     identities=(
@@ -512,7 +539,9 @@ def residual(x, fx, /):
 
     The identity term passes gradients back undiminished however small ∂F/∂x becomes, which
     is why residual networks train at depth. Shapes: x and fx = F(x) of one shape and dtype
-    (no broadcasting: a residual stream keeps its shape) → the same shape.
+    (no broadcasting: a residual stream keeps its shape) → the same shape. Dtypes: float16
+    and bfloat16 are added in their own dtype: one correctly rounded addition, which is what
+    an addition in float32 rounded once gives too (float32 has more than twice their digits).
     Source: 002 §4.5 (h = F(x) + x against vanishing gradients), 002 §8.3 (the residual
     stream), 003 (skip connections).
     """
@@ -528,6 +557,7 @@ _XOR = ([[1.0, 1.0], [1.0, 1.0]], [0.0, -1.0], [[1.0, -2.0]], [0.0])
 
 @equation(
     chapter="layers",
+    dtypes=ALL_FLOATS,
     seeds=("001", "003"),
     tiers="SPE",
     identities=(
@@ -555,6 +585,8 @@ def xor_network(*, xp=None, dtype=None, device=None):
     adding the middle two gives w₁ + w₂ + 2b > 0, and with b < 0 that contradicts the last.
     Returns [(W₁, b₁), (W₂, b₂)]: arrays made with `xp` (dtype default float64 where the
     namespace has it, device default the namespace's), or nested Python lists when xp is None.
+    Dtypes: every real floating dtype, float16 and bfloat16 included, holds these weights and
+    the network's values exactly.
     Source: 001 (XOR needs two layers), 003 (the perceptron's limit).
     """
     if xp is None:
@@ -577,11 +609,7 @@ def xor_network(*, xp=None, dtype=None, device=None):
     chapter="layers",
     seeds=("004", "003"),
     tiers="PXE",
-    limits=(
-        Limit("dask", "dask's linalg.solve (LU) needs every chunk of AᵀA to be the same square "
-              "size; the backend's half-axis chunks of A = [X 1] give unequal chunks for d ≥ 3",
-              "https://github.com/dask/dask/issues/11243", tiers="PX", note="d ≥ 3"),
-    ),
+    dtypes=ALL_FLOATS,
     identities=(
         Identity("recovers", "recovers w and b from noiseless data y = Xw + b", "P"),
         Identity("zero_gradient", "the MSE gradient 2Aᵀ(Aθ − y)/n vanishes at the fit, and "
@@ -589,16 +617,22 @@ def xor_network(*, xp=None, dtype=None, device=None):
     ),
 )
 def linear_regression_fit(X, y, /):
-    r"""Least-squares fit of a linear model ŷ = Xw + b via the normal equations.
+    r"""Least-squares fit of a linear model ŷ = Xw + b, by a QR factorisation.
 
-    .. math:: A = \begin{pmatrix} X & \mathbf{1} \end{pmatrix}, \qquad
-              \begin{pmatrix} w \\ b \end{pmatrix} = \bigl(A^\top A\bigr)^{-1} A^\top y
+    .. math:: \begin{pmatrix} w \\ b \end{pmatrix}
+              = \operatorname*{arg\,min}_{w,\,b} \lVert Xw + b\mathbf{1} - y \rVert^2:
+              \quad \bigl(\mathbf{1} \;\; X - \mathbf{1}\bar x^\top\bigr) = QR, \quad
+              R \begin{pmatrix} c \\ w \end{pmatrix} = Q^\top y, \quad b = c - \bar x^\top w
 
-    The minimiser of the MSE: its gradient (2/n) Aᵀ(Aθ − y) is zero there. Solved with
-    `linalg.solve` (never an explicit inverse). The normal equations square the condition
-    number of A, so use well-conditioned features (a QR or SVD solver is better for
-    ill-conditioned ones). Shapes: X (n, d), y (n,) with n ≥ d + 1 and X of full column rank
-    → (w (d,), b 0-d). Source: 004 (linear regression ŷ = wᵀx + b with the squared error),
+    The minimiser of the MSE: its gradient (2/n) Aᵀ(Aθ − y), A = [X 1], is zero there. The
+    features are centred (x̄ their column means) and the matrix with the ones column is
+    factorised as QR, so the error grows with the condition number of that matrix, not with
+    its square as through the normal equations AᵀA θ = Aᵀy (features
+    offset by 1e6 would lose every digit of b there). Shapes: X (n, d), y (n,) with
+    n ≥ d + 1 → (w (d,), b 0-d). Errors: a constant column, or columns that are linearly
+    dependent (collinear features), leave the fit undetermined: ValueError (a value check,
+    skipped inside a trace). Dtypes: float16 and bfloat16 are fitted in float32 and w and b
+    rounded once. Source: 004 (linear regression ŷ = wᵀx + b with the squared error),
     003 (MSE for regression).
     """
     xp = v.namespace(X=X, y=y)
@@ -612,9 +646,49 @@ def linear_regression_fit(X, y, /):
     if n < d + 1:
         raise ValueError(f"linear regression with a bias needs at least d + 1 = {d + 1} "
                          f"examples, got {n}")
-    A = xp.concat([X, xp.ones((n, 1), dtype=X.dtype, device=v.device(X))], axis=1)
-    At = xp.matrix_transpose(A)
-    theta = xp.linalg.solve(At @ A, At @ xp.reshape(y, (n, 1)))[:, 0]
-    return theta[:d], theta[d]
+    (X, y), dtype = v.widen(xp, X, y)
+    # centring first keeps the columns' scale (and the rank test) about the features' spread,
+    # not their offset; the ones column is kept in the QR, so the small mean a rounded x̄
+    # leaves in X − x̄ is fitted exactly rather than ignored
+    x_mean = xp.mean(X, axis=0)
+    columns = [xp.ones_like(y)] + [X[:, j] - x_mean[j] for j in range(d)]
+    q, r = _gram_schmidt(xp, columns, n)
+    qty = [xp.sum(qj * y) for qj in q]
+    theta = [None] * (d + 1)
+    for j in range(d, -1, -1):  # back substitution R θ = Qᵀy, θ = (b + x̄·w, w)
+        acc = qty[j]
+        for k in range(j + 1, d + 1):
+            acc = acc - r[j][k] * theta[k]
+        theta[j] = acc / r[j][j]
+    w = xp.stack(theta[1:])
+    return v.narrow(xp, (w, theta[0] - xp.sum(x_mean * w)), dtype)
+
+
+def _gram_schmidt(xp, columns: list, n: int):
+    """Q (a list of columns) and R (nested lists of 0-d arrays) with [c₁ … c_m] = QR, by
+    modified Gram–Schmidt with every column orthogonalised twice ("twice is enough": Q is
+    orthogonal to the working precision, as with Householder's QR). Only products and sums,
+    so it runs on every backend, lazy Dask chunks and traced JAX arrays included. ValueError
+    if a column keeps no more than max(n, m)·eps of its norm: it is (numerically) a
+    combination of the columns before it (a constant feature is one of the ones column)."""
+    d = len(columns)
+    tol = max(n, d) * float(xp.finfo(columns[0].dtype).eps)
+    q, r = [], [[None] * d for _ in range(d)]
+    for j, a in enumerate(columns):
+        norm = xp.sqrt(xp.sum(a * a))
+        for i in range(j):
+            r[i][j] = xp.zeros_like(norm)
+        for _ in range(2):
+            for i, qi in enumerate(q):
+                c = xp.sum(qi * a)
+                a = a - c * qi
+                r[i][j] = r[i][j] + c
+        r[j][j] = xp.sqrt(xp.sum(a * a))
+        v.check_values(xp, r[j][j], lambda kept, norm=norm: kept <= tol * norm,
+                       "X must have full column rank: a column of X is constant or a linear "
+                       "combination of the others (collinear features), so the least-squares "
+                       "fit is not unique")
+        q.append(a / r[j][j])
+    return q, r
 
 

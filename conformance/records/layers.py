@@ -1,12 +1,26 @@
-"""Records of `spec/layers.py`: its sample, reference and error inputs.
+"""Records of `spec/layers.py`: sample, reference and error inputs, derivative cases and ulp
+budgets.
 """
 
 from __future__ import annotations
 
 import math
 
-from conformance.records import ErrorCase, Sample, errors, references, samples
+import numpy as np
+
+from conformance.derivatives import held, like
+from conformance.records import (
+    DerivativeCase,
+    ErrorCase,
+    Sample,
+    budget,
+    derivative,
+    errors,
+    references,
+    samples,
+)
 from conformance.records import sample_array as _a
+from spec.activations import gelu_grad, relu_grad, tanh_grad
 from spec.layers import (
     MLPCache,
     count_parameters,
@@ -249,6 +263,8 @@ def _(xp, dtype, device):
         Sample((x, u), {"rate": 0.5}, "rate 0.5"),
         Sample((x, u), {"rate": 0.1}, "rate 0.1"),
         Sample((x, u), {"rate": 0.0}, "rate 0: identity"),
+        # issue 12: options of any real number type (NumPy's scalars too)
+        Sample((x, u), {"rate": np.float32(0.5)}, "a NumPy float32 rate"),
     ]
 
 
@@ -274,6 +290,8 @@ def _(xp, dtype, device):
                   "negative rate"),
         ErrorCase((x, u), {"rate": "0.5"}, TypeError, "rate must be a real number",
                   "string rate"),
+        ErrorCase((x, u), {"rate": True}, TypeError, "rate must be a real number",
+                  "a bool rate"),
         ErrorCase((x, _a(xp, [0.2, 1.0], dtype, device)), {"rate": 0.5}, ValueError,
                   r"u must hold uniform samples in \[0, 1\)", "u = 1"),
         ErrorCase((x, u[:1]), {"rate": 0.5}, ValueError, "x and u must have the same shape",
@@ -404,4 +422,145 @@ def _(xp, dtype, device):
                   "X as a vector"),
         ErrorCase((X, _a(xp, [1, 2, 3], xp.int64, device)), {}, TypeError,
                   "y must have a real floating dtype", "integer y"),
+        # the normal equations gave a raw torch error and a silent NaN on JAX (issue 12)
+        ErrorCase((_a(xp, [[1.0, 2.0], [2.0, 4.0], [3.0, 6.0], [4.0, 8.0]], dtype, device),
+                   _a(xp, [1.0, 2.0, 3.0, 5.0], dtype, device)), {}, ValueError,
+                  "X must have full column rank", "collinear columns"),
+        ErrorCase((_a(xp, [[1.0, 3.0], [2.0, 3.0], [3.0, 3.0], [4.0, 3.0]], dtype, device),
+                   _a(xp, [1.0, 2.0, 3.0, 5.0], dtype, device)), {}, ValueError,
+                  "X must have full column rank", "a constant column (collinear with the bias)"),
+        ErrorCase((_a(xp, [[0.1, 1.0], [0.2, 1.0], [0.3, 1.0], [0.7, 1.0]], dtype, device),
+                   _a(xp, [1.0, 2.0, 3.0, 5.0], dtype, device)), {}, ValueError,
+                  "X must have full column rank", "an inexact constant column"),
     ]
+
+
+# --------------------------------------------------------------------------------- tier D
+# SymPy (the traced code, lambdified to the backend), autograd and central differences agree
+# with each other and with the closed form: the layer's stated gradient, or mlp_backward.
+def _draws(seed: int) -> dict:
+    """The host inputs of this chapter's derivative cases at `seed`, drawn from one generator
+    in a fixed order (each seed gives the same inputs as when the cases were first written)."""
+    r = np.random.default_rng(seed)
+    x3, w3, b0 = r.normal(0, 1, (2, 3)), r.normal(0, 1, (3,)), np.asarray(r.normal())
+    W43, b4 = r.normal(0, 1, (4, 3)), r.normal(0, 1, (4,))
+    u = r.uniform(0, 1, (2, 3))
+    W33 = r.normal(0, 0.5, (3, 3))
+    xm = r.normal(0, 1, (2, 2))
+    net = [r.normal(0, 1, (3, 2)), r.normal(0, 0.5, (3,)), r.normal(0, 1, (2, 3)),
+           r.normal(0, 0.5, (2,))]
+    return {"x3": x3, "w3": w3, "b0": b0, "W43": W43, "b4": b4, "u": u, "W33": W33, "xm": xm,
+            "W1": net[0], "b1": net[1], "W2": net[2], "b2": net[3],
+            # a branch output F of x's shape that does not depend on x
+            "F": w3[None, :] + 0 * x3}
+
+
+def _args(*names):
+    """`make_args(seed)`: the named inputs of `_draws(seed)`."""
+    def make_args(seed: int) -> list:
+        d = _draws(seed)
+        return [d[n] for n in names]
+
+    return make_args
+
+
+_ACT_GRAD = {"tanh": tanh_grad, "relu": relu_grad, "gelu": gelu_grad}
+
+
+def _mlp2(act):
+    def f(x, W1, b1, W2, b2):
+        return mlp_forward(x, [(W1, b1), (W2, b2)], activation=act)[0]
+
+    f.__name__ = f"mlp2_{act}"
+    return f
+
+
+def _mlp2_grad(act, k):
+    """The closed form: mlp_backward's (dW, db) for parameter k ∈ 1..4, δ_L = cotangent."""
+    def closed(xp, g, c):
+        params = [(g[1], g[2]), (g[3], g[4])]
+        _, cache = mlp_forward(g[0], params, activation=act)
+        grads_ = mlp_backward(c, cache, params, activation=act)
+        return grads_[(k - 1) // 2][(k - 1) % 2]
+
+    return closed
+
+
+def _activation_cases(act) -> list[DerivativeCase]:
+    g = _ACT_GRAD[act]
+    kw = {"activation": act}
+    neuron_args, dense_args = _args("x3", "w3", "b0"), _args("x3", "W43", "b4")
+    mlp_args, mlp = _args("xm", "W1", "b1", "W2", "b2"), _mlp2(act)
+
+    def dz_neuron(xp, a, c):  # ∂⟨c, φ(z)⟩/∂z for z = x·w + b
+        return c * g(a[0] @ a[1] + a[2])
+
+    def dz_dense(xp, a, c):  # the same for z = x Wᵀ + b
+        return c * g(a[0] @ xp.matrix_transpose(a[1]) + a[2])
+
+    return [
+        DerivativeCase("neuron", neuron, neuron_args, argnum=1, kwargs=kw, label=f"w,{act}",
+                       closed=lambda xp, a, c: xp.sum(dz_neuron(xp, a, c)[:, None] * a[0],
+                                                      axis=0)),
+        DerivativeCase("neuron", neuron, neuron_args, argnum=2, kwargs=kw, label=f"b,{act}",
+                       closed=lambda xp, a, c: xp.sum(dz_neuron(xp, a, c))),
+        DerivativeCase("neuron", neuron, neuron_args, argnum=0, kwargs=kw, label=f"x,{act}",
+                       closed=lambda xp, a, c: dz_neuron(xp, a, c)[:, None] * a[1]),
+        DerivativeCase("dense", dense, dense_args, argnum=1, kwargs=kw, label=f"W,{act}",
+                       closed=lambda xp, a, c: xp.matrix_transpose(dz_dense(xp, a, c)) @ a[0]),
+        DerivativeCase("dense", dense, dense_args, argnum=2, kwargs=kw, label=f"b,{act}",
+                       closed=lambda xp, a, c: xp.sum(dz_dense(xp, a, c), axis=0)),
+        DerivativeCase("dense", dense, dense_args, argnum=0, kwargs=kw, label=f"x,{act}",
+                       closed=lambda xp, a, c: dz_dense(xp, a, c) @ a[1]),
+        *[DerivativeCase("mlp_backward", mlp, mlp_args, argnum=k, closed=_mlp2_grad(act, k),
+                         label=f"{pname},{act}")
+          for k, pname in enumerate(("W1", "b1", "W2", "b2"), 1)],
+        DerivativeCase("mlp_forward", mlp, mlp_args, argnum=0, label=f"x,{act}"),
+    ]
+
+
+def _residual_branch(x, W):
+    return residual(x, dense(x, W, activation="tanh"))
+
+
+def _with_inputs_held(seed: int) -> list[DerivativeCase]:
+    """The cases that hold an input fixed (numbers in the SymPy trace, so the code takes the
+    numeric branches): their closed forms need it, so each seed has its own case."""
+    d = _draws(seed)
+    u, W = d["u"], d["W33"]
+    return [
+        DerivativeCase("dropout", held(dropout, {1: u}, rate=0.4), _args("x3"),
+                       closed=lambda xp, a, c: c * like(a[0], (u >= 0.4) / 0.6),
+                       seeds=(seed,), label="u held"),
+        DerivativeCase("residual", held(_residual_branch, {1: W}), _args("x3"),
+                       closed=lambda xp, a, c: c + (c * tanh_grad(
+                           a[0] @ xp.matrix_transpose(like(a[0], W)))) @ like(a[0], W),
+                       seeds=(seed,), label="x, F = tanh(xWᵀ)"),
+    ]
+
+
+derivative(
+    *_activation_cases("tanh"),
+    *_activation_cases("relu"),
+    *_activation_cases("gelu"),
+    *_with_inputs_held(0),
+    *_with_inputs_held(1),
+    DerivativeCase("residual", residual, _args("x3", "F"), argnum=0,
+                   closed=lambda xp, a, c: c, label="x, F held"),
+    DerivativeCase("residual", residual, _args("x3", "F"), argnum=1,
+                   closed=lambda xp, a, c: c, label="F"),
+)
+
+
+# --------------------------------------------------------------------------------- tier R
+# The scale of each measure is in oracles_layers.FLOORS.
+# dense/neuron: a dot product of n ≤ 3 terms plus a bias (≤ (n + 1) ulp of the magnitude)
+# and the activation's own error (≤ 8 ulp of its result for σ, tanh, GELU, SiLU in float32
+# libraries), times its Lipschitz constant ≤ 1.13: 16. dropout: 1 − p rounded to the dtype,
+# one division (≤ 1.5 ulp): 2. residual: one correctly rounded addition (≤ 0.5 ulp): 1.
+budget({
+    "dense": {"float32": 16, "float64": 16},
+    "neuron": {"float32": 16, "float64": 16},
+    "dropout": {"float32": 2, "float64": 2},
+    "residual": {"float32": 1, "float64": 1},
+})
