@@ -56,18 +56,19 @@ def _broadcast(q, k, v, mask):
     return batch, q, k, v, mask
 
 
-def _allowed(i, j, q_len, k_len, mask_row, is_causal) -> bool:
-    if is_causal and j > i + (k_len - q_len):
+def _allowed(i, j, q_len, k_len, mask_row, is_causal, alignment="lower_right") -> bool:
+    offset = k_len - q_len if alignment == "lower_right" else 0
+    if is_causal and j > i + offset:
         return False
     return not (mask_row is not None and mask_row.dtype == np.bool_ and not mask_row[j])
 
 
-def _weights_row(q_row, k, mask_row, i, q_len, is_causal, scale):
+def _weights_row(q_row, k, mask_row, i, q_len, is_causal, scale, alignment="lower_right"):
     """The exact softmax weights (mpf list) of one query row."""
     k_len = k.shape[0]
     scores = []
     for j in range(k_len):
-        if not _allowed(i, j, q_len, k_len, mask_row, is_causal):
+        if not _allowed(i, j, q_len, k_len, mask_row, is_causal, alignment):
             scores.append(None)
             continue
         s = scale * mpmath.fsum(mpmath.mpf(float(a)) * mpmath.mpf(float(b))
@@ -90,7 +91,8 @@ def _scale(scale, d_k):
     return 1 / mpmath.sqrt(d_k) if scale is None else mpmath.mpf(float(scale))
 
 
-def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None):
+def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None,
+                      causal_alignment="lower_right"):
     with mpmath.workdps(DPS):
         batch, q, k, _, mask = _broadcast(q, k, None, mask)
         q_len, k_len = q.shape[-2], k.shape[-2]
@@ -99,12 +101,13 @@ def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None):
         for b in np.ndindex(batch):
             for i in range(q_len):
                 w = _weights_row(q[b][i], k[b], None if mask is None else mask[b][i], i, q_len,
-                                 is_causal, sc)
+                                 is_causal, sc, causal_alignment)
                 out[(*b, i)] = [_f64(x) for x in w]
         return out
 
 
-def scaled_dot_product_attention(q, k, v, /, *, mask=None, is_causal=False, scale=None):
+def scaled_dot_product_attention(q, k, v, /, *, mask=None, is_causal=False, scale=None,
+                                 causal_alignment="lower_right"):
     with mpmath.workdps(DPS):
         batch, q, k, v, mask = _broadcast(q, k, v, mask)
         q_len, d_v = q.shape[-2], v.shape[-1]
@@ -113,9 +116,12 @@ def scaled_dot_product_attention(q, k, v, /, *, mask=None, is_causal=False, scal
         for b in np.ndindex(batch):
             for i in range(q_len):
                 w = _weights_row(q[b][i], k[b], None if mask is None else mask[b][i], i, q_len,
-                                 is_causal, sc)
+                                 is_causal, sc, causal_alignment)
+                # the sum runs over the attended keys: a key of weight 0 contributes nothing,
+                # whatever its value (an ∞ there is not read, so 0·∞ never arises)
                 out[(*b, i)] = [
-                    _f64(mpmath.fsum(wj * mpmath.mpf(float(v[b][j][c])) for j, wj in enumerate(w)))
+                    _f64(mpmath.fsum(wj * mpmath.mpf(float(v[b][j][c]))
+                                     for j, wj in enumerate(w) if wj != 0))
                     for c in range(d_v)
                 ]
         return out
@@ -146,7 +152,11 @@ def _weights_floor(reference, args, kwargs):
 
 def _sdpa_floor(reference, args, kwargs):
     size, d_k, k_len = _score_size(args, kwargs)
-    v_max = np.max(np.abs(np.asarray(args[2], dtype=np.float64)), axis=-2, keepdims=True)
+    v = np.abs(np.asarray(args[2], dtype=np.float64))
+    # the finite values only: an ∞ reaches just the queries that attend it, where the result
+    # is non-finite and judged as such; the other queries' outputs are sums of finite values
+    v = np.where(np.isfinite(v), v, 0.0)
+    v_max = np.max(v, axis=-2, keepdims=True) if v.shape[-2] else np.zeros(v.shape)[..., :1, :]
     return v_max * ((d_k + 4) * size + 2 * k_len)
 
 

@@ -294,3 +294,22 @@ def nonnegative(xp, x, name: str) -> None:
     """ValueError if x holds a negative number (NaN passes: it propagates as the math says)."""
     message = f"{name} must be non-negative (a probability or a weight); it holds negative values"
     check_values(xp, x, lambda a: a < 0, message)
+
+
+def values_known(x) -> bool:
+    """Whether `x`'s values can be read now, cheaply: a concrete array of an eager library
+    (symbolic arrays included, whose predicates SymPy decides). False for a tracer inside
+    jax.jit or jax.grad, whose values do not exist yet, and for a lazy Dask array, where
+    reading one value computes the whole graph behind it. Equations use it to take a cheap
+    path when the values allow it, so, unlike the value checks, `value_checks(False)` does not
+    change it.
+
+    array-api-compat's `is_lazy_array` decides, except for JAX: it says True for every JAX
+    array, concrete ones too (erring on the side of caution), so a tracer is told by its class
+    there, as in `_checkable`; a symbolic array (device "sympy") is known without probing it,
+    which `is_lazy_array` would do with a comparison SymPy cannot decide."""
+    if array_api_compat.is_jax_array(x):
+        return not any("Tracer" in cls.__name__ for cls in type(x).__mro__)
+    if getattr(x, "device", None) == "sympy":
+        return True
+    return not array_api_compat.is_lazy_array(x)

@@ -12,10 +12,16 @@ Conventions (§9 of EQUATIONS.md, the contract):
 * ``scale`` defaults to 1/√d_k.
 * A query row whose keys are all masked out gets all-zero weights and a zero output, never
   NaN (PyTorch 2.13 returns the same zeros, for boolean and for −∞ additive masks).
+* A query never reads the values of the keys it does not attend (weight exactly 0): an ∞ or
+  NaN in a masked-out value row reaches only the queries that attend that key.
 * ``is_causal`` aligns the triangle to the *end* (bottom-right): query i may attend key j iff
   j ≤ i + (k_len − q_len), so one decoding step (q_len = 1) attends to the whole cache. PyTorch's
   ``is_causal=True`` aligns top-left instead (its ``causal_lower_right`` bias is ours); the two
-  agree when q_len = k_len. ``mask`` and ``is_causal`` together combine (both must allow).
+  agree when q_len = k_len. ``causal_alignment="upper_left"`` computes PyTorch's form (the named
+  variants of the records). ``mask`` and ``is_causal`` together combine (both must allow).
+* Dtypes: float16 and bfloat16 are computed in float32 (the scores, the softmax's sum of
+  exponentials, which would overflow float16 past 65,504 keys, and the weighted sums of the
+  values) and returned rounded once; float32 and float64 as they are.
 
 Sources: 000 (attention, multi-head), 002 §7.1–§7.4 (SDPA, multi-head, causal mask, cost),
 002 §10.3 (KV cache), 003 (Q, K, V), 004 (self-attention).
@@ -26,7 +32,7 @@ from __future__ import annotations
 import math
 
 from . import _validate as check
-from ._registry import Identity, equation
+from ._registry import ALL_FLOATS, Identity, Variant, equation
 from .probability import _shifted
 
 __all__ = [
@@ -55,21 +61,48 @@ def _broadcast_shapes(a: tuple, b: tuple, names: str) -> tuple:
 
 
 def _flag(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
+    """A boolean option: True or False (NumPy's bool scalars too)."""
+    kind = type(value)
+    if isinstance(value, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool",
+                                                                                  "bool_")):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
 def _scale(scale, d_k: int) -> float:
+    """The score scale: 1/√d_k by default, else any finite real number (NumPy scalars too)."""
     if scale is None:
         if d_k == 0:
             raise ValueError("q and k have d_k = 0: the default scale 1/√d_k is undefined")
         return 1.0 / math.sqrt(d_k)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-        raise TypeError(f"scale must be a real number or None, got {type(scale).__name__}")
+    scale = check.real_number(scale, "scale")
     if not math.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale!r}")
-    return float(scale)
+    return scale
+
+
+#: where the causal triangle sits when k_len ≠ q_len (the names of PyTorch's CausalVariant)
+ALIGNMENTS = ("lower_right", "upper_left")
+
+#: the named forms of causal attention (Variant records of attention_weights,
+#: scaled_dot_product_attention and causal_mask)
+_CAUSAL_VARIANTS = (
+    Variant("lower_right", {"causal_alignment": "lower_right"},
+            "the spec; PyTorch's causal_lower_right bias (CausalVariant.LOWER_RIGHT); "
+            "FlashAttention ≥ 2.1's causal=True; every KV-cache decoding step",
+            "k_len > q_len with is_causal: query i sees keys j ≤ i + (k_len − q_len), so one "
+            "decoding step (q_len = 1) sees the whole cache", default=True),
+    Variant("upper_left", {"causal_alignment": "upper_left"},
+            "PyTorch's is_causal=True and causal_upper_left bias (CausalVariant.UPPER_LEFT); "
+            "FlashAttention < 2.1",
+            "k_len > q_len with is_causal: query i sees keys j ≤ i, so one decoding step "
+            "(q_len = 1) sees only the first key; the forms agree when q_len = k_len"),
+)
+
+
+def _alignment(value) -> str:
+    check.choice(value, ALIGNMENTS, "causal_alignment")
+    return value
 
 
 def _check_qk(q, k, mask, others=None):
@@ -110,11 +143,13 @@ def _check_qk(q, k, mask, others=None):
     return xp, scores_shape
 
 
-def _causal_allowed(xp, q_len: int, k_len: int, device):
-    """Boolean (q_len, k_len): True where key j ≤ i + (k_len − q_len) (bottom-right aligned)."""
+def _causal_allowed(xp, q_len: int, k_len: int, device, alignment: str = "lower_right"):
+    """Boolean (q_len, k_len): True where key j ≤ i + (k_len − q_len) (bottom-right aligned),
+    or j ≤ i (top-left, alignment "upper_left")."""
     i = xp.arange(q_len, dtype=xp.int64, device=device)
     j = xp.arange(k_len, dtype=xp.int64, device=device)
-    return j[None, :] <= i[:, None] + (k_len - q_len)
+    offset = k_len - q_len if alignment == "lower_right" else 0
+    return j[None, :] <= i[:, None] + offset
 
 
 def _masked_softmax(xp, s, allowed):
@@ -127,8 +162,39 @@ def _masked_softmax(xp, s, allowed):
     return e / xp.where(total == 0, xp.ones_like(total), total)
 
 
-def _weights(q, k, mask, is_causal, scale, v=None):
-    """(xp, weights): every check (v's too, when given) runs before any arithmetic."""
+def _attend(xp, w, v):
+    """w @ v, where a value a query does not attend (weight exactly 0) never reaches it.
+
+    In IEEE arithmetic 0·∞ = NaN, so a plain product would let an ∞ (or NaN) in one value row
+    turn into NaN every query that masks its key out: a fully masked row, the earlier rows of a
+    causal attention. When v's values can be read, one reduction (is every value finite?)
+    keeps the plain product for the usual case. Otherwise (a non-finite value; or values not
+    known yet, in a trace or a lazy graph) the product is taken over the finite values, and
+    the attended non-finite ones are put back by counting, per query and column, the attended
+    values that are +∞ or NaN and those that are −∞ or NaN, in one more product of the
+    weights' support: +∞ or −∞ where only one kind is attended, NaN where both are (∞ − ∞, or
+    a NaN), as the sum Σ_j w_ij v_jc over the attended keys gives.
+    """
+    if check.values_known(v) and not bool(xp.any(~xp.isfinite(v))):
+        return w @ v
+    finite = xp.isfinite(v)
+    out = w @ xp.where(finite, v, xp.zeros_like(v))
+    seen = xp.astype(w > 0, w.dtype)
+    nan = xp.isnan(v)
+    up = xp.astype((v == math.inf) | nan, w.dtype)
+    down = xp.astype((v == -math.inf) | nan, w.dtype)
+    counts = seen @ xp.concat([up, down], axis=-1)
+    d_v = v.shape[-1]
+    hi, lo = counts[..., :d_v] > 0, counts[..., d_v:] > 0
+    out = xp.where(hi, xp.full_like(out, math.inf), out)
+    out = xp.where(lo, xp.full_like(out, -math.inf), out)
+    return xp.where(hi & lo, xp.full_like(out, math.nan), out)
+
+
+def _weights(q, k, mask, is_causal, scale, v=None, alignment="lower_right"):
+    """(xp, weights, v, dtype): every check (v's too, when given) runs before any arithmetic;
+    the weights (and v) come in the working precision (float32 for float16 and bfloat16), to be
+    rounded once to `dtype` by the caller."""
     xp, scores_shape = _check_qk(q, k, mask, None if v is None else {"v": v})
     if v is not None:
         check.floating(xp, v, "v")
@@ -139,9 +205,17 @@ def _weights(q, k, mask, is_causal, scale, v=None):
                              f"{tuple(v.shape)} and k {tuple(k.shape)}")
         _broadcast_shapes(scores_shape[:-2], tuple(v.shape[:-2]), "the scores and v")
     is_causal = _flag(is_causal, "is_causal")
+    alignment = _alignment(alignment)
     scale = _scale(scale, q.shape[-1])
+    arrays = [q, k] + ([] if v is None else [v]) + ([] if mask is None else [mask])
+    arrays, dtype = check.widen(xp, *arrays)
+    q, k = arrays[0], arrays[1]
+    if v is not None:
+        v = arrays[2]
+    if mask is not None:
+        mask = arrays[-1]
     if scores_shape[-1] == 0:  # no keys at all: every row is fully masked
-        return xp, xp.zeros(scores_shape, dtype=q.dtype, device=check.device(q))
+        return xp, xp.zeros(scores_shape, dtype=q.dtype, device=check.device(q)), v, dtype
     s = (q @ xp.matrix_transpose(k)) * scale
     allowed = None
     if mask is not None and mask.dtype == xp.bool:
@@ -149,9 +223,9 @@ def _weights(q, k, mask, is_causal, scale, v=None):
     elif mask is not None:
         s = s + mask
     if is_causal:
-        causal = _causal_allowed(xp, q.shape[-2], k.shape[-2], check.device(q))
+        causal = _causal_allowed(xp, q.shape[-2], k.shape[-2], check.device(q), alignment)
         allowed = causal if allowed is None else (allowed & causal)
-    return xp, _masked_softmax(xp, s, allowed)
+    return xp, _masked_softmax(xp, s, allowed), v, dtype
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,11 +242,18 @@ def _weights(q, k, mask, is_causal, scale, v=None):
         Identity("fully_masked_row_zero", "a row with every key masked is all 0, never NaN",
                  "SPR"),
         Identity("bool_equals_additive", "a boolean mask and its 0/−∞ additive twin agree", "P"),
+        Identity("many_keys", "rows of more than 65,504 keys in float16 and bfloat16 (the "
+                 "softmax's sum in float32): 70,000 equal scores get 1/70,000 each", "P"),
+        Identity("causal_variants", "causal_alignment='upper_left' is PyTorch's top-left "
+                 "is_causal=True; it differs from the default exactly when k_len > q_len", "P"),
         Identity("accuracy", "within its ulp budget of mpmath, normwise per row", "R"),
         Identity("gradient", "autograd equals the SymPy derivative and central differences", "D"),
     ),
+    dtypes=ALL_FLOATS,
+    variants=_CAUSAL_VARIANTS,
 )
-def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None):
+def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None,
+                      causal_alignment="lower_right"):
     r"""Attention weights: the softmax over keys of the scaled query–key dot products.
 
     .. math:: A = \operatorname{softmax}\Bigl(\frac{Q K^\top}{\sqrt{d_k}} + M\Bigr),
@@ -181,12 +262,15 @@ def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None):
     Masked keys (boolean False, additive −∞, or j > i + (k_len − q_len) under ``is_causal``)
     get weight exactly 0; a query with every key masked gets a row of zeros, not NaN.
     Dividing by √d_k keeps the scores' variance independent of d_k, so softmax does not
-    saturate (002 §7.1).
+    saturate (002 §7.1). ``causal_alignment="upper_left"`` puts the causal triangle top-left
+    (j ≤ i), as PyTorch's ``is_causal=True`` does; the default is bottom-right.
 
     Shapes: q (..., q_len, d_k), k (..., k_len, d_k) → (..., q_len, k_len), the leading
-    dimensions broadcast. Source: 002 §7.1, §7.3; 000; 003; 004.
+    dimensions broadcast. Dtypes: float16 and bfloat16 computed in float32 (scores, the sum of
+    exponentials) and rounded once. Source: 002 §7.1, §7.3; 000; 003; 004.
     """
-    return _weights(q, k, mask, is_causal, scale)[1]
+    xp, w, _, dtype = _weights(q, k, mask, is_causal, scale, alignment=causal_alignment)
+    return check.narrow(xp, w, dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +290,14 @@ def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None):
         Identity("bool_equals_additive", "a boolean mask and its 0/−∞ additive twin agree", "P"),
         Identity("fully_masked_row_zero", "a fully masked query gets a zero output, not NaN",
                  "PR"),
+        Identity("masked_values_unread", "a query never reads the values of keys it does not "
+                 "attend: an ∞ or NaN in a masked-out value row leaves a fully masked row 0 and "
+                 "the earlier rows of a causal attention finite", "PR"),
+        Identity("many_keys", "rows of more than 65,504 keys in float16 and bfloat16 (the "
+                 "softmax's sum in float32): 70,000 keys average their values", "P"),
+        Identity("causal_variants", "causal_alignment='upper_left' equals torch's "
+                 "is_causal=True (top-left); it differs from the default exactly when k_len > "
+                 "q_len", "P"),
         Identity("matches_torch",
                  "equals torch's scaled_dot_product_attention (boolean and additive masks, "
                  "is_causal at q_len = k_len, causal_lower_right when k_len > q_len, a fully "
@@ -213,20 +305,28 @@ def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None):
         Identity("accuracy", "within its ulp budget of mpmath", "R"),
         Identity("gradient", "∂/∂q, ∂/∂k, ∂/∂v: SymPy, autograd and differences agree", "D"),
     ),
+    dtypes=ALL_FLOATS,
+    variants=_CAUSAL_VARIANTS,
 )
-def scaled_dot_product_attention(q, k, v, /, *, mask=None, is_causal=False, scale=None):
+def scaled_dot_product_attention(q, k, v, /, *, mask=None, is_causal=False, scale=None,
+                                 causal_alignment="lower_right"):
     r"""Scaled dot-product attention: each query's softmax-weighted average of the values.
 
     .. math:: \operatorname{Attention}(Q, K, V) = \operatorname{softmax}
               \Bigl(\frac{Q K^\top}{\sqrt{d_k}} + M\Bigr) V,
               \qquad o_i = \sum_j A_{ij} v_j
 
-    The weights are :func:`attention_weights` (same mask, causal and scale conventions); a
-    fully masked query gets o_i = 0. Shapes: q (..., q_len, d_k), k (..., k_len, d_k),
-    v (..., k_len, d_v) → (..., q_len, d_v). Source: 002 §7.1, §7.3; 000; 003; 004.
+    The weights are :func:`attention_weights` (same mask, causal, scale and alignment
+    conventions); a fully masked query gets o_i = 0. The sum runs over the attended keys only:
+    the value of a key a query does not attend never reaches it, so an ∞ or NaN in a masked-out
+    value row cannot turn 0·∞ into NaN (one reduction over v finds whether it holds one).
+
+    Shapes: q (..., q_len, d_k), k (..., k_len, d_k), v (..., k_len, d_v) → (..., q_len, d_v).
+    Dtypes: float16 and bfloat16 computed in float32 (scores, softmax, the weighted sum) and
+    rounded once. Source: 002 §7.1, §7.3; 000; 003; 004.
     """
-    _, w = _weights(q, k, mask, is_causal, scale, v)
-    return w @ v
+    xp, w, v, dtype = _weights(q, k, mask, is_causal, scale, v, causal_alignment)
+    return check.narrow(xp, _attend(xp, w, v), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,9 +353,14 @@ def _length(value, name: str) -> int:
         Identity("decoding_step", "q_len = 1 gives a row of zeros: one step sees the whole cache",
                  "SP"),
         Identity("equals_is_causal", "attention with this mask equals is_causal=True", "P"),
+        Identity("causal_variants", "causal_alignment='upper_left' is torch's top-left "
+                 "causal_upper_left mask (0 iff j ≤ i)", "P"),
+        Identity("low_precision", "float16 and bfloat16 masks hold exactly 0 and −∞", "P"),
     ),
+    variants=_CAUSAL_VARIANTS,
 )
-def causal_mask(q_len, k_len, /, *, dtype=None, xp=None, device=None):
+def causal_mask(q_len, k_len, /, *, dtype=None, xp=None, device=None,
+                causal_alignment="lower_right"):
     r"""The additive causal mask, aligned to the end: query i sees keys up to i + (k_len − q_len).
 
     .. math:: M_{ij} = \begin{cases} 0 & j \le i + (k_\text{len} - q_\text{len}) \\
@@ -266,18 +371,21 @@ def causal_mask(q_len, k_len, /, *, dtype=None, xp=None, device=None):
     k_len − q_len), so a single decoding step (q_len = 1) sees every key. With q_len > k_len
     the first q_len − k_len rows are fully masked.
 
-    The mask takes no array to learn the namespace from, and ``spec`` never picks a library
-    itself, so the caller names it, as for ``sinusoidal_positions``: ``xp=`` is the array
-    namespace (required), ``device`` defaults to its default device and ``dtype`` to its
+    ``causal_alignment="upper_left"`` gives PyTorch's top-left mask instead (0 iff j ≤ i).
+
+    The mask takes no array to learn the namespace from: ``xp=`` names the array namespace to
+    build it with, NumPy (through array-api-compat) when not given, as SciPy's array-API
+    functions default; ``device`` defaults to its default device and ``dtype`` to its
     default floating dtype. A real floating dtype gives the additive 0/−∞ mask; the
     namespace's ``bool`` gives the boolean mask (True = may attend).
-    Shapes: → (q_len, k_len). Source: 002 §7.3 (causal mask), 002 §10.3 (decoding).
+    Shapes: → (q_len, k_len). Dtypes: any real floating dtype of the namespace, float16 and
+    bfloat16 included (0 and −∞ are exact in each); nothing is computed in it.
+    Source: 002 §7.3 (causal mask), 002 §10.3 (decoding).
     """
     q_len = _length(q_len, "q_len")
     k_len = _length(k_len, "k_len")
-    if xp is None or not hasattr(xp, "arange"):
-        raise TypeError(f"causal_mask takes no array to learn the namespace from: pass xp=, the "
-                        f"array namespace to build the mask with (got xp={xp!r})")
+    alignment = _alignment(causal_alignment)
+    xp = check.namespace_or_numpy(xp)
     if dtype is None:
         info = getattr(xp, "__array_namespace_info__", None)
         dtype = xp.float64 if info is None else info().default_dtypes(device=device)[
@@ -290,7 +398,7 @@ def causal_mask(q_len, k_len, /, *, dtype=None, xp=None, device=None):
     if not (is_bool or floating):
         raise TypeError(f"causal_mask's dtype must be a real floating dtype (additive mask) or "
                         f"the namespace's bool, got {dtype!r}")
-    allowed = _causal_allowed(xp, q_len, k_len, device)
+    allowed = _causal_allowed(xp, q_len, k_len, device, alignment)
     if is_bool:
         return allowed
     zeros = xp.zeros((q_len, k_len), dtype=dtype, device=device)
@@ -374,6 +482,7 @@ def _check_mha(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, num_kv_heads):
         Identity("causal_no_future", "with is_causal, output at i ignores x_kv after i", "P"),
         Identity("gradient", "∂/∂x_q, ∂/∂w_k: SymPy, autograd and differences agree", "D"),
     ),
+    dtypes=ALL_FLOATS,
 )
 def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, /, *, num_heads, num_kv_heads=None,
                          mask=None, is_causal=False):
@@ -393,17 +502,22 @@ def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, /, *, num_heads, num_kv_
     (..., num_heads, q_len, k_len). No biases (add them to the projections if wanted).
 
     Shapes: x_q (..., q_len, d_model), x_kv (..., k_len, d_model) → (..., q_len, d_model).
-    Self-attention is x_q = x_kv. Source: 002 §7.2, 000, 003 (multi-head attention).
+    Self-attention is x_q = x_kv. Dtypes: float16 and bfloat16 computed in float32 (the four
+    projections and the attention) and rounded once.
+    Source: 002 §7.2, 000, 003 (multi-head attention).
     """
     xp, num_heads, num_kv_heads = _check_mha(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads,
                                              num_kv_heads)
+    (x_q, x_kv, w_q, w_k, w_v, w_o), dtype = check.widen(xp, x_q, x_kv, w_q, w_k, w_v, w_o)
+    if mask is not None and getattr(mask, "dtype", None) == dtype and x_q.dtype != dtype:
+        mask = xp.astype(mask, x_q.dtype)  # an additive mask in the caller's low precision
     q = _split_heads(xp, x_q @ xp.matrix_transpose(w_q), num_heads)
     k = _split_heads(xp, x_kv @ xp.matrix_transpose(w_k), num_kv_heads)
     v = _split_heads(xp, x_kv @ xp.matrix_transpose(w_v), num_kv_heads)
     groups = num_heads // num_kv_heads
     heads = scaled_dot_product_attention(q, _repeat_kv(xp, k, groups), _repeat_kv(xp, v, groups),
                                          mask=mask, is_causal=is_causal)
-    return _merge_heads(xp, heads) @ xp.matrix_transpose(w_o)
+    return check.narrow(xp, _merge_heads(xp, heads) @ xp.matrix_transpose(w_o), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,6 +535,7 @@ def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, /, *, num_heads, num_kv_
         Identity("grouped_query", "q_t with g× the cache's heads equals repeating the K/V heads",
                  "P"),
     ),
+    dtypes=ALL_FLOATS,
 )
 def kv_cache_attention(q_t, k_t, v_t, cache_k, cache_v, /):
     r"""One decoding step with a KV cache: append the new keys and values, then attend causally.
@@ -439,7 +554,9 @@ def kv_cache_attention(q_t, k_t, v_t, cache_k, cache_v, /):
     Shapes: q_t (..., h, t_new, d_k), k_t (..., h_kv, t_new, d_k), v_t (..., h_kv, t_new, d_v),
     cache_k (..., h_kv, t_past, d_k), cache_v (..., h_kv, t_past, d_v) → (output
     (..., h, t_new, d_v), new_cache_k (..., h_kv, t_past + t_new, d_k), new_cache_v
-    (..., h_kv, t_past + t_new, d_v)). Source: 002 §10.3 (generate_step), 002 §7.4 (MQA).
+    (..., h_kv, t_past + t_new, d_v)). Dtypes: float16 and bfloat16 attend in float32 (as
+    :func:`scaled_dot_product_attention`), the output rounded once; the caches stay in the
+    inputs' dtype, exactly. Source: 002 §10.3 (generate_step), 002 §7.4 (MQA).
     """
     xp = check.namespace(q_t=q_t, k_t=k_t, v_t=v_t, cache_k=cache_k, cache_v=cache_v)
     for name, a in (("q_t", q_t), ("k_t", k_t), ("v_t", v_t), ("cache_k", cache_k),
@@ -496,7 +613,8 @@ def attention_cost(seq_len, dim, /, *, num_heads=1):
     h), one multiply-add = 2 FLOPs. Not counted: the Q, K, V, O projections (8sd²), the
     scaling, the mask and the softmax (O(h s²) elementwise work). memory is the number of
     attention-score *elements* materialised at once (one s×s matrix per head), not bytes.
-    Pure Python integers: seq_len ≥ 0, dim ≥ 1, num_heads ≥ 1 dividing dim.
+    Pure Python integers (any integer type, NumPy's too; bools refused): seq_len ≥ 0, dim ≥ 1,
+    num_heads ≥ 1 dividing dim. Dtypes: none (no arrays; exact integer arithmetic).
     Returns ``{"flops": 4·s²·d, "memory": h·s²}``. Source: 002 §7.4 (O(s²d) time, O(s²) memory).
     """
     s = _length(seq_len, "seq_len")

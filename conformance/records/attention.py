@@ -57,12 +57,18 @@ def _qkv_samples(xp, dtype, device):
 def _weights_samples(xp, dtype, device):
     q, k, k5, q1, bool_mask = _qkv_samples(xp, dtype, device)
     additive = _a(xp, [[0.0, -math.inf, 0.0, -1.5, 0.0]], dtype, device)
+    q3 = _a(xp, _grid((3, 4), 8.9), dtype, device)
     return [
         Sample((q, k), {}, "two heads, no mask"),
         Sample((q, k), {"is_causal": True}, "causal, q_len = k_len"),
         Sample((q1, k5), {"is_causal": True}, "one decoding step attends the whole cache"),
         Sample((q, k), {"mask": bool_mask}, "boolean mask"),
         Sample((q1, k5), {"mask": additive, "scale": 0.25}, "additive mask and explicit scale"),
+        # options of any real number type: NumPy scalars mean their values
+        Sample((q1, k5), {"scale": np.float32(0.25), "is_causal": np.True_},
+               "NumPy scalar options"),
+        Sample((q3, k5), {"is_causal": True, "causal_alignment": "upper_left"},
+               "variant upper_left: k_len > q_len, query i sees keys j ≤ i"),
     ]
 
 
@@ -111,9 +117,19 @@ def _qk_errors(xp, dtype, device, extra=()):
     ]
 
 
+def _option_errors(xp, dtype, device, extra=()):
+    q, k, _, _, _ = _qkv_samples(xp, dtype, device)
+    return [
+        ErrorCase((q, k, *extra), {"scale": True}, TypeError, "scale must be a real number",
+                  "a bool scale"),
+        ErrorCase((q, k, *extra), {"is_causal": True, "causal_alignment": "top_left"},
+                  ValueError, "causal_alignment must be one of", "an unknown alignment"),
+    ]
+
+
 @errors(attention_weights)
 def _(xp, dtype, device):
-    return _qk_errors(xp, dtype, device)
+    return [*_qk_errors(xp, dtype, device), *_option_errors(xp, dtype, device)]
 
 
 def _sdpa_samples(xp, dtype, device):
@@ -121,6 +137,7 @@ def _sdpa_samples(xp, dtype, device):
     v = _a(xp, _grid((2, 3, 2), 6.1, 2.0), dtype, device)
     v5 = _a(xp, _grid((5, 3), 7.7, 2.0), dtype, device)
     additive = _a(xp, [[0.0, -math.inf, 0.0, -1.5, 0.0]], dtype, device)
+    q3 = _a(xp, _grid((3, 4), 8.9), dtype, device)
     return [
         Sample((q, k, v), {}, "two heads, no mask"),
         Sample((q, k, v), {"is_causal": True}, "causal, q_len = k_len"),
@@ -128,6 +145,10 @@ def _sdpa_samples(xp, dtype, device):
         Sample((q, k, v), {"mask": bool_mask}, "boolean mask"),
         Sample((q1, k5, v5), {"mask": additive, "scale": 0.25},
                "additive mask and explicit scale"),
+        Sample((q1, k5, v5), {"scale": np.float32(0.25), "is_causal": np.True_},
+               "NumPy scalar options"),
+        Sample((q3, k5, v5), {"is_causal": True, "causal_alignment": "upper_left"},
+               "variant upper_left: k_len > q_len, query i sees keys j ≤ i"),
     ]
 
 
@@ -142,7 +163,24 @@ def _(xp, dtype, device):
     big_k = _a(xp, _grid((3, 4), 4.1, 60.0), dtype, device)
     q4 = _a(xp, _grid((4, 4), 5.3), dtype, device)
     big_v = _a(xp, _grid((3, 2), 8.3, 1e4), dtype, device)
+    # an ∞ in the value row of a key that some queries do not attend: row 1 of `dead` attends
+    # nothing (0, not NaN), rows 0 and 2 attend key 2 (∞ in column 0, finite column 1); under
+    # is_causal the rows before key 2 never see it (finite), the last row does (∞)
+    inf_v = _a(xp, [[0.5, -1.0], [2.0, 0.25], [math.inf, 1.5]], dtype, device)
+    no_key2 = _a(xp, [[True, True, False], [False, False, False], [True, False, False]],
+                 xp.bool, device)
+    some_key2 = _a(xp, [[True, False, True], [False, False, False], [True, True, False]],
+                   xp.bool, device)
     return [
+        Sample((q[0], k[0], inf_v), {"mask": no_key2},
+               "∞ in a value row no query attends: a fully masked row stays 0",
+               proves=("masked_values_unread", "fully_masked_row_zero")),
+        Sample((q[0], k[0], inf_v), {"mask": some_key2},
+               "∞ in a value row some queries attend: only they get ∞",
+               proves=("masked_values_unread",)),
+        Sample((q[0], k[0], inf_v), {"is_causal": True},
+               "∞ in the last value row: the earlier causal rows stay finite",
+               proves=("masked_values_unread",)),
         Sample((q, k, v), {"mask": dead}, "a fully masked row (boolean)",
                proves=("fully_masked_row_zero",)),
         Sample((q1, k5, v5), {"mask": _a(xp, [[-math.inf] * 5], dtype, device)},
@@ -162,6 +200,7 @@ def _(xp, dtype, device):
     v = _a(xp, _grid((2, 3, 2), 6.1), dtype, device)
     return [
         *_qk_errors(xp, dtype, device, extra=(v,)),
+        *_option_errors(xp, dtype, device, extra=(v,)),
         ErrorCase((q, k, _a(xp, _grid((2, 4, 2), 0.0), dtype, device)), {}, ValueError,
                   "v must have one row per key", "v of another length than k"),
         ErrorCase((q, k, _a(xp, [[1, 2]] * 3, xp.int64, device)), {}, TypeError,
@@ -177,6 +216,10 @@ def _(xp, dtype, device):
         Sample((1, 4), opts, "one decoding step over a cache of 3"),
         Sample((2, 5), opts, "two new tokens after a cache of 3"),
         Sample((3, 3), {**opts, "dtype": xp.bool}, "boolean"),
+        Sample((2, 4), {**opts, "causal_alignment": "upper_left"},
+               "variant upper_left: 0 iff j ≤ i"),
+        Sample((np.int64(2), np.int64(3)), opts, "NumPy integer lengths"),
+        Sample((2, 3), {}, "no xp: NumPy"),
     ]
 
 
@@ -193,7 +236,12 @@ def _(xp, dtype, device):
     return [
         ErrorCase((-1, 3), opts, ValueError, "q_len must be ≥ 0", "negative q_len"),
         ErrorCase((2.5, 3), opts, TypeError, "q_len must be an integer", "non-integer q_len"),
-        ErrorCase((2, 3), {"dtype": dtype}, TypeError, "pass xp=", "no namespace"),
+        ErrorCase((2, 3), {"xp": "numpy"}, TypeError, "xp must be an array namespace",
+                  "a string for xp"),
+        ErrorCase((True, 3), opts, TypeError, "q_len must be an integer, got a bool",
+                  "a bool length"),
+        ErrorCase((2, 3), {**opts, "causal_alignment": "bottom_right"}, ValueError,
+                  "causal_alignment must be one of", "an unknown alignment"),
         ErrorCase((2, 3), {**opts, "dtype": xp.int64}, TypeError,
                   "dtype must be a real floating dtype", "integer dtype"),
     ]
