@@ -71,12 +71,18 @@ def temperature_scale(logits, /, *, temperature):
 
 
 @_at_dps
-def top_k_filter(probs, /, *, k):
-    return _filter(probs, lambda row: set(_order(row)[:k]))
+def top_k_filter(probs, /, *, k, ties="first"):
+    def top(row):
+        order = _order(row)
+        if ties == "all":  # every token tied with the k-th largest
+            return {i for i in order if row[i] >= row[order[k - 1]]}
+        return set(order[:k])
+
+    return _filter(probs, top)
 
 
 @_at_dps
-def top_p_filter(probs, /, *, p):
+def top_p_filter(probs, /, *, p, crossing="keep"):
     target = _mp(p)
 
     def nucleus(row):
@@ -85,11 +91,13 @@ def top_p_filter(probs, /, *, p):
             return set(order)
         goal = target * mpmath.fsum(row)
         kept, mass = set(), mpmath.mpf(0)
-        for i in order:  # the smallest prefix whose mass reaches p·Σ P
+        for i in order:
+            if crossing == "drop" and kept and mass + row[i] > goal:
+                break  # the largest prefix whose mass stays ≤ p·Σ P, never empty
             kept.add(i)
             mass += row[i]
-            if mass >= goal:
-                break
+            if crossing == "keep" and mass >= goal:
+                break  # the smallest prefix whose mass reaches p·Σ P
         return kept
 
     return _filter(probs, nucleus)

@@ -10,6 +10,10 @@ Portability notes. Filtering needs the k-th largest value of each row: it is rea
 (https://github.com/dask/dask/issues/3663). Beam search uses ``xp.argsort(..., stable=True)``
 and ``xp.take``. Ties are always broken towards the lower index, on every backend.
 
+Dtypes: float16 and bfloat16 are computed in float32 (the kept mass, the cumulative sums, the
+beam scores) and returned rounded once; integer results (token indices, sequences) are int64
+whatever the inputs' widths.
+
 Sources: 002 §10.1–§10.2 (temperature, top-k, nucleus, beam search), 001 (temperature),
 004 (next-token prediction).
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 import math
 
 from . import _validate as v
-from ._registry import Identity, equation
+from ._registry import ALL_FLOATS, Identity, Variant, equation
 
 __all__ = [
     "beam_search",
@@ -84,7 +88,11 @@ def _keep_largest(xp, probs, threshold, count):
 
 def _renormalised(xp, probs, keep):
     kept = xp.where(keep, probs, xp.zeros_like(probs))
-    return _nan_rows(xp, probs, kept / xp.sum(kept, axis=-1, keepdims=True))
+    total = xp.sum(kept, axis=-1, keepdims=True)
+    # a row keeps no mass only when it holds NaN (the checks refuse rows without mass): it
+    # becomes NaN below, so its denominator is set to 1 rather than dividing 0 by 0
+    total = xp.where(total == 0, xp.ones_like(total), total)
+    return _nan_rows(xp, probs, kept / total)
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,6 +107,7 @@ def _renormalised(xp, probs, keep):
         Identity("gradient", "∂(z/T)/∂z = 1/T", "D"),
         Identity("accuracy", "within 2 ulp of the exact quotient (T rounded to the dtype)", "R"),
     ),
+    dtypes=ALL_FLOATS,
 )
 def temperature_scale(logits, /, *, temperature):
     r"""Divide logits by a temperature before the softmax.
@@ -107,12 +116,15 @@ def temperature_scale(logits, /, *, temperature):
 
     T < 1 sharpens the distribution, T > 1 flattens it; T → 0 tends to the one-hot argmax
     (greedy decoding, :func:`greedy`), which is a limit, not a value: T must be a positive
-    finite number. Shapes: logits (..., V) → same shape. Source: 002 §10.2.1, 001.
+    finite number (any real number type). Shapes: logits (..., V) → same shape. Dtypes: float16
+    and bfloat16 divided in float32 and rounded once (a quotient past the dtype's range is ±∞,
+    as the rounded true value is). Source: 002 §10.2.1, 001.
     """
     xp = v.namespace(logits=logits)
     v.floating(xp, logits, "logits")
     temperature = v.positive_number(temperature, "temperature")
-    return logits / temperature
+    logits, dtype = v.widen(xp, logits)
+    return v.narrow(xp, logits / temperature, dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,26 +139,48 @@ def temperature_scale(logits, /, *, temperature):
         Identity("identity_at_vocab", "k = V returns the (renormalised) input", "P"),
         Identity("keeps_largest", "every kept entry ≥ every dropped entry", "P"),
         Identity("nan_rows", "a row holding NaN gives NaN; the other rows are unaffected", "P"),
+        Identity("tie_variants", "ties='all' keeps every token tied with the k-th largest, as "
+                 "Hugging Face's TopKLogitsWarper; it differs from the default exactly when the "
+                 "k-th and (k+1)-th largest are equal", "P"),
         Identity("accuracy", "within its ulp budget of the exact renormalisation", "R"),
     ),
+    dtypes=ALL_FLOATS,
+    variants=(
+        Variant("first", {"ties": "first"},
+                "the spec; filters built on the index set of torch.topk or jax.lax.top_k "
+                "(exactly k); llama.cpp's top-k (sorts, keeps the first k)",
+                "a tie at the k-th largest probability ([0.4, 0.3, 0.3], k = 2): exactly k "
+                "tokens, the lower index kept", default=True),
+        Variant("all", {"ties": "all"},
+                "Hugging Face transformers' TopKLogitsWarper (removes scores < the k-th "
+                "largest)",
+                "a tie at the k-th largest probability ([0.4, 0.3, 0.3], k = 2): every tied "
+                "token kept, more than k"),
+    ),
 )
-def top_k_filter(probs, /, *, k):
+def top_k_filter(probs, /, *, k, ties="first"):
     r"""Top-k filtering: keep the k most probable tokens of each row and renormalise.
 
     .. math:: P'(t_i) = \frac{P(t_i)}{\sum_{j \in \mathrm{top}_k} P(t_j)}
               \ \text{ for } i \in \mathrm{top}_k, \qquad P'(t_i) = 0 \text{ otherwise}
 
     Ties: the support has exactly k entries; among tokens of equal probability at the
-    threshold, the lower index is kept (deterministic on every backend). k = V keeps
-    everything (the input divided by its row sum). A row holding NaN gives NaN; a row with no
-    mass at all is an error. The input need not sum to 1: the kept mass is the denominator.
+    threshold, the lower index is kept (deterministic on every backend). ``ties="all"`` keeps
+    every token whose probability equals the k-th largest instead (the support may exceed k).
+    k = V keeps everything (the input divided by its row sum). A row holding NaN gives NaN; a
+    row with no mass at all is an error. The input need not sum to 1: the kept mass is the
+    denominator.
 
-    Shapes: probs (..., V) → same shape; 1 ≤ k ≤ V. Source: 002 §10.2.2.
+    Shapes: probs (..., V) → same shape; 1 ≤ k ≤ V (any integer type). Dtypes: float16 and
+    bfloat16 renormalised in float32 and rounded once. Source: 002 §10.2.2.
     """
     xp = _probabilities(probs)
     k = _count(k, "k", 1, probs.shape[-1])
+    v.choice(ties, ("first", "all"), "ties")
+    probs, dtype = v.widen(xp, probs)
     threshold = xp.sort(probs, axis=-1, descending=True)[..., k - 1:k]
-    return _renormalised(xp, probs, _keep_largest(xp, probs, threshold, k))
+    keep = probs >= threshold if ties == "all" else _keep_largest(xp, probs, threshold, k)
+    return v.narrow(xp, _renormalised(xp, probs, keep), dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,10 +202,27 @@ def top_k_filter(probs, /, *, k):
         Identity("sums_to_one", "each row sums to 1 (divided by the kept mass, not by p)", "P"),
         Identity("identity_at_one", "p = 1 returns the (renormalised) input", "P"),
         Identity("nan_rows", "a row holding NaN gives NaN; the other rows are unaffected", "P"),
+        Identity("crossing_variants", "crossing='drop' keeps the largest prefix whose mass stays "
+                 "≤ p (the most probable token always); it differs from the default exactly "
+                 "when no prefix's mass equals p", "P"),
         Identity("accuracy", "within its ulp budget of the exact filter", "R"),
     ),
+    dtypes=ALL_FLOATS,
+    variants=(
+        Variant("keep", {"crossing": "keep"},
+                "the spec; Holtzman et al. (2020); Hugging Face transformers' "
+                "TopPLogitsWarper, vLLM, llama.cpp, Meta's Llama sample_top_p (they keep a "
+                "token whose preceding mass is < p, or ≤ p in Llama's)",
+                "p inside a token's mass ([0.5, 0.3, 0.2], p = 0.6): the token that crosses p "
+                "is kept, two tokens of mass 0.8", default=True),
+        Variant("drop", {"crossing": "drop"},
+                "002 §10.2.3's \"Σ P(v) ≤ p\" set, kept non-empty; samplers that mask "
+                "cumsum ≤ p without shifting the mask by one",
+                "p inside a token's mass ([0.5, 0.3, 0.2], p = 0.6): the crossing token is "
+                "dropped, one token of mass 0.5 (below p)"),
+    ),
 )
-def top_p_filter(probs, /, *, p):
+def top_p_filter(probs, /, *, p, crossing="keep"):
     r"""Nucleus (top-p) filtering: keep the smallest set of most probable tokens reaching mass p.
 
     .. math:: V_p = \operatorname*{arg\,min}_{|S|}\Bigl\{S = \text{top-}|S| \text{ tokens}:
@@ -188,23 +239,35 @@ def top_p_filter(probs, /, *, p):
     Erratum: 002 §10.2.3 writes V_p = {t : Σ_{v sorted} P(v) ≤ p} and P'(tᵢ) = P(tᵢ)/p.
     The "≤ p" set does not reach p (it is empty when the top token alone exceeds p); dividing by
     p does not give a distribution. This follows Holtzman et al. (2020): ≥ p, divided by the
-    kept mass.
+    kept mass. ``crossing="drop"`` computes the other form the field uses: the largest prefix
+    whose mass stays ≤ p·Σ P (the token that crosses p dropped), never empty (the most
+    probable token is always kept), divided by its own mass.
 
-    Shapes: probs (..., V) → same shape; 0 < p ≤ 1. Source: 002 §10.2.3.
+    Shapes: probs (..., V) → same shape; 0 < p ≤ 1 (any real number type). Dtypes: float16
+    and bfloat16 summed and renormalised in float32, rounded once. Source: 002 §10.2.3.
     """
     xp = _probabilities(probs)
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
+    p = v.real_number(p, "p")
+    if not 0 < p <= 1:
         raise ValueError(f"p must be a number in (0, 1], got {p!r}")
+    v.choice(crossing, ("keep", "drop"), "crossing")
+    probs, dtype = v.widen(xp, probs)
     if p == 1:
-        return _renormalised(xp, probs, xp.ones_like(probs) > 0)
+        return v.narrow(xp, _renormalised(xp, probs, xp.ones_like(probs) > 0), dtype)
     ordered = xp.sort(probs, axis=-1, descending=True)
     running = xp.cumulative_sum(ordered, axis=-1)
-    before = xp.concat([xp.zeros_like(running[..., :1]), running[..., :-1]], axis=-1)
-    in_nucleus = before < p * running[..., -1:]  # a prefix of the sorted tokens
+    goal = p * running[..., -1:]
+    if crossing == "keep":
+        before = xp.concat([xp.zeros_like(running[..., :1]), running[..., :-1]], axis=-1)
+        in_nucleus = before < goal  # a prefix of the sorted tokens
+    else:
+        first = xp.arange(ordered.shape[-1], device=v.device(ordered)) == 0
+        in_nucleus = (running <= goal) | first  # a prefix too (running never decreases)
     count = xp.sum(xp.astype(in_nucleus, xp.int64), axis=-1, keepdims=True)
     threshold = xp.min(xp.where(in_nucleus, ordered, xp.full_like(ordered, math.inf)),
                        axis=-1, keepdims=True)
-    return _renormalised(xp, probs, _keep_largest(xp, probs, threshold, count))
+    return v.narrow(xp, _renormalised(xp, probs, _keep_largest(xp, probs, threshold, count)),
+                    dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +280,11 @@ def top_p_filter(probs, /, *, p):
         Identity("frequencies", "over many uniforms the frequencies match probs (χ² test)", "P"),
         Identity("never_zero", "a zero-probability token is never drawn", "P"),
         Identity("exact_inverse_cdf", "the index is the exact inverse CDF of u", "R"),
+        Identity("uniforms_of_any_dtype", "u of any float dtype is compared with the CDF in the "
+                 "wider of the two working precisions: every token of a uniform bfloat16 "
+                 "distribution over 1,000 tokens can be drawn", "P"),
     ),
+    dtypes=ALL_FLOATS,
 )
 def sample(probs, u, /):
     r"""Draw a token by inverting the cumulative distribution at supplied uniforms u.
@@ -230,19 +297,24 @@ def sample(probs, u, /):
     a step of the CDF goes to the next token; zero-probability tokens are never drawn (if
     rounding makes u·total reach the last step, the last token with positive mass is drawn).
 
-    Shapes: probs (..., V) and u broadcastable against probs' batch shape (...) → integer
+    Shapes: probs (..., V) and u broadcastable against probs' batch shape (...) → int64
     indices of the broadcast shape; for example probs (V,) with u (n,) gives n draws from one
-    distribution. Source: 002 §10.2 (sampling from P(tᵢ)).
+    distribution. Dtypes: probs and u may differ (float32 uniforms with bfloat16
+    probabilities, say): the CDF is summed, and compared with u, in the wider of their working
+    precisions (float16 and bfloat16 count as float32), so u is never rounded to the
+    probabilities' dtype. Source: 002 §10.2 (sampling from P(tᵢ)).
     """
     xp = v.namespace(probs=probs, u=u)
     _probabilities(probs)
     v.floating(xp, u, "u")
-    v.same_dtype(probs, u, "probs and u")
     _broadcast_shape(tuple(probs.shape[:-1]), tuple(u.shape),
                      "u must be broadcastable against probs' batch shape")
     v.check_values(xp, probs, xp.isnan, "probs holds NaN: no token can be drawn")
     v.check_values(xp, u, lambda a: (a < 0) | (a >= 1) | xp.isnan(a),
                    "u must hold uniforms in [0, 1); some are outside")
+    work = xp.result_type(v.working_dtype(xp, probs.dtype), v.working_dtype(xp, u.dtype))
+    probs = probs if probs.dtype == work else xp.astype(probs, work)
+    u = u if u.dtype == work else xp.astype(u, work)
     cdf = xp.cumulative_sum(probs, axis=-1)
     total = cdf[..., -1:]
     target = u[..., None] * total
@@ -260,6 +332,7 @@ def sample(probs, u, /):
         Identity("cold_sampling", "equals sample(softmax(z/T), u) for every u as T → 0", "P"),
         Identity("first_of_ties", "ties go to the lowest index", "P"),
     ),
+    dtypes=ALL_FLOATS,
 )
 def greedy(logits, /):
     r"""Greedy decoding: the index of the largest logit of each row.
@@ -269,7 +342,8 @@ def greedy(logits, /):
 
     Ties go to the lowest index (the standard's ``argmax`` returns the first occurrence).
     A NaN logit is an error (no index would be right). Shapes: logits (..., V) → integer
-    indices (...). Source: 002 §10.2.1 ("T = 0 reduces to argmax").
+    indices (...). Dtypes: every real floating dtype, float16 and bfloat16 included: argmax
+    only compares, so nothing is rounded. Source: 002 §10.2.1 ("T = 0 reduces to argmax").
     """
     xp = v.namespace(logits=logits)
     v.floating(xp, logits, "logits")
@@ -303,7 +377,11 @@ def _check_log_probs(xp, start, logp, n_beams: int):
                  "that enumerating all V^steps continuations finds", "P"),
         Identity("beats_greedy", "on a model where greedy is suboptimal, a wider beam finds the "
                  "better sequence", "P"),
+        Identity("int64_sequences", "a start of any integer width gives int64 sequences: a "
+                 "generated token id past the start's range (299 after a uint8 start) is kept, "
+                 "never wrapped", "P"),
     ),
+    dtypes=ALL_FLOATS,
 )
 def beam_search(log_prob_fn, start, /, *, beam_width, steps, return_scores=False):
     r"""Beam search: extend the best partial sequences by every token, keep the best beams.
@@ -324,9 +402,12 @@ def beam_search(log_prob_fn, start, /, *, beam_width, steps, return_scores=False
     beam_width ≥ V^(steps−1) (nothing is ever pruned), and beam_width = 1 is greedy decoding.
     Ties in score go to the lower (beam rank, token) pair, so the result is deterministic.
 
-    Returns the kept sequences, best first, integer (min(beam_width, V^steps), len(start) +
-    steps), and with ``return_scores=True`` also their scores (beams,) in the dtype of the
-    log-probabilities. Source: 002 §10.2.4.
+    Returns the kept sequences, best first, int64 (min(beam_width, V^steps), len(start) +
+    steps) whatever the integer width of ``start`` (its values widened, never wrapped; the
+    sequences given to ``log_prob_fn`` are int64 too), and with ``return_scores=True`` also
+    their scores (beams,) in the dtype of the log-probabilities. Dtypes: float16 and bfloat16
+    log-probabilities are summed in float32 (the ranking too), the scores rounded once.
+    Source: 002 §10.2.4.
     """
     if not callable(log_prob_fn):
         raise TypeError(f"log_prob_fn must be callable, got {type(log_prob_fn).__name__}")
@@ -336,11 +417,14 @@ def beam_search(log_prob_fn, start, /, *, beam_width, steps, return_scores=False
         raise ValueError(f"start must be 1-D (one token sequence), got shape {tuple(start.shape)}")
     beam_width = _count(beam_width, "beam_width", 1)
     steps = _count(steps, "steps", 1)
+    start = v.indices(xp, start, "start", what="token ids")
     seqs = xp.reshape(start, (1, start.shape[0]))
     scores = None
+    dtype = None
     for _ in range(steps):
         logp = log_prob_fn(seqs)
         _check_log_probs(xp, start, logp, seqs.shape[0])
+        logp, dtype = v.widen(xp, logp)
         vocab = logp.shape[1]
         total = logp if scores is None else scores[:, None] + logp
         flat = xp.reshape(total, (-1,))
@@ -350,6 +434,6 @@ def beam_search(log_prob_fn, start, /, *, beam_width, steps, return_scores=False
         seqs = xp.concat([xp.take(seqs, parent, axis=0),
                           xp.reshape(xp.astype(token, seqs.dtype), (-1, 1))], axis=1)
         scores = xp.take(flat, best)
-    return (seqs, scores / steps) if return_scores else seqs
+    return (seqs, v.narrow(xp, scores / steps, dtype)) if return_scores else seqs
 
 

@@ -40,6 +40,8 @@ def _(xp, dtype, device):
         Sample((_a(xp, [2.0, 1.0, -0.5], dtype, device),), {"temperature": 0.7}, "T=0.7"),
         Sample((_a(xp, [[1.0, 3.0], [0.0, -2.0]], dtype, device),), {"temperature": 1.5},
                "batch, T=1.5"),
+        Sample((_a(xp, [2.0, 1.0, -0.5], dtype, device),), {"temperature": np.float32(0.5)},
+               "a NumPy scalar temperature"),
     ]
 
 
@@ -65,6 +67,8 @@ def _(xp, dtype, device):
                   "logits must have a real floating dtype", "integer logits"),
         ErrorCase(([1.0, 2.0],), {"temperature": 1.0}, TypeError, "logits must be an array",
                   "a list"),
+        ErrorCase((z,), {"temperature": True}, TypeError, "temperature must be a real number",
+                  "a bool temperature"),
     ]
 
 
@@ -75,6 +79,10 @@ def _(xp, dtype, device):
         Sample((_a(xp, [[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]], dtype, device),), {"k": 2},
                "batch with ties at the threshold"),
         Sample((_a(xp, [0.3, 0.3, 0.4], dtype, device),), {"k": 3}, "k = V"),
+        Sample((_a(xp, [0.1, 0.4, 0.2, 0.3], dtype, device),), {"k": np.int64(2)},
+               "a NumPy integer k"),
+        Sample((_a(xp, [[0.4, 0.3, 0.3], [0.2, 0.2, 0.6]], dtype, device),),
+               {"k": 2, "ties": "all"}, "variant all: every token tied with the k-th kept"),
     ]
 
 
@@ -84,7 +92,10 @@ def _(xp, dtype, device):
         Sample((_a(xp, [0.25, 0.25, 0.25, 0.25], dtype, device),), {"k": 1},
                "all tied: the first index wins"),
         Sample((_a(xp, [1.0, 0.0, 0.0], dtype, device),), {"k": 2}, "zeros kept as zeros"),
-        Sample((_a(xp, [1e-30, 3e-30, 2e-30], dtype, device),), {"k": 2}, "tiny unnormalised"),
+        # tiny and unnormalised: 1, 3 and 2 times float16's smallest subnormal step 2⁻²⁴,
+        # exact in every dtype (normal numbers from bfloat16 up)
+        Sample((_a(xp, [2.0**-24, 3 * 2.0**-24, 2 * 2.0**-24], dtype, device),), {"k": 2},
+               "tiny unnormalised"),
     ]
 
 
@@ -111,6 +122,9 @@ def _(xp, dtype, device):
         *_filter_errors(xp, dtype, device, "k", 4, r"k must be in \[1, 3\]"),
         ErrorCase((p,), {"k": 0}, ValueError, r"k must be in \[1, 3\]", "k = 0"),
         ErrorCase((p,), {"k": 1.5}, TypeError, "k must be an integer", "float k"),
+        ErrorCase((p,), {"k": True}, TypeError, "k must be an integer, got a bool", "bool k"),
+        ErrorCase((p,), {"k": 2, "ties": "last"}, ValueError, "ties must be one of",
+                  "an unknown tie rule"),
     ]
 
 
@@ -122,6 +136,11 @@ def _(xp, dtype, device):
         Sample((_a(xp, [[0.1, 0.6, 0.3], [0.25, 0.25, 0.5]], dtype, device),), {"p": 0.85},
                "batch, unsorted"),
         Sample((_a(xp, [0.2, 0.3, 0.5], dtype, device),), {"p": 1.0}, "p = 1"),
+        Sample((_a(xp, [0.5, 0.3, 0.2], dtype, device),), {"p": np.float32(0.9)},
+               "a NumPy scalar p (inside (0, 1])"),
+        Sample((_a(xp, [[0.5, 0.3, 0.2], [0.9, 0.06, 0.04]], dtype, device),),
+               {"p": 0.6, "crossing": "drop"},
+               "variant drop: the crossing token dropped, the top token always kept"),
     ]
 
 
@@ -142,6 +161,9 @@ def _(xp, dtype, device):
     return [
         *_filter_errors(xp, dtype, device, "p", 0.0, r"p must be a number in \(0, 1\]"),
         ErrorCase((q,), {"p": 1.5}, ValueError, r"p must be a number in \(0, 1\]", "p > 1"),
+        ErrorCase((q,), {"p": True}, TypeError, "p must be a real number, got bool", "bool p"),
+        ErrorCase((q,), {"p": 0.5, "crossing": "round"}, ValueError,
+                  "crossing must be one of", "an unknown crossing rule"),
     ]
 
 
@@ -154,6 +176,9 @@ def _(xp, dtype, device):
         Sample((_a(xp, [[0.5, 0.5], [0.9, 0.1]], dtype, device), _a(xp, [0.75, 0.3], dtype,
                                                                      device)), {},
                "one draw per row"),
+        Sample((_a(xp, [0.1, 0.2, 0.7], dtype, device),
+                _a(xp, [0.05, 0.2999, 0.3001, 0.95], xp.float64, device)), {},
+               "float64 uniforms: compared in the wider dtype"),
     ]
 
 
@@ -164,7 +189,8 @@ def _(xp, dtype, device):
         Sample((_a(xp, [0.25, 0.25, 0.5], dtype, device), _a(xp, [0.0, 0.25, 0.5], dtype,
                                                               device)), {},
                "u on a CDF step goes to the next token", proves=("exact_inverse_cdf",)),
-        Sample((_a(xp, [0.0, 1.0, 0.0], dtype, device), _a(xp, [0.0, 0.999], dtype, device)), {},
+        # 0.99, not closer to 1: bfloat16 rounds 0.999 to 1, which is no uniform in [0, 1)
+        Sample((_a(xp, [0.0, 1.0, 0.0], dtype, device), _a(xp, [0.0, 0.99], dtype, device)), {},
                "zero-probability tokens never drawn", proves=("exact_inverse_cdf",)),
         Sample((_a(xp, [2.0, 6.0], dtype, device), _a(xp, [0.2, 0.3], dtype, device)), {},
                "unnormalised: u scaled by the total", proves=("exact_inverse_cdf",)),
@@ -234,6 +260,8 @@ def _(xp, dtype, device):
     start = _a(xp, [0], xp.int64, device)
     return [
         Sample((model, start), {"beam_width": 2, "steps": 2}, "beam 2 beats greedy"),
+        Sample((model, _a(xp, [2], xp.uint8, device)), {"beam_width": np.int64(2), "steps": 2},
+               "a uint8 start and a NumPy integer width: int64 sequences"),
         Sample((model, start), {"beam_width": 1, "steps": 3}, "beam 1 is greedy"),
         Sample((model, start), {"beam_width": 9, "steps": 2, "return_scores": False},
                "exhaustive width"),
@@ -282,9 +310,13 @@ derivative(
 #   roundings (≤ 1.5 ulp relative, non-negative terms) and the quotient one more: ≤ 2,
 #   budget 4; which tokens are kept is decided away from rounding ties in every record;
 # - sample: an index is exact or wrong, budget 0.
+# - float16 and bfloat16 (computed in float32, rounded once) derive theirs from float32's
+#   (tolerances.low_precision_budget), except sample: an index is exact or wrong in every
+#   dtype, budget 0 (the derived 1 ulp would accept an index one off once the index reaches
+#   float16's or bfloat16's unit spacing, at 2048 and 256).
 budget({
     "temperature_scale": {"float32": 2, "float64": 2},
     "top_k_filter": {"float32": 4, "float64": 4},
     "top_p_filter": {"float32": 4, "float64": 4},
-    "sample": {"float32": 0, "float64": 0},
+    "sample": {"float16": 0, "bfloat16": 0, "float32": 0, "float64": 0},
 })
