@@ -344,6 +344,8 @@ def load_reports(directory: Path = CONFORMANCE) -> dict[str, dict]:
             found[backend_id] = {
                 "info": info,
                 "matrix": report["matrix"][backend_id],
+                # equation → identity key → tier → cell with its tests (reports since issue 11)
+                "identities": (report.get("identities") or {}).get(backend_id, {}),
                 "failures": [f for f in report.get("failures", [])
                              if f.get("backend") in (backend_id, None)],
                 "run": {"created": created,
@@ -493,11 +495,13 @@ def equation_section(site: Site, rec, links: dict[str, str]) -> str:
             out.append("    - " + md_text(erratum, names=links))
         out += ["", "    All errata: [errata](../errata.md).", ""]
     if rec.identities:
-        out += ["**Identities proven**", "", "| identity | statement | tiers |", "|---|---|---|"]
+        out += ["**Identities proven** (status per tier over the committed runs; the tests "
+                "that prove each)", "",
+                "| identity | statement | tiers | tests |", "|---|---|---|---|"]
         for ident in rec.identities:
-            tiers = " ".join(f"[{t}](../tiers.md#tier-{t.lower()})" for t in ident.tiers)
+            tiers, tests = identity_status(site, rec.name, ident)
             out.append(f"| `{ident.key}` | {md_text(ident.statement, table=True, names=links)}"
-                       f" | {tiers} |")
+                       f" | {tiers} | {tests} |")
         out.append("")
     if rec.limits:
         out += ["**Known backend limits**", ""]
@@ -522,6 +526,29 @@ def _drop_duplicate_math(body: str, latex: str) -> str:
     if m and norm(m.group(2) + m.group(3)) == norm(latex):
         return body[:m.start()] + body[m.end():]
     return body
+
+
+def identity_status(site: Site, name: str, ident) -> tuple[str, str]:
+    """An identity's cells: each tier linked to its legend with its status over the committed
+    runs that record identities (❌ a failure on any backend, ⚠️ no test, ✅ passed, ⏭ only
+    skipped), and the test functions that prove it."""
+    cells, tests = [], set()
+    for tier in ident.tiers:
+        statuses = []
+        for backend_id in site.report_ids:
+            cell = (site.reports[backend_id].get("identities", {}).get(name, {})
+                    .get(ident.key, {}).get(tier))
+            if cell is not None:
+                statuses.append(cell.get("status", "missing"))
+                tests.update(cell.get("tests", ()))
+        if not statuses:
+            mark = NOT_RUN
+        else:
+            mark = next((MARK[s] for s in ("failed", "missing", "passed") if s in statuses),
+                        MARK["skipped"])
+        cells.append(f"[{tier}](../tiers.md#tier-{tier.lower()}) {mark}")
+    shown = ", ".join(f"`{t}`" for t in sorted(tests)[:3]) + (" …" if len(tests) > 3 else "")
+    return " · ".join(cells), shown
 
 
 def provenance(site: Site) -> str:

@@ -116,6 +116,32 @@ def test_status_comes_from_the_reports_and_new_equations_are_not_yet_run():
     section = build.equation_section(site, rec, site.links_from("equations"))
     assert "| `numpy` | ✅ 3 | ✅ 3 | ✅ 3 | ⏭ [1] | ✅ 3 | ✅ 3 |" in section
     assert "1. needs a GPU" in section
+
+
+def test_each_identity_shows_its_status_per_tier_and_its_tests():
+    rec = spec.catalogue()["softmax"]
+    ident = rec.identities[0]
+    grid = {"softmax": {ident.key: {t: {"status": "passed", "passed": 2, "failed": 0,
+                                        "skipped": 0, "tests": [f"conformance/test_{t}.py::t"]}
+                                    for t in ident.tiers}}}
+    first = ident.tiers[0]
+    grid["softmax"][ident.key][first] = {"status": "failed", "tests": ["conformance/a.py::bad"]}
+    run = {"created": "2026-01-01T00:00:00+00:00", "commit": "0123456789ab", "profile": "ci",
+           "python": "3.11", "platform": "", "file": "numpy.json", "wall_time_s": 1.0}
+    reports = {"numpy": {"info": {"id": "numpy"}, "matrix": {}, "failures": [],
+                         "identities": grid, "run": run}}
+    site = build.Site(reports)
+    section = build.equation_section(site, rec, site.links_from("equations"))
+    line = next(s for s in section.splitlines() if s.startswith(f"| `{ident.key}` |"))
+    assert f"[{first}](../tiers.md#tier-{first.lower()}) ❌" in line
+    assert "`conformance/a.py::bad`" in line
+    for tier in ident.tiers[1:]:
+        assert f"[{tier}](../tiers.md#tier-{tier.lower()}) ✅" in line
+    assert "at commit `0123456789ab`" in section  # the statuses say where they come from
+    # an identity the committed runs do not record is not yet run, never shown as proven
+    other = next(i for i in rec.identities if i.key != ident.key)
+    line = next(s for s in section.splitlines() if s.startswith(f"| `{other.key}` |"))
+    assert build.NOT_RUN in line and "✅" not in line
     other = next(r for r in spec.catalogue().values() if r.name != "softmax")
     section = build.equation_section(site, other, site.links_from("equations"))
     assert build.NOT_RUN in section
