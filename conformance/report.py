@@ -225,18 +225,10 @@ def gaps(report: dict) -> list[str]:
     out = [f"{b}: {name} tier {tier}" for b, grid in report["matrix"].items()
            for name, row in grid.items() for tier, cell in row.items()
            if cell["status"] == "missing"]
-    catalogue = spec.catalogue()
     out += [f"{b}: {name}:{key} tier {tier}" for b, grid in report.get("identities", {}).items()
             for name, idents in grid.items() for key, row in idents.items()
-            for tier, cell in row.items() if cell["status"] == "missing"
-            and catalogue[name].chapter in ACCOUNTED]
+            for tier, cell in row.items() if cell["status"] == "missing"]
     return out
-
-
-#: TRANSITIONAL (issue 11): the chapters whose tests already name the identities they prove
-ACCOUNTED = {"probability", "alignment", "diffusion", "embeddings", "attention", "optim",
-             "normalization", "transformer", "decoding", "linalg", "scaling",
-             "activations", "losses", "layers"}
 
 
 def has_gaps(report: dict) -> bool:
