@@ -89,9 +89,6 @@ class Backend:
     is_gpu: bool = False
     #: what `compile` runs (the report names it for a run with SPEC_COMPILE=1)
     compiler: str = "none (compile is the identity)"
-    #: the share of the Hypothesis profile's examples a property draws on this backend (1: all;
-    #: a backend whose arithmetic is another's, at many times its cost per example, takes less)
-    hypothesis_share: float = 1.0
 
     def __init__(self) -> None:
         self.xp = self._namespace()

@@ -84,13 +84,6 @@ class DaskBackend(Backend):
     id = "dask"
     library = "dask"
     float_dtypes = ("float16", "float32", "float64")
-    #: a quarter of the examples: each costs about ten times NumPy's (a graph is built,
-    #: tokenised and computed for every call), while the arithmetic is NumPy's, chunk by chunk,
-    #: which the properties check at full strength on NumPy. What dask adds (lazy graphs, chunk
-    #: boundaries, values unknown until computed) every example exercises, tiers X and R check
-    #: dask's results on fixed inputs against NumPy's and mpmath, and the rotating thorough
-    #: shard explores dask at 2,500 examples a property
-    hypothesis_share = 0.25
 
     def __init__(self, scheduler: str | None = None) -> None:
         """`scheduler`: a `SPEC_DASK_SCHEDULER` value; None reads the environment variable."""

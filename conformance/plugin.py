@@ -10,11 +10,8 @@ reports say which equations they ran compiled (see compiled.py).
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
 
-import hypothesis
 import pytest
 
 import backends
@@ -70,28 +67,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[settings.COMPILED] = compile_mode
 
 
-@contextlib.contextmanager
-def backend_share(item: pytest.Item):
-    """A Hypothesis test on a backend with a `hypothesis_share` below 1 draws that share of
-    the profile's examples (at least one; explicit examples all run)."""
-    backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
-    share = getattr(backend, "hypothesis_share", 1.0)
-    if share >= 1 or not shard.is_hypothesis_test(item):
-        yield
-        return
-    # Hypothesis reads a test's settings when it is called, from this attribute (where
-    # @settings puts them); the test function is shared by every backend's item, so the
-    # backend's share is set for this call only
-    test = item.obj
-    saved = test._hypothesis_internal_use_settings
-    test._hypothesis_internal_use_settings = hypothesis.settings(
-        saved, max_examples=max(1, math.ceil(saved.max_examples * share)))
-    try:
-        yield
-    finally:
-        test._hypothesis_internal_use_settings = saved
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     selected = config.stash[settings.BACKENDS]
     lines = [f"spec backends: {b.describe()}" for b in selected]
@@ -99,9 +74,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if config.getoption("--thorough-shard") is not None:
         profile = (f"{shard.THOROUGH} (the thorough shard {config.getoption('--thorough-shard')}"
                    f", {config.getoption('--shard-budget'):.0f} s)")
-    shares = [f"{b.id} draws {b.hypothesis_share:.0%} of the examples" for b in selected
-              if b.hypothesis_share < 1]
-    lines.append(f"hypothesis profile: {profile}" + (f" ({'; '.join(shares)})" if shares else ""))
+    lines.append(f"hypothesis profile: {profile}")
     lines.append(f"compiled: {compiled.describe(selected, config.stash[settings.COMPILED])}")
     return lines
 
@@ -204,11 +177,9 @@ def _compiled_equations(request):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    """Run a test with its backend's share of the examples; tag the report of a
-    compiled-mode test with the equations it ran compiled."""
+    """Tag the report of a compiled-mode test with the equations it ran compiled."""
     try:
-        with backend_share(item):
-            return (yield)
+        return (yield)
     finally:
         if _COMPILED_TABLE in item.stash:
             table = item.stash[_COMPILED_TABLE]

@@ -127,6 +127,5 @@ class ThoroughShard:
         terminalreporter.write_line(
             f"thorough shard {self.key[:12]}: {len(self.ran)} Hypothesis tests reached at the "
             f"{THOROUGH} profile within a budget of {self.budget_s:.0f} s, {self.examples} "
-            f"examples in all; {self.cut} stopped drawing at their time (at most "
-            f"{self.test_s:.0f} s, or the budget's end) with every example passed; the next key "
-            f"visits them in another order")
+            f"examples in all; {self.cut} stopped at their {self.test_s:.0f} s share with every "
+            f"example passed; the next key visits them in another order")
