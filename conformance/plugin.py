@@ -175,12 +175,28 @@ def _compiled_equations(request):
     table.release()
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item):
-    """Tag the report of a compiled-mode test with the equations it ran compiled."""
+    """Keep a Hypothesis test's settings as @given left them, from one call to the next; tag
+    the report of a compiled-mode test with the equations it ran compiled.
+
+    Hypothesis's pytest plugin, on every call of a parametrised Hypothesis test, replaces the
+    test function's settings with new settings whose parent is the old ones
+    (`_hypothesis_pytestplugin.py`, the `differing_executors` work-around for
+    HypothesisWorks/hypothesis#3733). The function is shared by all its parametrisations, so
+    the chain grows by one a call: `test_property`, with about 2,500 parametrisations, passed
+    Python's recursion limit in a worker after about 950 calls, and every later call failed
+    with a RecursionError (1,342 failures in one run). This wrapper runs outside Hypothesis's
+    (tryfirst) and puts the settings back after each call.
+    """
+    fn = getattr(item, "obj", None)
+    fn = getattr(fn, "__func__", fn)
+    saved = getattr(fn, "_hypothesis_internal_use_settings", None)
     try:
         return (yield)
     finally:
+        if saved is not None:
+            fn._hypothesis_internal_use_settings = saved
         if _COMPILED_TABLE in item.stash:
             table = item.stash[_COMPILED_TABLE]
             item.user_properties.append(("spec_compiled", sorted(table.calls)))
