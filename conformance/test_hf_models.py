@@ -27,6 +27,7 @@ Tolerances:
 
 from __future__ import annotations
 
+import array_api_compat
 import numpy as np
 import pytest
 
@@ -231,8 +232,14 @@ def test_greedy_generation_matches_transformers(hf, backend, family):
     with torch.no_grad():
         want = model.generate(torch.from_numpy(prompt), max_new_tokens=steps,
                               min_new_tokens=steps, do_sample=False).numpy()
-    got = spec.generate(params, backend.asarray(prompt), steps, sampler=spec.greedy, **options)
-    np.testing.assert_array_equal(backend.to_numpy(got), want)
+    # on a lazy backend (Dask) each step's value checks (the sampler's NaN and id checks)
+    # compute the whole graph behind that step, so ten checked steps cost 55 forward passes
+    # (200 s a model, measured); this test is about the tokens, and tier E proves the checks
+    lazy = array_api_compat.is_dask_array(backend.asarray(prompt))
+    with spec.value_checks(not lazy):
+        got = backend.to_numpy(spec.generate(params, backend.asarray(prompt), steps,
+                                             sampler=spec.greedy, **options))
+    np.testing.assert_array_equal(got, want)
 
 
 # ============================================================================ parameter count
