@@ -89,6 +89,9 @@ class Backend:
     is_gpu: bool = False
     #: what `compile` runs (the report names it for a run with SPEC_COMPILE=1)
     compiler: str = "none (compile is the identity)"
+    #: the share of the Hypothesis profile's examples a property draws on this backend (1: all;
+    #: a backend at many times NumPy's cost per example takes less, saying why)
+    hypothesis_share: float = 1.0
 
     def __init__(self) -> None:
         self.xp = self._namespace()

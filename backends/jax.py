@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ._base import Backend, BackendUnavailable, require_module, static_kwargs_compile
@@ -12,6 +14,14 @@ class JaxBackend(Backend):
     float_dtypes = ("float16", "bfloat16", "float32", "float64")
     has_autograd = True
     compiler = "jax.jit"
+    #: a tenth of the examples (two of the ci profile's 20: Hypothesis's first, all-zero draw
+    #: and one more): JAX compiles every operation for every new shape, about 60 ms an
+    #: operation on a CI core, and each example draws new shapes, so one example costs about a
+    #: second (25 examples of five layer_norm properties: 25 s, 17 of them compiling), against
+    #: milliseconds on NumPy. Tiers X and R check JAX's arithmetic on every record's fixed
+    #: inputs against NumPy's and mpmath's, and the rotating thorough shard draws the full
+    #: thorough profile on it
+    hypothesis_share = 0.1
 
     def __init__(self, platform: str = "cpu") -> None:
         self._platform = platform
@@ -79,6 +89,15 @@ class JaxBackend(Backend):
         # float32 matmuls run in TF32 on Ampere and newer GPUs unless told otherwise
         # (jax-ml/jax#12008): enough to fail float32 tolerances. The run's reports say so.
         self.jax.config.update("jax_default_matmul_precision", "highest")
+        # a conformance run compiles thousands of operations, the same ones in each pytest-xdist
+        # worker and in each run: JAX's persistent cache keeps them all (a cached operation
+        # loads in about 16 ms here against 66 ms to compile), unless the user chose a cache
+        if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+            root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+            self.jax.config.update("jax_compilation_cache_dir",
+                                   os.path.join(root, "ai-math-spec", "jax"))
+            self.jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+            self.jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
     def precision(self) -> dict:
         from ._base import gpu_math_libraries

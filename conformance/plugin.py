@@ -10,8 +10,10 @@ reports say which equations they ran compiled (see compiled.py).
 
 from __future__ import annotations
 
+import math
 import os
 
+import hypothesis
 import pytest
 
 import backends
@@ -74,7 +76,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if config.getoption("--thorough-shard") is not None:
         profile = (f"{shard.THOROUGH} (the thorough shard {config.getoption('--thorough-shard')}"
                    f", {config.getoption('--shard-budget'):.0f} s)")
-    lines.append(f"hypothesis profile: {profile}")
+    shares = [f"{b.id} draws {b.hypothesis_share:.0%} of the examples" for b in selected
+              if b.hypothesis_share < 1 and config.getoption("--thorough-shard") is None]
+    lines.append(f"hypothesis profile: {profile}" + (f" ({'; '.join(shares)})" if shares else ""))
     lines.append(f"compiled: {compiled.describe(selected, config.stash[settings.COMPILED])}")
     return lines
 
@@ -175,10 +179,20 @@ def _compiled_equations(request):
     table.release()
 
 
+def _hypothesis_share(item: pytest.Item) -> float:
+    """The share of the profile's examples a Hypothesis test draws on its backend (explicit
+    examples all run); 1 outside the thorough shard's own profile, which explores fully."""
+    if item.config.getoption("--thorough-shard") is not None:
+        return 1.0
+    backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+    return getattr(backend, "hypothesis_share", 1.0)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item):
-    """Keep a Hypothesis test's settings as @given left them, from one call to the next; tag
-    the report of a compiled-mode test with the equations it ran compiled.
+    """Run a Hypothesis test with its backend's share of the examples, and keep its settings
+    as @given left them from one call to the next; tag the report of a compiled-mode test with
+    the equations it ran compiled.
 
     Hypothesis's pytest plugin, on every call of a parametrised Hypothesis test, replaces the
     test function's settings with new settings whose parent is the old ones
@@ -192,6 +206,12 @@ def pytest_runtest_call(item: pytest.Item):
     fn = getattr(item, "obj", None)
     fn = getattr(fn, "__func__", fn)
     saved = getattr(fn, "_hypothesis_internal_use_settings", None)
+    share = _hypothesis_share(item)
+    if saved is not None and share < 1:
+        # the function is shared by every backend's item: the backend's share is set for
+        # this call only, and the settings put back below
+        fn._hypothesis_internal_use_settings = hypothesis.settings(
+            saved, max_examples=max(1, math.ceil(saved.max_examples * share)))
     try:
         return (yield)
     finally:
