@@ -3,11 +3,10 @@
 Every check is a vector-Jacobian product: for an equation f, a cotangent c of f's output
 shape, and one array argument x, the reference is ∂⟨c, f(…, x, …)⟩/∂x, computed
 (a) symbolically: the spec's own code traced on SymPy, differentiated by SymPy, and the
-    derivative lambdified into the backend's namespace and evaluated there (on a lazy
-    backend, Dask, with NumPy: the expression is the same, and scalar by scalar a lazy
-    library builds a graph node per operation);
+    derivative lambdified into the backend's namespace and evaluated there;
 (b) by autograd, on backends that have it;
 (c) by central differences in float64, on the backend.
+On a lazy backend (Dask) (a) and (c) run with NumPy, and the spec's closed form on the backend.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ import functools
 import array_api_compat
 import numpy as np
 import sympy as sp
-
-import spec
 
 from . import symbolic
 from .helpers import host, to_backend
@@ -39,34 +36,20 @@ def central_difference(backend, fn, args, argnum: int, cotangent, kwargs=None) -
     x = args[argnum]
     cot = np.asarray(cotangent, dtype=np.float64)
 
-    def out(xv):
+    def value(xv):
         call = list(args)
         call[argnum] = xv
-        return fn(*[to_backend(backend, a) for a in call], **kwargs)
+        out = fn(*[to_backend(backend, a) for a in call], **kwargs)
+        return float(np.sum(backend.to_numpy(out) * cot))
 
+    grad = np.zeros_like(x)
     eps3 = np.finfo(np.float64).eps ** (1 / 3)
-    points = []
     for idx in np.ndindex(x.shape):
         h = eps3 * max(1.0, abs(float(x[idx])))
         up, down = x.copy(), x.copy()
         up[idx] += h
         down[idx] -= h
-        points.append((idx, up, down))
-    if points and _lazy(backend):
-        # a lazy library (Dask) computes each value's whole graph at each reading, and each
-        # call's value checks at each call: the 2n points are built unchecked (tier E proves
-        # the checks) and read in one computation
-        xp = backend.xp
-        with spec.value_checks(False):
-            lazy = [out(v) for _, up, down in points for v in (up, down)]
-        values = backend.to_numpy(xp.stack(lazy))
-    else:
-        values = [backend.to_numpy(out(v)) for _, up, down in points for v in (up, down)]
-    grad = np.zeros_like(x)
-    for k, (idx, up, down) in enumerate(points):
-        f_up, f_down = (float(np.sum(np.asarray(v, dtype=np.float64) * cot))
-                        for v in (values[2 * k], values[2 * k + 1]))
-        grad[idx] = (f_up - f_down) / (up[idx] - down[idx])
+        grad[idx] = (value(up) - value(down)) / (up[idx] - down[idx])
     return grad
 
 
@@ -150,12 +133,6 @@ def sympy_lambdified(backend, fn, args, argnum, cotangent, kwargs=None, assumpti
             values += list(a.reshape(-1))
         else:
             spec_items.append(("int", a.shape, tuple(a.reshape(-1).tolist())))
-    if _lazy(backend):
-        # the lambdified derivative works scalar by scalar: on Dask each scalar would be a 0-d
-        # graph, thousands per case (35 s for one attention case). The expression is the same
-        # on every backend and is evaluated here with NumPy in float64; Dask's own arithmetic
-        # is checked by the central differences and the closed form, which run on Dask
-        backend = host()
     f = _symbolic_vjp(fn, tuple(spec_items), argnum, tuple(sorted(kwargs.items())), backend.id)
     xp = backend.xp
     nums = [backend.asarray(np.float64(v)) for v in values]
@@ -186,8 +163,14 @@ def check_agreement(backend, name, fn, args, argnum, kwargs=None, closed=None, a
     kwargs = kwargs or {}
     out_shape = np.shape(backend.to_numpy(fn(*[to_backend(backend, a) for a in args], **kwargs)))
     cot = np.random.default_rng(seed + 99).normal(size=out_shape)
-    fd = central_difference(backend, fn, args, argnum, cot, kwargs)
-    sym = sympy_lambdified(backend, fn, args, argnum, cot, kwargs, assumptions)
+    # on a lazy backend (Dask) the SymPy derivative, scalar by scalar, would be thousands of
+    # 0-d graphs a case (35 s for one attention case), and each of the 2n central-difference
+    # points a graph computed with its value checks: both are the same float64 evaluation on
+    # every backend and run with NumPy; the spec's closed form, the derivative Dask users
+    # call, runs on Dask (and tier X checks Dask's forward values against NumPy's)
+    numeric = host() if _lazy(backend) else backend
+    fd = central_difference(numeric, fn, args, argnum, cot, kwargs)
+    sym = sympy_lambdified(numeric, fn, args, argnum, cot, kwargs, assumptions)
     np.testing.assert_allclose(sym, fd, rtol=FINITE_DIFFERENCE.rtol, atol=FINITE_DIFFERENCE.atol,
                                err_msg=f"{name}: SymPy vs central differences")
     tol = grads("float64")
