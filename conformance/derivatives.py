@@ -3,29 +3,22 @@
 Every check is a vector-Jacobian product: for an equation f, a cotangent c of f's output
 shape, and one array argument x, the reference is ∂⟨c, f(…, x, …)⟩/∂x, computed
 (a) symbolically: the spec's own code traced on SymPy, differentiated by SymPy, and the
-    derivative lambdified into the backend's namespace and evaluated there;
+    derivative lambdified into NumPy's namespace and evaluated in float64;
 (b) by autograd, on backends that have it;
-(c) by central differences in float64, on the backend.
-On a lazy backend (Dask) (a) and (c) run with NumPy, and the spec's closed form on the backend.
+(c) by central differences in float64, with NumPy;
+and the spec's closed-form derivative, where it has one, on the backend. (a) and (c) are the
+references, the same on every backend; (b) and the closed form are what the backend runs.
 """
 
 from __future__ import annotations
 
 import functools
 
-import array_api_compat
 import numpy as np
 import sympy as sp
 
 from . import symbolic
 from .helpers import host, to_backend
-
-
-def _lazy(backend) -> bool:
-    """Whether the backend's arrays are lazy graphs (Dask), computed at each reading.
-    (array-api-compat says lazy for every JAX array, concrete ones too.)"""
-    probe = backend.asarray(np.zeros(()))
-    return array_api_compat.is_lazy_array(probe) and not array_api_compat.is_jax_array(probe)
 
 
 def central_difference(backend, fn, args, argnum: int, cotangent, kwargs=None) -> np.ndarray:
@@ -146,7 +139,7 @@ def sympy_lambdified(backend, fn, args, argnum, cotangent, kwargs=None, assumpti
 def check_agreement(backend, name, fn, args, argnum, kwargs=None, closed=None, assumptions=None,
                     *, seed=0):
     """Tier D in one call: for a random cotangent c, ∂⟨c, fn(args)⟩/∂args[argnum] from SymPy
-    (traced code, lambdified to the backend) agrees with float64 central differences; autograd
+    (traced code, lambdified to NumPy) agrees with float64 central differences; autograd
     (where the backend has it) agrees with SymPy; and so does `closed(xp, backend_args, c)`,
     the spec's own closed-form derivative, when given.
 
@@ -159,16 +152,16 @@ def check_agreement(backend, name, fn, args, argnum, kwargs=None, closed=None, a
     from .tolerances import FINITE_DIFFERENCE, grads
 
     if "float64" not in backend.float_dtypes:
-        pytest.skip(f"backend {backend.id} has no float64 for central differences")
+        pytest.skip(f"backend {backend.id} has no float64, in which tier D compares derivatives")
     kwargs = kwargs or {}
     out_shape = np.shape(backend.to_numpy(fn(*[to_backend(backend, a) for a in args], **kwargs)))
     cot = np.random.default_rng(seed + 99).normal(size=out_shape)
-    # on a lazy backend (Dask) the SymPy derivative, scalar by scalar, would be thousands of
-    # 0-d graphs a case (35 s for one attention case), and each of the 2n central-difference
-    # points a graph computed with its value checks: both are the same float64 evaluation on
-    # every backend and run with NumPy; the spec's closed form, the derivative Dask users
-    # call, runs on Dask (and tier X checks Dask's forward values against NumPy's)
-    numeric = host() if _lazy(backend) else backend
+    # the references, SymPy's derivative and the central differences, are the same float64
+    # evaluation on every backend (on Dask, thousands of 0-d graphs a case for SymPy's: 35 s
+    # for one attention case; on JAX, a compilation per new shape): they are computed once,
+    # with NumPy. On the backend run what its users call: autograd through the spec's code and
+    # the spec's closed form (and tier X checks the backend's forward values against NumPy's)
+    numeric = host()
     fd = central_difference(numeric, fn, args, argnum, cot, kwargs)
     sym = sympy_lambdified(numeric, fn, args, argnum, cot, kwargs, assumptions)
     np.testing.assert_allclose(sym, fd, rtol=FINITE_DIFFERENCE.rtol, atol=FINITE_DIFFERENCE.atol,
