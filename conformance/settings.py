@@ -36,12 +36,17 @@ settings.register_profile(
     "ci", max_examples=20, deadline=None, derandomize=True, suppress_health_check=_HEALTH,
     print_blob=True,
 )
+# dev and thorough explore: derandomize is stated, because a profile's parent is Hypothesis's
+# default, and where the environment variable CI is set that default is Hypothesis's own
+# derandomised "ci" profile (the thorough shard in CI would otherwise draw the same examples
+# on every landing)
 settings.register_profile(
-    "dev", max_examples=60, deadline=None, suppress_health_check=_HEALTH, print_blob=True,
+    "dev", max_examples=60, deadline=None, derandomize=False, suppress_health_check=_HEALTH,
+    print_blob=True,
 )
 settings.register_profile(
-    "thorough", max_examples=10_000, deadline=None, suppress_health_check=_HEALTH,
-    print_blob=True,
+    "thorough", max_examples=10_000, deadline=None, derandomize=False,
+    suppress_health_check=_HEALTH, print_blob=True,
 )
 
 
