@@ -91,14 +91,39 @@ def _pairs(dim: int, layout: str):
     raise ValueError(f"unknown layout {layout!r}")
 
 
-def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
-    x, positions = np.asarray(x), np.asarray(positions)
+def _scaled_thetas(thetas: list, scaling) -> list:
+    """The frequencies of a scaled RoPE at the working precision: linear θ/s; llama3 (Meta's
+    apply_scaling) θ where 2π/θ < L/h, θ/s where 2π/θ > L/l, else the blend
+    (1 − γ)θ/s + γθ with γ = (L/λ − l)/(h − l)."""
+    if scaling is None or scaling.get("rope_type", scaling.get("type")) in (None, "default"):
+        return thetas
+    s = mpmath.mpf(float(scaling["factor"]))
+    if scaling.get("rope_type", scaling.get("type")) == "linear":
+        return [t / s for t in thetas]
+    context = mpmath.mpf(float(scaling["original_max_position_embeddings"]))
+    low, high = (mpmath.mpf(float(scaling[k])) for k in ("low_freq_factor", "high_freq_factor"))
+    out = []
+    for t in thetas:
+        wavelength = 2 * mpmath.pi / t
+        if wavelength < context / high:
+            out.append(t)
+        elif wavelength > context / low:
+            out.append(t / s)
+        else:
+            gamma = (context / wavelength - low) / (high - low)
+            out.append((1 - gamma) * t / s + gamma * t)
+    return out
+
+
+def rope(x, positions, /, *, base=10000.0, layout="interleaved", scaling=None):
+    x = np.asarray(x)
+    positions = np.broadcast_to(np.asarray(positions), x.shape[:-1])  # one row per sequence
     dim = x.shape[-1]
     out = np.empty(x.shape, dtype=np.float64)
     with mpmath.workdps(DPS):
-        thetas = [_theta(i, dim, base) for i in range(dim // 2)]
+        thetas = _scaled_thetas([_theta(i, dim, base) for i in range(dim // 2)], scaling)
         for idx in np.ndindex(x.shape[:-1]):
-            p = _mp(positions[idx[-1]])
+            p = _mp(positions[idx])
             for i, (a, b) in enumerate(_pairs(dim, layout)):
                 c, s = mpmath.cos(p * thetas[i]), mpmath.sin(p * thetas[i])
                 xa, xb = _mp(x[idx][a]), _mp(x[idx][b])
@@ -168,7 +193,7 @@ def _tied_floor(reference, args, kwargs):
 
 def _angles(positions, dim, base):
     theta = np.array([float(base) ** (-2.0 * i / dim) for i in range(dim // 2)])
-    return np.abs(np.asarray(positions, dtype=np.float64))[:, None] * theta  # (n, d/2)
+    return np.abs(np.asarray(positions, dtype=np.float64))[..., None] * theta  # (..., d/2)
 
 
 def _sinusoidal_floor(reference, args, kwargs):
@@ -178,12 +203,14 @@ def _sinusoidal_floor(reference, args, kwargs):
 
 
 def _rope_floor(reference, args, kwargs):
-    x, positions = np.abs(np.asarray(args[0], dtype=np.float64)), args[1]
+    x = np.abs(np.asarray(args[0], dtype=np.float64))
+    positions = np.broadcast_to(np.asarray(args[1], dtype=np.float64), x.shape[:-1])
     dim = x.shape[-1]
-    g = np.maximum(1.0, _angles(positions, dim, kwargs.get("base", 10000.0)))  # (T, d/2)
+    # the unscaled angles bound the scaled ones (every scaling only lowers θ)
+    g = np.maximum(1.0, _angles(positions, dim, kwargs.get("base", 10000.0)))  # (..., T, d/2)
     floor = np.empty(x.shape, dtype=np.float64)
     for i, (a, b) in enumerate(_pairs(dim, kwargs.get("layout", "interleaved"))):
-        size = (x[..., a] + x[..., b]) * g[:, i]
+        size = (x[..., a] + x[..., b]) * g[..., i]
         floor[..., a] = size
         floor[..., b] = size
     return floor  # (|x_a| + |x_b|)·max(1, |pθ|): rotation error scales with the pair and angle

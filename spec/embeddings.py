@@ -100,9 +100,9 @@ def _dtype_option(xp, dtype, device, kinds, name: str = "dtype"):
     return dtype
 
 
-def _inverse_frequencies(xp, dim: int, base: float, dtype, device):
+def _inverse_frequencies(xp, dim: int, base: float, dtype, device, scaling=None):
     r"""θᵢ = base^(−2i/dim), i = 0 … dim/2 − 1, as an array of `dtype` (the same on every
-    backend).
+    backend), rescaled by `scaling` (see :func:`_scaled`) when given.
 
     Decimal's power is correctly rounded and its exponent −2i/dim is exact to 40 digits, so
     each θᵢ is float64's nearest value (a float64 exponent −2i/dim would first be rounded,
@@ -112,7 +112,83 @@ def _inverse_frequencies(xp, dim: int, base: float, dtype, device):
         ctx.prec = 40
         b = decimal.Decimal(base)
         theta = [float(b ** (decimal.Decimal(-2 * i) / dim)) for i in range(dim // 2)]
+    if scaling is not None:
+        theta = _scaled(theta, scaling)
     return xp.asarray(theta, dtype=dtype, device=device)
+
+
+#: the keys of a RoPE scaling mapping (Hugging Face's ``rope_scaling`` / ``rope_parameters``)
+_SCALING_KEYS = {"linear": ("factor",),
+                 "llama3": ("factor", "low_freq_factor", "high_freq_factor",
+                            "original_max_position_embeddings")}
+
+
+def _rope_scaling(scaling, base: float, name: str = "scaling", base_name: str = "base"):
+    """A RoPE scaling mapping checked: None for none (or rope_type "default"), else
+    (rope_type, {key: float}). Hugging Face's dict is taken as it is: "rope_type" (or the
+    older "type"), the type's keys, and "rope_theta", which must then equal `base`. Errors
+    name the option `name` and the base `base_name`, as the caller calls them."""
+    if scaling is None:
+        return None
+    if not hasattr(scaling, "keys") or not hasattr(scaling, "__getitem__"):
+        raise TypeError(f"{name} must be None or a mapping such as {{'rope_type': 'linear', "
+                        f"'factor': 2.0}}, got {type(scaling).__name__}")
+    kind = scaling.get("rope_type", scaling.get("type"))
+    if kind in (None, "default"):
+        kind = "default"
+    elif kind not in _SCALING_KEYS:
+        raise ValueError(f"{name}['rope_type'] must be one of 'default', "
+                         f"{', '.join(map(repr, _SCALING_KEYS))}, got {kind!r}")
+    if "rope_theta" in scaling and float(scaling["rope_theta"]) != base:
+        raise ValueError(f"{name}['rope_theta'] = {scaling['rope_theta']!r} differs from "
+                         f"{base_name} = {base!r}")
+    wanted = _SCALING_KEYS.get(kind, ())
+    extra = sorted(set(scaling) - {"rope_type", "type", "rope_theta", *wanted})
+    if extra:
+        raise ValueError(f"{name} of rope_type {kind!r} takes the keys {list(wanted)}; "
+                         f"unknown: {extra}")
+    missing = [k for k in wanted if k not in scaling]
+    if missing:
+        raise ValueError(f"{name} of rope_type {kind!r} needs the keys {missing}")
+    if kind == "default":
+        return None
+    values = {k: v.positive_number(scaling[k], f"{name}[{k!r}]") for k in wanted}
+    if kind == "llama3" and not values["high_freq_factor"] > values["low_freq_factor"]:
+        raise ValueError(f"{name}['high_freq_factor'] = {values['high_freq_factor']} must "
+                         f"exceed {name}['low_freq_factor'] = {values['low_freq_factor']}")
+    return kind, values
+
+
+def _scaled(theta: list, scaling) -> list:
+    r"""The frequencies of a scaled RoPE (Python floats, float64).
+
+    "linear" (position interpolation): θᵢ / s. "llama3" (Meta's Llama 3.1): with wavelength
+    λᵢ = 2π/θᵢ, original context L, factors l < h and γᵢ = (L/λᵢ − l)/(h − l),
+
+    .. math:: \theta_i' = \begin{cases} \theta_i & \lambda_i < L/h \\
+              \theta_i / s & \lambda_i > L/l \\
+              (1 - \gamma_i)\,\theta_i / s + \gamma_i \theta_i & \text{otherwise}
+              \end{cases}
+
+    so the fast pairs (local order) keep their angles and the slow ones are interpolated.
+    """
+    kind, p = scaling
+    s = p["factor"]
+    if kind == "linear":
+        return [t / s for t in theta]
+    context, low, high = (p["original_max_position_embeddings"], p["low_freq_factor"],
+                          p["high_freq_factor"])
+    out = []
+    for t in theta:
+        wavelength = 2 * math.pi / t
+        if wavelength < context / high:
+            out.append(t)
+        elif wavelength > context / low:
+            out.append(t / s)
+        else:
+            gamma = (context / wavelength - low) / (high - low)
+            out.append((1 - gamma) * t / s + gamma * t)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,10 +385,17 @@ def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=
         raise ValueError(f"dim must be even (a sine and a cosine per frequency), got {dim}")
     base = v.positive_number(base, "base")
     dtype = _dtype_option(xp, dtype, device, ("real floating",))
+    return _sinusoidal_at(xp, xp.arange(n, dtype=xp.int64, device=device), dim, base, dtype)
+
+
+def _sinusoidal_at(xp, positions, dim: int, base: float, dtype):
+    """PE at integer positions of any shape (...) → (..., dim), in `dtype` (computed in its
+    working dtype and rounded once): the rows of sinusoidal_positions at those positions."""
     work = v.working_dtype(xp, dtype)
-    p = xp.arange(n, dtype=work, device=device)
-    angle = p[:, None] * _inverse_frequencies(xp, dim, base, work, device)[None, :]
-    pe = xp.reshape(xp.stack([xp.sin(angle), xp.cos(angle)], axis=-1), (n, dim))
+    device = v.device(positions)
+    angle = xp.astype(positions, work)[..., None] * _inverse_frequencies(xp, dim, base, work,
+                                                                          device)
+    pe = xp.reshape(xp.stack([xp.sin(angle), xp.cos(angle)], axis=-1), (*positions.shape, dim))
     return pe if work == dtype else xp.astype(pe, dtype)
 
 
@@ -341,6 +424,12 @@ def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=
                  "PR"),
         Identity("accuracy", "within its ulp budget of mpmath, at the scale "
                  "(|x_a| + |x_b|)·max(1, |p·θᵢ|) (positions to 1e4 in float32)", "R"),
+        Identity("positions_per_row", "positions (..., seq_len), one row per sequence, rotate "
+                 "each sequence as rope on that sequence alone with its row", "P"),
+        Identity("scaling", "linear scaling by s is rope at positions p/s; llama3 scaling "
+                 "equals an independent transcription of Meta's apply_scaling (fast pairs "
+                 "unchanged, slow pairs at p/s, a smooth blend between) and Hugging Face's "
+                 "llama3 rope_type", "P"),
     ),
     variants=(
         Variant("interleaved", {"layout": "interleaved"},
@@ -353,7 +442,7 @@ def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=
                 "and a position ≠ 0 the outputs differ"),
     ),
 )
-def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
+def rope(x, positions, /, *, base=10000.0, layout="interleaved", scaling=None):
     r"""Rotary position embedding: rotate each feature pair by an angle proportional to position.
 
     .. math:: \begin{pmatrix} y_a \\ y_b \end{pmatrix} =
@@ -367,9 +456,22 @@ def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
     R_p the block rotation, (R_m q)ᵀ(R_n k) = qᵀ R_{n−m} k depends on m − n only.
     Positions are converted to x's working dtype (float32 for float16, bfloat16 and float32
     inputs; float64 for float64), never to a low precision.
-    Shapes: x (..., seq_len, d) with d even ≥ 2; positions (seq_len,), integer of any width
-    or floating → x's shape. Dtypes: float16 and bfloat16 are computed in float32 (angles,
-    rotations) and rounded once. Source: 002 §6.2.2.
+
+    ``scaling`` stretches the context by changing the frequencies θᵢ, given as Hugging Face's
+    ``rope_scaling`` mapping (``config.rope_parameters`` in transformers ≥ 5, whose
+    ``rope_theta`` must then equal ``base``): ``{"rope_type": "linear", "factor": s}`` is
+    position interpolation, θᵢ/s (the angle of position p/s); ``{"rope_type": "llama3",
+    "factor": s, "low_freq_factor": l, "high_freq_factor": h,
+    "original_max_position_embeddings": L}`` is Llama 3.1's: the pairs of wavelength
+    2π/θᵢ < L/h keep θᵢ, those above L/l take θᵢ/s, and those between interpolate smoothly,
+    θᵢ' = (1 − γ)θᵢ/s + γθᵢ with γ = (L·θᵢ/2π − l)/(h − l).
+
+    Shapes: x (..., seq_len, d) with d even ≥ 2; positions (seq_len,), or one row per sequence
+    (..., seq_len) whose leading axes broadcast to x's (x.shape[:-2]; for x of shape
+    (batch, heads, seq_len, d), positions (batch, 1, seq_len)), integer of any width or
+    floating → x's shape. Dtypes: float16 and bfloat16 are computed in float32 (angles,
+    rotations) and rounded once. Source: 002 §6.2.2; Chen et al. 2023 (position
+    interpolation); Meta's Llama 3.1 reference code (llama3 scaling).
     """
     xp = v.namespace(x=x, positions=positions)
     v.floating(xp, x, "x")
@@ -382,10 +484,15 @@ def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
     if not xp.isdtype(positions.dtype, ("integral", "real floating")):
         raise TypeError(f"positions must have an integer or real floating dtype, got "
                         f"{positions.dtype}")
-    if tuple(positions.shape) != (seq_len,):
-        raise ValueError(f"positions must have shape (seq_len,) = ({seq_len},) for x of shape "
-                         f"{tuple(x.shape)}, got {tuple(positions.shape)}")
+    lead = tuple(x.shape[:-2])
+    if (positions.ndim < 1 or positions.shape[-1] != seq_len
+            or positions.ndim - 1 > len(lead) or any(
+                p not in (1, n) for p, n in zip(reversed(positions.shape[:-1]), reversed(lead)))):
+        raise ValueError(f"positions must have shape (seq_len,) = ({seq_len},), or (..., "
+                         f"{seq_len}) with leading axes that broadcast to {lead}, for x of "
+                         f"shape {tuple(x.shape)}; got {tuple(positions.shape)}")
     base = v.positive_number(base, "base")
+    scaling = _rope_scaling(scaling, base)
     if xp.isdtype(positions.dtype, "integral"):
         unsigned = xp.isdtype(positions.dtype, "unsigned integer")
         positions = v.indices(xp, positions, "positions")  # int64, values as written
@@ -394,8 +501,8 @@ def rope(x, positions, /, *, base=10000.0, layout="interleaved"):
                            "positions must be below 2**63; some uint64 positions are not")
 
     x, dtype = v.widen(xp, x)
-    theta = _inverse_frequencies(xp, dim, base, x.dtype, v.device(x))
-    angle = xp.astype(positions, x.dtype)[:, None] * theta[None, :]  # (seq_len, d/2)
+    theta = _inverse_frequencies(xp, dim, base, x.dtype, v.device(x), scaling)
+    angle = xp.astype(positions, x.dtype)[..., None] * theta  # (..., seq_len, d/2)
     cos, sin = xp.cos(angle), xp.sin(angle)
     if layout == "interleaved":
         xa, xb = x[..., 0::2], x[..., 1::2]

@@ -613,3 +613,74 @@ def rope_long_positions_in_low_precision(impl, t):
     if t.low:
         tol = tol + _u(t.dtype) * np.abs(want)  # the one rounding to the dtype
     assert np.all(np.abs(got - want) <= tol + _ftz(t.dtype))
+
+
+# --------------------------------------------------------------------------- rope: rows, scaling
+@prop("rope", "positions_per_row", dtypes=ALL_DTYPES)
+def rope_positions_per_row(impl, t):
+    """x (batch, heads, T, d) with positions (batch, 1, T): row b rotated at its own positions,
+    as rope on x[b] with positions[b] alone (left-padded batches position each row so)."""
+    batch = t.draw(st.integers(1, 3), label="batch")
+    heads = t.draw(st.integers(1, 2), label="heads")
+    seq = t.draw(st.integers(1, 4), label="seq_len")
+    d = 2 * t.draw(st.integers(1, 4), label="d/2")
+    x = t.draw(cst.arrays(t.dtype, (batch, heads, seq, d)), label="x")
+    pos = t.draw(hnp.arrays(np.int64, (batch, 1, seq), elements=st.integers(0, 3000)),
+                 label="positions")
+    layout = t.draw(st.sampled_from(["interleaved", "half"]), label="layout")
+    got = t.np(impl(*t.on(x, pos), layout=layout))
+    x64 = x.astype(np.float64)
+    for b in range(batch):
+        alone = t.np(impl(*t.on(x[b], pos[b, 0]), layout=layout))
+        np.testing.assert_array_equal(got[b], alone)  # the same operations on the same values
+        tol = _rope_tol(t.dtype, x64[b], pos[b, 0], factor=2)
+        ref = (_interleaved_reference if layout == "interleaved" else _half_reference)(
+            x64[b], pos[b, 0], 10000.0)
+        assert np.all(np.abs(got[b] - ref) <= tol)
+
+
+def _llama3_frequencies(theta, factor, low, high, context):
+    """Meta's apply_scaling (Llama 3.1 reference code), vectorised as Hugging Face writes it:
+    wavelengths below context/high keep θ, above context/low take θ/factor, and between them
+    a blend weighted by (context/λ − low)/(high − low)."""
+    wavelength = 2 * np.pi / theta
+    slow = np.where(wavelength > context / low, theta / factor, theta)
+    smooth = (context / wavelength - low) / (high - low)
+    blended = (1 - smooth) * slow / factor + smooth * slow
+    medium = ~(wavelength < context / high) & ~(wavelength > context / low)
+    return np.where(medium, blended, slow)
+
+
+def _complex_rotation(x, positions, theta):
+    """The interleaved reference at explicit frequencies θ (the complex form of RoFormer)."""
+    z = x[..., 0::2] + 1j * x[..., 1::2]
+    rot = z * np.exp(1j * np.asarray(positions, dtype=np.float64)[:, None] * theta)
+    out = np.empty(x.shape)
+    out[..., 0::2], out[..., 1::2] = rot.real, rot.imag
+    return out
+
+
+@prop("rope", "scaling", dtypes=ALL_DTYPES)
+def rope_scaled_frequencies(impl, t):
+    """linear: rope at positions p/s. llama3: the complex rotation at Meta's scaled
+    frequencies, with an original context that puts pairs in all three bands (d = 16, base
+    10000: wavelengths 2π … 2π·10000^(7/8), context 64 and factors 1 < h ≤ 8)."""
+    seq = t.draw(st.integers(1, 4), label="seq_len")
+    d = 2 * t.draw(st.integers(1, 8), label="d/2")
+    x = t.draw(cst.arrays(t.dtype, (seq, d)), label="x")
+    pos = t.draw(hnp.arrays(np.int64, (seq,), elements=st.integers(0, 5000)), label="positions")
+    factor = t.draw(st.sampled_from([2.0, 4.0, 8.0, 32.0]), label="factor")
+    x64 = x.astype(np.float64)
+    tol = _rope_tol(t.dtype, x64, pos, factor=2)
+    if t.draw(st.booleans(), label="linear"):
+        got = t.np(impl(*t.on(x, pos), scaling={"rope_type": "linear", "factor": factor}))
+        want = _complex_rotation(x64, pos / factor, _theta(d, 10000.0))
+    else:
+        low = t.draw(st.sampled_from([0.5, 1.0]), label="low_freq_factor")
+        high = t.draw(st.sampled_from([2.0, 4.0, 8.0]), label="high_freq_factor")
+        scaling = {"rope_type": "llama3", "factor": factor, "low_freq_factor": low,
+                   "high_freq_factor": high, "original_max_position_embeddings": 64}
+        got = t.np(impl(*t.on(x, pos), scaling=scaling))
+        want = _complex_rotation(x64, pos, _llama3_frequencies(_theta(d, 10000.0), factor, low,
+                                                               high, 64))
+    assert np.all(np.abs(got - want) <= tol)

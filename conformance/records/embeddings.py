@@ -214,6 +214,15 @@ def _(xp, dtype, device):
         Sample((_a(xp, [_Q, [[1.0, 2.0, 3.0, 4.0]] * 3], dtype, device),
                 _a(xp, [5.0, 0.5, 7.25], dtype, device)), {"base": 100.0},
                "a batch of 2, float positions, base 100"),
+        Sample((_a(xp, [_Q, [[1.0, 2.0, 3.0, 4.0]] * 3], dtype, device),
+                _i(xp, [[0, 1, 2], [4, 5, 6]], device)), {"layout": "half"},
+               "a batch of 2, positions per row"),
+        Sample((_a(xp, _Q, dtype, device), _i(xp, [0, 100, 2000], device)),
+               {"scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                            "high_freq_factor": 4.0, "original_max_position_embeddings": 8}},
+               "llama3 scaling"),
+        Sample((_a(xp, _Q, dtype, device), _i(xp, [0, 100, 2000], device)),
+               {"scaling": {"rope_type": "linear", "factor": 4.0}}, "linear scaling"),
     ]
 
 
@@ -256,6 +265,18 @@ def _(xp, dtype, device):
                   "positions must have an integer or real floating dtype", "bool positions"),
         ErrorCase((x, p), {"base": -1.0}, ValueError, "base must be a positive",
                   "negative base"),
+        ErrorCase((x, p), {"scaling": {"rope_type": "yarn", "factor": 4.0}}, ValueError,
+                  r"scaling\['rope_type'\] must be one of 'default', 'linear', 'llama3'",
+                  "an unsupported scaling"),
+        ErrorCase((x, p), {"scaling": {"rope_type": "llama3", "factor": 8.0}}, ValueError,
+                  r"scaling of rope_type 'llama3' needs the keys \['low_freq_factor'",
+                  "llama3 scaling without its factors"),
+        ErrorCase((x, p), {"scaling": {"rope_type": "linear", "factor": 2.0, "beta": 1.0}},
+                  ValueError, r"unknown: \['beta'\]", "an unknown scaling key"),
+        ErrorCase((x, p), {"scaling": {"rope_type": "linear", "factor": 0.0}}, ValueError,
+                  r"scaling\['factor'\] must be a positive", "a zero factor"),
+        ErrorCase((x, p), {"scaling": 2.0}, TypeError, "scaling must be None or a mapping",
+                  "a number for the scaling"),
     ]
 
 
