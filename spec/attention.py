@@ -304,6 +304,8 @@ def attention_weights(q, k, /, *, mask=None, is_causal=False, scale=None,
                  "masked row)", "P"),
         Identity("accuracy", "within its ulp budget of mpmath", "R"),
         Identity("gradient", "∂/∂q, ∂/∂k, ∂/∂v: SymPy, autograd and differences agree", "D"),
+        Identity("grouped_query", "k and v with h/g heads equal each K/V head repeated g times; "
+                 "equals torch's enable_gqa=True", "P"),
     ),
     dtypes=ALL_FLOATS,
     variants=_CAUSAL_VARIANTS,
@@ -321,10 +323,19 @@ def scaled_dot_product_attention(q, k, v, /, *, mask=None, is_causal=False, scal
     the value of a key a query does not attend never reaches it, so an ∞ or NaN in a masked-out
     value row cannot turn 0·∞ into NaN (one reduction over v finds whether it holds one).
 
-    Shapes: q (..., q_len, d_k), k (..., k_len, d_k), v (..., k_len, d_v) → (..., q_len, d_v).
+    Grouped-query attention: with heads on axis −3, k and v may have h_kv heads where q has
+    h = g·h_kv (multi-query attention: h_kv = 1); K/V head j then serves query heads
+    j·g … (j+1)·g − 1, as if each were repeated g times (002 §7.4).
+
+    Shapes: q (..., q_len, d_k), k (..., k_len, d_k), v (..., k_len, d_v) → (..., q_len, d_v);
+    with heads, q (..., h, q_len, d_k), k (..., h_kv, k_len, d_k), v (..., h_kv, k_len, d_v).
     Dtypes: float16 and bfloat16 computed in float32 (scores, softmax, the weighted sum) and
-    rounded once. Source: 002 §7.1, §7.3; 000; 003; 004.
+    rounded once. Source: 002 §7.1, §7.3, §7.4; 000; 003; 004.
     """
+    groups = _groups(q, k, v, heads_required=False)
+    if groups > 1:  # grouped-query attention: K/V head j serves query heads j·g … (j+1)·g − 1
+        xp = check.namespace(q=q, k=k, v=v)
+        k, v = _repeat_kv(xp, k, groups), _repeat_kv(xp, v, groups)
     xp, w, v, dtype = _weights(q, k, mask, is_causal, scale, v, causal_alignment)
     return check.narrow(xp, _attend(xp, w, v), dtype)
 
@@ -424,6 +435,25 @@ def _merge_heads(xp, x):
     """(..., heads, len, d) → (..., len, heads·d): Concat(head₁, …, head_h)."""
     x = xp.moveaxis(x, -3, -2)
     return xp.reshape(x, (*x.shape[:-2], x.shape[-2] * x.shape[-1]))
+
+
+def _groups(q, k, v, names=("q", "k and v"), heads_required=True) -> int:
+    """g, the query heads per K/V head (axis −3): 1 unless k has fewer heads than q, not 1.
+    Where axis −3 need not be heads (`heads_required` False: SDPA, whose leading axes may be
+    any batch), a count that does not divide q's is left to the broadcasting error."""
+    if q.ndim < 3 or k.ndim < 3 or k.shape[-3] in (1, q.shape[-3]):
+        return 1
+    h, h_kv = q.shape[-3], k.shape[-3]
+    if h % h_kv and not heads_required:
+        return 1
+    if h % h_kv:
+        raise ValueError(f"{names[0]} has {h} heads, not a multiple of the {h_kv} K/V heads of "
+                         f"{names[1]} (grouped-query attention; shapes {tuple(q.shape)} and "
+                         f"{tuple(k.shape)})")
+    if v.ndim < 3 or v.shape[-3] != h_kv:
+        raise ValueError(f"v must have the {h_kv} K/V heads of k (axis −3), got shapes "
+                         f"{tuple(k.shape)} and {tuple(v.shape)}")
+    return h // h_kv
 
 
 def _repeat_kv(xp, x, groups: int):
@@ -578,13 +608,7 @@ def kv_cache_attention(q_t, k_t, v_t, cache_k, cache_v, /):
     if q_t.shape[-1] != k_t.shape[-1]:
         raise ValueError(f"q_t and k_t must have the same last dimension d_k, got "
                          f"{tuple(q_t.shape)} and {tuple(k_t.shape)}")
-    groups = 1
-    if q_t.ndim >= 3 and k_t.ndim >= 3 and k_t.shape[-3] not in (1, q_t.shape[-3]):
-        h, h_kv = q_t.shape[-3], k_t.shape[-3]
-        if h % h_kv:
-            raise ValueError(f"q_t has {h} heads, not a multiple of the {h_kv} K/V heads of "
-                             f"k_t and the cache (grouped-query attention)")
-        groups = h // h_kv
+    groups = _groups(q_t, k_t, v_t, names=("q_t", "k_t and the cache"))
     new_k = xp.concat([cache_k, k_t], axis=-2)
     new_v = xp.concat([cache_v, v_t], axis=-2)
     out = scaled_dot_product_attention(q_t, _repeat_kv(xp, new_k, groups),

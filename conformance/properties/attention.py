@@ -724,3 +724,33 @@ def attention_cost_examples(impl, t):
     assert impl(1024, 768) == {"flops": 4 * 1024**2 * 768, "memory": 1024**2}
     gpt3 = impl(2048, 12288, num_heads=96)
     assert gpt3["flops"] == 206_158_430_208 and gpt3["memory"] == 96 * 2048**2
+
+
+@prop("scaled_dot_product_attention", "grouped_query", dtypes=ALL_DTYPES)
+def sdpa_grouped_query_heads(impl, t):
+    """k and v with h_kv heads for q's g·h_kv (multi-query attention at h_kv = 1): torch's
+    SDPA (float64) with enable_gqa=True, and with each K/V head repeated g times (head j
+    serving query heads j·g … (j+1)·g − 1), on the same inputs; causal or not."""
+    torch = _torch()
+    F = torch.nn.functional
+    h_kv = t.draw(st.integers(1, 3), label="kv_heads")
+    g = t.draw(st.integers(2, 3), label="groups")
+    q_len, k_len = (t.draw(st.integers(1, 4), label=s) for s in ("q_len", "k_len"))
+    d = t.draw(st.integers(1, 5), label="d")
+    lead = t.draw(st.sampled_from([(), (2,)]), label="batch")
+    q = t.draw(cst.arrays(t.dtype, (*lead, h_kv * g, q_len, d), min_value=-2, max_value=2),
+               label="q")
+    k = t.draw(cst.arrays(t.dtype, (*lead, h_kv, k_len, d), min_value=-2, max_value=2),
+               label="k")
+    v = t.draw(cst.arrays(t.dtype, (*lead, h_kv, k_len, d), min_value=-2, max_value=2),
+               label="v")
+    causal = t.draw(st.booleans(), label="is_causal")
+    got = t.np(impl(*t.on(q, k, v), is_causal=causal))
+    bias = {"attn_mask": _lower_right(q_len, k_len)} if causal else {}
+    want = F.scaled_dot_product_attention(_t(q), _t(k), _t(v), enable_gqa=True, **bias).numpy()
+    repeated = F.scaled_dot_product_attention(
+        _t(q), _t(np.repeat(k, g, axis=-3)), _t(np.repeat(v, g, axis=-3)), **bias).numpy()
+    np.testing.assert_allclose(want, repeated, rtol=1e-12, atol=1e-12)  # torch against itself
+    kq, kv = np.repeat(k, g, axis=-3), np.repeat(v, g, axis=-3)
+    floor = _sdpa_floor(want, q, kq, kv, is_causal=causal)
+    _close_attention(t, got, want, floor, what="grouped-query")
