@@ -72,15 +72,23 @@ def _gpt2(hf, tied: bool):
     return config, model
 
 
-def _llama(hf, tied: bool, kv_heads: int = 2, theta: float = 500000.0):
+#: Llama 3.1's RoPE scaling, with an original context that puts d_head = 8's four pairs at base
+#: 10000 (wavelengths 6.3, 63, 628, 6283) in all three bands: kept (< 256/8), blended, and
+#: divided by the factor (> 256/1)
+LLAMA3_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                  "high_freq_factor": 8.0, "original_max_position_embeddings": 256}
+
+
+def _llama(hf, tied: bool, kv_heads: int = 2, theta: float = 500000.0, scaling=None,
+           attention="eager"):
     transformers, torch = hf
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
         vocab_size=VOCAB, hidden_size=D, intermediate_size=64, num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS, num_key_value_heads=kv_heads, max_position_embeddings=64,
-        rope_parameters={"rope_type": "default", "rope_theta": theta},
+        num_attention_heads=HEADS, num_key_value_heads=kv_heads, max_position_embeddings=1024,
+        rope_parameters={"rope_type": "default", "rope_theta": theta, **(scaling or {})},
         tie_word_embeddings=tied, bos_token_id=0, eos_token_id=0, pad_token_id=0,
-        attn_implementation="eager")
+        attn_implementation=attention)
     model = _randomise(torch, transformers.LlamaForCausalLM(config), 3 + tied + 10 * kv_heads)
     return config, model
 
@@ -111,6 +119,7 @@ def _llama_spec(backend, config, model):
                         intermediate_size=config.intermediate_size,
                         head_dim=config.head_dim, rms_norm_eps=config.rms_norm_eps,
                         rope_theta=config.rope_parameters["rope_theta"],
+                        rope_scaling=config.rope_parameters,
                         tie_word_embeddings=config.tie_word_embeddings,
                         attention_bias=config.attention_bias, mlp_bias=config.mlp_bias)
 
@@ -119,10 +128,35 @@ def _tokens(seed: int = 0, shape=(2, SEQ)) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, VOCAB, shape).astype(np.int64)
 
 
-def _hf_logits(hf, model, tokens: np.ndarray) -> np.ndarray:
+def _hf_logits(hf, model, tokens: np.ndarray, mask=None, positions=None) -> np.ndarray:
     _, torch = hf
+    extra = {} if mask is None else {"attention_mask": torch.from_numpy(mask.astype(np.int64)),
+                                     "position_ids": torch.from_numpy(positions)}
     with torch.no_grad():
-        return model(torch.from_numpy(tokens)).logits.numpy()
+        return model(torch.from_numpy(tokens), **extra).logits.numpy()
+
+
+def _padded_model(hf, family: str):
+    """The models of the padded tests. LLaMA runs HF's "sdpa" attention there: its "eager"
+    attention, in a float64 model, adds torch.finfo(float64).min to the masked scores and then
+    takes the softmax in float32, where that is −∞, so a pad query (which sees only pads)
+    gets a row of −∞ and NaN weights; its NaN output then reaches the real tokens of the next
+    layer through the values (0·NaN), and HF's own logits are NaN there (measured with
+    transformers 5.25: eager float64 NaN, eager float32, sdpa float64 and sdpa float32
+    finite; compare huggingface/transformers#25311 for float16)."""
+    if family == "gpt2":
+        return _gpt2(hf, True)
+    return _llama(hf, False, attention="sdpa")
+
+
+def _left_padded(seed: int):
+    """A batch of three prompts of 8, 5 and 2 real tokens, left-padded with id 0 to 8: tokens,
+    the attention mask (True = real) and Hugging Face's position_ids for it (cumsum − 1, as its
+    generate sets them; the pads' positions do not matter)."""
+    tokens = _tokens(seed, (3, SEQ))
+    mask = np.arange(SEQ)[None, :] >= np.array([0, 3, 6])[:, None]
+    tokens[~mask] = 0
+    return tokens, mask, np.maximum(np.cumsum(mask, axis=-1) - 1, 0)
 
 
 def _relative_error(backend, got, want: np.ndarray) -> float:
@@ -145,19 +179,25 @@ def test_gpt2_logits_match_transformers(hf, backend, tied):
 
 
 @pytest.mark.spec("decoder_forward", tier="P", identity="matches_hf_llama")
-@pytest.mark.parametrize(("tied", "kv_heads", "theta"),
-                         [(False, 2, 500000.0), (True, 2, 500000.0), (False, 4, 10000.0),
-                          (False, 1, 10000.0)],
+@pytest.mark.parametrize(("tied", "kv_heads", "theta", "scaling"),
+                         [(False, 2, 500000.0, None), (True, 2, 500000.0, None),
+                          (False, 4, 10000.0, None), (False, 1, 10000.0, None),
+                          (False, 2, 10000.0, LLAMA3_SCALING)],
                          ids=["gqa-untied-theta5e5", "gqa-tied-theta5e5", "mha-untied",
-                              "mqa-untied"])
-def test_llama_logits_match_transformers(hf, backend, tied, kv_heads, theta):
-    config, model = _llama(hf, tied, kv_heads, theta)
+                              "mqa-untied", "gqa-llama3-scaling"])
+def test_llama_logits_match_transformers(hf, backend, tied, kv_heads, theta, scaling):
+    config, model = _llama(hf, tied, kv_heads, theta, scaling)
     params, options = _llama_spec(backend, config, model)
     assert options["num_kv_heads"] == kv_heads and options["rope_base"] == theta
     tokens = _tokens(2)
+    want = _hf_logits(hf, model, tokens)
     got = spec.decoder_forward(backend.asarray(tokens), params, **options)
-    err = _relative_error(backend, got, _hf_logits(hf, model, tokens))
+    err = _relative_error(backend, got, want)
     assert err <= LLAMA_RTOL, f"LLaMA (kv_heads={kv_heads}, θ={theta}): {err:.3g} relative"
+    if scaling is not None:  # the scaling is seen: unscaled frequencies are far off
+        unscaled = spec.decoder_forward(backend.asarray(tokens), params,
+                                        **{**options, "rope_scaling": None})
+        assert _relative_error(backend, unscaled, want) > 100 * LLAMA_RTOL
 
 
 def _numpy_llama(model, tokens: np.ndarray, config) -> np.ndarray:
@@ -219,26 +259,65 @@ def test_llama_float64_against_independent_numpy(hf, backend, tied):
     assert err <= GPT2_RTOL, f"LLaMA in float64: {err:.3g} relative"
 
 
+@pytest.mark.spec("decoder_forward", tier="P", identity="matches_hf_padded")
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_left_padded_batch_matches_transformers(hf, backend, family):
+    """A left-padded batch with its attention_mask: at every real token the spec's logits
+    equal HF's (given the same position_ids) and the logits of the row run alone, unpadded.
+    The pads' own logits carry no meaning and are not compared."""
+    config, model = _padded_model(hf, family)
+    params, options = (_gpt2_spec if family == "gpt2" else _llama_spec)(backend, config, model)
+    rtol = GPT2_RTOL if family == "gpt2" else LLAMA_RTOL
+    tokens, mask, positions = _left_padded(5)
+    want = _hf_logits(hf, model, tokens, mask, positions)
+    got = backend.to_numpy(spec.decoder_forward(backend.asarray(tokens), params,
+                                                attention_mask=backend.asarray(mask),
+                                                **options))
+    assert np.all(np.isfinite(got))
+    scale = np.max(np.abs(want[mask]))
+    assert np.max(np.abs(got[mask] - want[mask])) / scale <= rtol
+    for row in range(3):
+        alone = backend.to_numpy(spec.decoder_forward(backend.asarray(tokens[row, mask[row]]),
+                                                      params, **options))
+        np.testing.assert_allclose(got[row, mask[row]], alone, rtol=0,
+                                   atol=GPT2_RTOL * scale)  # float64 on both sides
+
+
 # ============================================================================ generation
 @pytest.mark.spec("generate", tier="P", identity="matches_hf_greedy")
+@pytest.mark.parametrize("padded", [False, True], ids=["equal-prompts", "left-padded"])
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
-def test_greedy_generation_matches_transformers(hf, backend, family):
-    """Ten greedy steps from a batch of two prompts, through the spec's KV cache, token for
-    token against HF's generate(do_sample=False) (no end-of-sequence stop: min_new_tokens)."""
+def test_greedy_generation_matches_transformers(hf, backend, family, padded):
+    """Twenty greedy steps (eight on Dask, see below) through the spec's KV cache, token for
+    token against HF's generate(do_sample=False) (no end-of-sequence stop: min_new_tokens):
+    two prompts of five tokens, or three left-padded prompts of 8, 5 and 2 tokens with their
+    attention_mask (HF sets each row's position_ids from the mask, as the spec does)."""
     _, torch = hf
-    config, model = _gpt2(hf, True) if family == "gpt2" else _llama(hf, False)
+    config, model = _padded_model(hf, family) if padded else (
+        _gpt2(hf, True) if family == "gpt2" else _llama(hf, False))
     params, options = (_gpt2_spec if family == "gpt2" else _llama_spec)(backend, config, model)
-    prompt, steps = _tokens(3, (2, 5)), 10
+    lazy = array_api_compat.is_dask_array(backend.asarray(np.zeros(1)))
+    # Dask builds one graph for the whole generation, and each new operation copies the
+    # layer mapping of everything before it (HighLevelGraph.from_collections), so building
+    # the graph grows quadratically with the steps: 4.7, 12.5 and 38.7 s for 5, 10 and 20
+    # steps of GPT-2 here, and computing it 3.1, 8.8 and 26.2 s. Dask runs 8 steps; the eager
+    # backends the full 20
+    steps, extra, kwargs = 8 if lazy else 20, {}, {}
+    if padded:
+        prompt, mask, _ = _left_padded(6)
+        extra["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
+        kwargs["attention_mask"] = backend.asarray(mask)
+    else:
+        prompt = _tokens(3, (2, 5))
     with torch.no_grad():
         want = model.generate(torch.from_numpy(prompt), max_new_tokens=steps,
-                              min_new_tokens=steps, do_sample=False).numpy()
+                              min_new_tokens=steps, do_sample=False, **extra).numpy()
     # on a lazy backend (Dask) each step's value checks (the sampler's NaN and id checks)
     # compute the whole graph behind that step, so ten checked steps cost 55 forward passes
     # (200 s a model, measured); this test is about the tokens, and tier E proves the checks
-    lazy = array_api_compat.is_dask_array(backend.asarray(prompt))
     with spec.value_checks(not lazy):
         got = backend.to_numpy(spec.generate(params, backend.asarray(prompt), steps,
-                                             sampler=spec.greedy, **options))
+                                             sampler=spec.greedy, **options, **kwargs))
     np.testing.assert_array_equal(got, want)
 
 

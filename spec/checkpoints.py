@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from . import _validate as check
 from .attention import _flag
+from .embeddings import _rope_scaling
 
 __all__ = ["gpt2_params", "llama_params"]
 
@@ -139,7 +140,7 @@ def gpt2_params(state_dict, /, *, n_layer, n_embd, n_head, vocab_size, n_positio
 def llama_params(state_dict, /, *, num_hidden_layers, hidden_size, num_attention_heads,
                  vocab_size, intermediate_size, num_key_value_heads=None, head_dim=None,
                  rms_norm_eps=1e-6, rope_theta=10000.0, tie_word_embeddings=False,
-                 attention_bias=False, mlp_bias=False):
+                 attention_bias=False, mlp_bias=False, rope_scaling=None):
     r"""A LLaMA checkpoint (``LlamaForCausalLM`` or ``LlamaModel`` keys) as the spec's decoder.
 
     .. math:: W_1 = \begin{pmatrix} W_\text{gate} \\ W_\text{up} \end{pmatrix}, \qquad
@@ -156,9 +157,11 @@ def llama_params(state_dict, /, *, num_hidden_layers, hidden_size, num_attention
 
     The arguments are the config values of the same names (``num_key_value_heads`` None:
     multi-head attention; ``head_dim`` None: hidden_size / num_attention_heads; ``rope_theta``
-    is ``config.rope_parameters["rope_theta"]`` in transformers ≥ 5). Options: RMSNorm with
-    ``rms_norm_eps``, RoPE in the rotate-half layout with base ``rope_theta`` (the default
-    rope_type; scaled RoPE is not expressed), SwiGLU, grouped-query attention.
+    is ``config.rope_parameters["rope_theta"]`` in transformers ≥ 5; ``rope_scaling`` is the
+    config's ``rope_scaling``, or its whole ``rope_parameters`` in transformers ≥ 5: rope_type
+    "default", "linear" or "llama3", as :func:`~spec.rope` takes it). Options: RMSNorm with
+    ``rms_norm_eps``, RoPE in the rotate-half layout with base ``rope_theta`` and its scaling,
+    SwiGLU, grouped-query attention.
     Returns (params, options) for :func:`~spec.decoder_forward` and :func:`~spec.generate`.
     """
     layers, d = _count(num_hidden_layers, "num_hidden_layers", 0), _count(hidden_size,
@@ -178,6 +181,7 @@ def llama_params(state_dict, /, *, num_hidden_layers, hidden_size, num_attention
         raise ValueError(f"num_attention_heads = {heads} must be a multiple of "
                          f"num_key_value_heads = {kv}")
     base = check.positive_number(rope_theta, "rope_theta")
+    scaling = _rope_scaling(rope_scaling, base, "rope_scaling", "rope_theta")
     for flag in ("tie_word_embeddings", "attention_bias", "mlp_bias"):
         _flag(locals()[flag], flag)
     r = _Reader(_strip(state_dict, "model."))
@@ -219,5 +223,6 @@ def llama_params(state_dict, /, *, num_hidden_layers, hidden_size, num_attention
     r.done()
     options = {"num_heads": heads, "num_kv_heads": kv, "activation": "swiglu",
                "eps": float(rms_norm_eps), "norm": "rms_norm", "positional": "rope",
-               "rope_base": base, "rope_layout": "half"}
+               "rope_base": base, "rope_layout": "half",
+               "rope_scaling": None if scaling is None else dict(rope_scaling)}
     return params, options

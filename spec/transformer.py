@@ -36,7 +36,13 @@ output layer, as LLaMA's ``lm_head``); ``blocks``, a list or tuple of block mapp
 default; fixed, no parameters, d even), "learned" (row p of the table added at position p < P),
 "rope" (no additive positions; queries and keys rotated inside every attention by
 :func:`~spec.rope` at their absolute positions, base ``rope_base``, layout ``rope_layout``:
-"half" is Hugging Face's ``rotate_half``, "interleaved" RoFormer's pairs), or "none".
+"half" is Hugging Face's ``rotate_half``, "interleaved" RoFormer's pairs; ``rope_scaling``:
+Hugging Face's "linear" or Llama 3's "llama3" mapping), or "none".
+
+**Batches of unequal lengths**: ``attention_mask`` (bool (..., T), True = a real token) masks
+each row's padding keys in every attention, and positions count each row's real tokens, so a
+padded row computes what it computes alone; ``positions`` (integer (..., T)) sets them per row
+explicitly.
 
 Sources: 002 §8.1 (the block), §8.2 (parameter count), §8.3 (the residual stream), §10.3 (the
 KV cache), §6 (embeddings, weight tying); 003 (the architecture); 004 (next-token prediction).
@@ -53,13 +59,19 @@ from .attention import (
     _check_mha,
     _flag,
     _merge_heads,
-    _repeat_kv,
     _split_heads,
     kv_cache_attention,
     multi_head_attention,
     scaled_dot_product_attention,
 )
-from .embeddings import embedding, rope, sinusoidal_positions, tied_logits
+from .embeddings import (
+    _rope_scaling,
+    _sinusoidal_at,
+    embedding,
+    rope,
+    sinusoidal_positions,
+    tied_logits,
+)
 from .normalization import layer_norm, rms_norm
 
 __all__ = [
@@ -96,13 +108,67 @@ def _keys(params, expected: tuple, name: str, optional: tuple = ()) -> dict:
     return {**{k: None for k in optional}, **params}
 
 
-def _options(norm, positional, rope_base, rope_layout, allowed=_POSITIONALS):
-    """The norm and position options, checked; RoPE as (base, layout) or None."""
+def _options(norm, positional, rope_base, rope_layout, rope_scaling=None,
+             allowed=_POSITIONALS):
+    """The norm and position options, checked; RoPE as (base, layout, scaling) or None."""
     check.choice(norm, _NORMS, "norm")
     check.choice(positional, allowed, "positional")
     check.choice(rope_layout, _ROPE_LAYOUTS, "rope_layout")
     base = check.positive_number(rope_base, "rope_base")
-    return (base, rope_layout) if positional == "rope" else None
+    _rope_scaling(rope_scaling, base, "rope_scaling", "rope_base")
+    if rope_scaling is not None and positional != "rope":
+        raise ValueError(f"rope_scaling is used only with positional='rope' (got "
+                         f"positional={positional!r})")
+    return (base, rope_layout, rope_scaling) if positional == "rope" else None
+
+
+def _padding(xp, attention_mask, batch: tuple, length: int):
+    """The padding mask checked: bool (..., T), leading axes broadcasting to `batch`."""
+    if attention_mask is None:
+        return None
+    check.namespace(attention_mask=attention_mask)
+    if attention_mask.dtype != xp.bool:
+        raise TypeError(f"attention_mask must be a boolean array (True = a real token, "
+                        f"False = padding), got dtype {attention_mask.dtype}")
+    _row_shape(attention_mask, batch, length, "attention_mask")
+    return attention_mask
+
+
+def _row_shape(a, batch: tuple, length: int, name: str) -> None:
+    """`a` is (..., length) with leading axes that broadcast to `batch` without enlarging it."""
+    lead = tuple(a.shape[:-1])
+    if (a.ndim < 1 or a.shape[-1] != length or len(lead) > len(batch)
+            or any(m not in (1, n) for m, n in zip(reversed(lead), reversed(batch)))):
+        raise ValueError(f"{name} must have shape (..., {length}), one row per sequence with "
+                         f"leading axes that broadcast to {batch}; got {tuple(a.shape)}")
+
+
+def _positions(xp, positions, attention_mask, batch: tuple, length: int, positional: str,
+               table_rows=None):
+    """The positions of the tokens, int64 (..., T), or None for 0 … T − 1 (the default
+    without a padding mask). With a padding mask and no positions, each row counts its real
+    tokens: p = (number of real tokens up to and including t) − 1, clipped at 0 (Hugging
+    Face's position_ids in generate), so a left-padded row is positioned as if unpadded."""
+    if positions is None:
+        if attention_mask is None:
+            return None
+        count = xp.cumulative_sum(xp.astype(attention_mask, xp.int64), axis=-1)
+        return xp.clip(count - 1, min=0)
+    if positional == "none":
+        raise ValueError("positions are used only with positional='rope', 'learned' or "
+                         "'sinusoidal' (got positional='none')")
+    check.namespace(positions=positions)
+    check.integer(xp, positions, "positions")
+    _row_shape(positions, batch, length, "positions")
+    unsigned = xp.isdtype(positions.dtype, "unsigned integer")
+    positions = check.indices(xp, positions, "positions", what="positions")
+    check.check_values(xp, positions, lambda p: p < 0,
+                       "positions must be ≥ 0" + (" and below 2**63" if unsigned else ""))
+    if table_rows is not None:
+        check.check_values(xp, positions, lambda p: p >= table_rows,
+                           f"positions must be below the {table_rows} rows of "
+                           f"params['position_embedding']")
+    return positions
 
 
 def _norm_params(xp, params, gamma: str, beta: str, d: int, norm: str, name: str) -> None:
@@ -254,9 +320,10 @@ def _check_block(x, params, num_heads, num_kv_heads, activation, norm="layer_nor
     return xp, params
 
 
-def _project(xp, h, p, num_heads, num_kv_heads, rope_, start: int):
+def _project(xp, h, p, num_heads, num_kv_heads, rope_, start: int, positions=None):
     """Queries, keys and values (..., heads, T, d_head): h Wᵀ + b split into heads, then, with
-    RoPE, q and k rotated at their absolute positions start … start + T − 1."""
+    RoPE, q and k rotated at their absolute positions: `positions` (..., T) when given, else
+    start … start + T − 1."""
     qkv = []
     for w, b, heads in (("w_q", "b_q", num_heads), ("w_k", "b_k", num_kv_heads),
                         ("w_v", "b_v", num_kv_heads)):
@@ -264,11 +331,14 @@ def _project(xp, h, p, num_heads, num_kv_heads, rope_, start: int):
         qkv.append(_split_heads(xp, z if p[b] is None else z + p[b], heads))
     q, k, v = qkv
     if rope_ is not None:
-        base, layout = rope_
-        positions = xp.arange(start, start + h.shape[-2], dtype=xp.int64,
-                              device=check.device(h))
-        q = rope(q, positions, base=base, layout=layout)
-        k = rope(k, positions, base=base, layout=layout)
+        base, layout, scaling = rope_
+        if positions is None:
+            positions = xp.arange(start, start + h.shape[-2], dtype=xp.int64,
+                                  device=check.device(h))
+        else:  # (..., T) → (..., 1, T): the same positions for every head
+            positions = positions[..., None, :]
+        q = rope(q, positions, base=base, layout=layout, scaling=scaling)
+        k = rope(k, positions, base=base, layout=layout, scaling=scaling)
     return q, k, v
 
 
@@ -278,11 +348,18 @@ def _output(xp, heads, p):
     return out if p["b_o"] is None else out + p["b_o"]
 
 
-def _attention(xp, h, p, *, num_heads, num_kv_heads, is_causal, rope_):
-    """Self-attention of the block: multi_head_attention itself when there are no biases and
-    no RoPE; else the same steps with the biases added and q, k rotated, float16 and bfloat16
-    computed in float32 and rounded once (as multi_head_attention does)."""
-    if rope_ is None and all(p[b] is None for b in _BIASES):
+def _key_mask(attention_mask):
+    """A padding mask (..., T_k) as an attention mask over (..., heads, T_q, T_k)."""
+    return None if attention_mask is None else attention_mask[..., None, None, :]
+
+
+def _attention(xp, h, p, *, num_heads, num_kv_heads, is_causal, rope_, positions=None,
+               attention_mask=None):
+    """Self-attention of the block: multi_head_attention itself when there are no biases, no
+    RoPE and no padding; else the same steps with the biases added, q and k rotated and the
+    padded keys masked, float16 and bfloat16 computed in float32 and rounded once (as
+    multi_head_attention does)."""
+    if rope_ is None and attention_mask is None and all(p[b] is None for b in _BIASES):
         return multi_head_attention(h, h, p["w_q"], p["w_k"], p["w_v"], p["w_o"],
                                     num_heads=num_heads, num_kv_heads=num_kv_heads,
                                     is_causal=is_causal)
@@ -290,18 +367,19 @@ def _attention(xp, h, p, *, num_heads, num_kv_heads, is_causal, rope_):
     names = [k for k in ("w_q", "w_k", "w_v", "w_o", *_BIASES) if p[k] is not None]
     (h, *wide), dtype = check.widen(xp, h, *(p[k] for k in names))
     p = {**p, **dict(zip(names, wide))}
-    q, k, v = _project(xp, h, p, int(num_heads), int(kv_heads), rope_, 0)
-    groups = int(num_heads) // int(kv_heads)  # grouped-query attention: K/V head j serves
-    heads = scaled_dot_product_attention(  # query heads j·groups … (j+1)·groups − 1
-        q, _repeat_kv(xp, k, groups), _repeat_kv(xp, v, groups), is_causal=is_causal)
+    q, k, v = _project(xp, h, p, int(num_heads), int(kv_heads), rope_, 0, positions)
+    # grouped-query attention: K/V head j serves query heads j·g … (j+1)·g − 1
+    heads = scaled_dot_product_attention(q, k, v, mask=_key_mask(attention_mask),
+                                         is_causal=is_causal)
     return check.narrow(xp, _output(xp, heads, p), dtype)
 
 
 def _block(xp, x, p, *, num_heads, num_kv_heads, is_causal, activation, eps, norm="layer_norm",
-           rope_=None):
+           rope_=None, positions=None, attention_mask=None):
     h = _normalise(xp, x, p["ln1_gamma"], p["ln1_beta"], norm, eps)
     x = x + _attention(xp, h, p, num_heads=num_heads, num_kv_heads=num_kv_heads,
-                       is_causal=is_causal, rope_=rope_)
+                       is_causal=is_causal, rope_=rope_, positions=positions,
+                       attention_mask=attention_mask)
     h = _normalise(xp, x, p["ln2_gamma"], p["ln2_beta"], norm, eps)
     return x + feed_forward(h, p["w1"], p["b1"], p["w2"], p["b2"], activation=activation)
 
@@ -316,6 +394,8 @@ def _block(xp, x, p, *, num_heads, num_kv_heads, is_causal, activation, eps, nor
         Identity("one_sublayer_off", "w_o = 0 leaves x + MLP(LN(x)); w2 = b2 = 0 leaves "
                  "x + MHA(LN(x))", "P"),
         Identity("causal", "is_causal: output at t unchanged when x after t changes", "P"),
+        Identity("padding", "a left-padded, masked row's outputs at its real tokens equal the "
+                 "row's alone (with RoPE at positions given per row)", "P"),
         Identity("matches_torch", "equals the block built from torch's layer_norm, "
                  "multi_head_attention_forward, linear and gelu", "P"),
         Identity("gradient", "∂/∂x: SymPy, autograd and differences agree", "D"),
@@ -323,7 +403,8 @@ def _block(xp, x, p, *, num_heads, num_kv_heads, is_causal, activation, eps, nor
 )
 def transformer_block(x, params, /, *, num_heads, is_causal=True, num_kv_heads=None,
                       activation="gelu", eps=1e-5, norm="layer_norm", positional="none",
-                      rope_base=10000.0, rope_layout="half"):
+                      rope_base=10000.0, rope_layout="half", rope_scaling=None,
+                      attention_mask=None, positions=None):
     r"""One pre-LN transformer block: attention then MLP, each added to the residual stream.
 
     .. math:: x' = x + \operatorname{MultiHead}\bigl(\operatorname{LN}_1(x)\bigr), \qquad
@@ -335,19 +416,32 @@ def transformer_block(x, params, /, *, num_heads, is_causal=True, num_kv_heads=N
     by :func:`feed_forward` (``activation``). ``norm``: "layer_norm" (the default; β optional)
     or "rms_norm" (LLaMA), with ``eps`` inside the root. ``positional="rope"`` rotates the
     queries and keys of every head at positions 0 … T − 1 (:func:`~spec.rope`, base
-    ``rope_base``, layout ``rope_layout``: "half" = Hugging Face's ``rotate_half``); the
-    default "none" adds no positions. ``params`` is the block mapping documented in this module
+    ``rope_base``, layout ``rope_layout``: "half" = Hugging Face's ``rotate_half``,
+    ``rope_scaling``: Hugging Face's linear or llama3 mapping), or at ``positions`` (..., T),
+    one row per sequence; the default "none" adds no positions. ``attention_mask`` (bool
+    (..., T), True = a real token) keeps every query from the padded keys of its row (left
+    padding included); a padded query that sees no key at all gets a zero attention output.
+    ``params`` is the block mapping documented in this module
     (optional attention biases b_q, b_k, b_v, b_o: qWᵀ + b, as GPT-2's ``c_attn``).
     Each sublayer writes an additive update into the residual stream (002 §8.3), so zeroing
     its output projection (and b_o) removes it exactly.
 
-    Shapes: x (..., T, d) → (..., T, d). Source: 002 §8.1 (the block), §8.3, 003.
+    Shapes: x (..., T, d); attention_mask and positions (..., T), leading axes broadcasting
+    to x's → (..., T, d). Source: 002 §8.1 (the block), §8.3, 003.
     """
-    rope_ = _options(norm, positional, rope_base, rope_layout, _BLOCK_POSITIONALS)
+    rope_ = _options(norm, positional, rope_base, rope_layout, rope_scaling,
+                     _BLOCK_POSITIONALS)
     xp, params = _check_block(x, params, num_heads, num_kv_heads, activation, norm, rope_)
     _flag(is_causal, "is_causal")
+    batch, length = tuple(x.shape[:-2]), x.shape[-2]
+    attention_mask = _padding(xp, attention_mask, batch, length)
+    if positions is not None and positional != "rope":
+        raise ValueError(f"positions are used only with positional='rope' in a block (got "
+                         f"positional={positional!r})")
+    positions = _positions(xp, positions, None, batch, length, positional)
     return _block(xp, x, params, num_heads=num_heads, num_kv_heads=num_kv_heads,
-                  is_causal=is_causal, activation=activation, eps=eps, norm=norm, rope_=rope_)
+                  is_causal=is_causal, activation=activation, eps=eps, norm=norm, rope_=rope_,
+                  positions=positions, attention_mask=attention_mask)
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,12 +503,16 @@ def _check_decoder(tokens, params, num_heads, num_kv_heads, activation, norm="la
     return xp, {**params, "blocks": filled}
 
 
-def _embed(xp, params, tokens, start: int, positional: str):
-    """E[t] + PE(p) for the tokens at positions start … start + T − 1 (only E[t] for RoPE,
-    which rotates inside attention, and for no positions)."""
+def _embed(xp, params, tokens, start: int, positional: str, positions=None):
+    """E[t] + PE(p) for the tokens at `positions` (..., T), or start … start + T − 1 (only E[t]
+    for RoPE, which rotates inside attention, and for no positions)."""
     table = params["embedding"]
     t = tokens.shape[-1]
     x = embedding(table, tokens)
+    if positions is not None and positional == "learned":
+        return x + embedding(params["position_embedding"], positions)
+    if positions is not None and positional == "sinusoidal":
+        return x + _sinusoidal_at(xp, positions, table.shape[1], 10000.0, table.dtype)
     if positional == "learned":
         return x + params["position_embedding"][start:start + t, :]
     if positional == "sinusoidal":
@@ -446,12 +544,17 @@ def _unembed(xp, params, x, eps, norm="layer_norm"):
                  "untied)", "P"),
         Identity("matches_hf_llama", "a LLaMA checkpoint mapped by spec.checkpoints gives "
                  "Hugging Face's LlamaForCausalLM logits at float32 accuracy (GQA, rope_theta "
-                 "500000, tied and untied)", "P"),
+                 "500000, Llama 3 RoPE scaling, tied and untied)", "P"),
+        Identity("matches_hf_padded", "a left-padded batch with its attention_mask: at the "
+                 "real tokens, Hugging Face's logits (GPT-2 and LLaMA) and those of each row "
+                 "run alone", "P"),
+        Identity("padding", "a padded row's logits at its real tokens equal the row's alone, "
+                 "whatever the pads hold, with padding on either side", "P"),
     ),
 )
 def decoder_forward(tokens, params, /, *, num_heads, num_kv_heads=None, activation="gelu",
                     eps=1e-5, norm="layer_norm", positional="sinusoidal", rope_base=10000.0,
-                    rope_layout="half"):
+                    rope_layout="half", rope_scaling=None, attention_mask=None, positions=None):
     r"""A decoder-only transformer: embed and position the tokens, run the blocks, read out logits.
 
     .. math:: x_0 = E[t] + PE, \qquad x_\ell = \operatorname{Block}_\ell(x_{\ell-1}), \qquad
@@ -469,32 +572,55 @@ def decoder_forward(tokens, params, /, *, num_heads, num_kv_heads=None, activati
     (:mod:`spec.checkpoints` maps their Hugging Face checkpoints).
     Causal: the logits at position t see only tokens 0…t, so they predict token t + 1.
 
-    Shapes: tokens integer (..., T), T ≥ 1, ids in [0, V) → logits (..., T, V).
+    Batches of unequal lengths: ``attention_mask`` (bool (..., T), True = a real token, False
+    = padding, on either side) keeps every query from its row's padded keys, and without
+    ``positions`` each real token is placed by the real tokens before it (p = their count, as
+    Hugging Face's generate sets position_ids), so a padded row's logits at its real tokens
+    equal those of the row alone. ``positions`` (integer (..., T), one row per sequence) sets
+    every token's position explicitly (the learned table's row, the sinusoid's or RoPE's
+    angle). The logits at padded positions are defined (finite) but carry no meaning.
+
+    Shapes: tokens integer (..., T), T ≥ 1, ids in [0, V); attention_mask and positions
+    (..., T), leading axes broadcasting to the tokens' → logits (..., T, V).
     Source: 002 §8.3 (Embed + PE → blocks → Unembed(LN(x_L))), §6.1, §6.2.1, 004.
     """
-    rope_ = _options(norm, positional, rope_base, rope_layout)
+    rope_ = _options(norm, positional, rope_base, rope_layout, rope_scaling)
     xp, params = _check_decoder(tokens, params, num_heads, num_kv_heads, activation, norm,
                                 positional, rope_)
-    x = _embed(xp, params, tokens, 0, positional)
+    batch, length = tuple(tokens.shape[:-1]), tokens.shape[-1]
+    attention_mask = _padding(xp, attention_mask, batch, length)
+    pos = params["position_embedding"]
+    positions = _positions(xp, positions, attention_mask, batch, length, positional,
+                           None if pos is None else pos.shape[0])
+    x = _embed(xp, params, tokens, 0, positional, positions)
     for block in params["blocks"]:
         x = _block(xp, x, block, num_heads=num_heads, num_kv_heads=num_kv_heads,
-                   is_causal=True, activation=activation, eps=eps, norm=norm, rope_=rope_)
+                   is_causal=True, activation=activation, eps=eps, norm=norm, rope_=rope_,
+                   positions=positions, attention_mask=attention_mask)
     return _unembed(xp, params, x, eps, norm)
 
 
 # --------------------------------------------------------------------------------------------
 def _cached_forward(xp, params, tokens, caches, start, *, num_heads, num_kv_heads, activation,
-                    eps, norm="layer_norm", positional="sinusoidal", rope_=None):
-    """decoder_forward for new tokens at positions start…, with each block's attention through
-    kv_cache_attention (keys rotated at their absolute positions before they are cached):
-    (logits of the new tokens, the blocks' new (K, V) caches)."""
+                    eps, norm="layer_norm", positional="sinusoidal", rope_=None,
+                    positions=None, key_mask=None):
+    """decoder_forward for new tokens at positions start… (or `positions` (..., T)), with each
+    block's attention through kv_cache_attention (keys rotated at their absolute positions
+    before they are cached), or, with a padding mask over the cached and new keys
+    (`key_mask` (..., start + T)), through SDPA over the cache with that mask and the
+    end-aligned causal mask: (logits of the new tokens, the blocks' new (K, V) caches)."""
     num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-    x = _embed(xp, params, tokens, start, positional)
+    x = _embed(xp, params, tokens, start, positional, positions)
     new_caches = []
     for p, (cache_k, cache_v) in zip(params["blocks"], caches):
         h = _normalise(xp, x, p["ln1_gamma"], p["ln1_beta"], norm, eps)
-        q, k, v = _project(xp, h, p, num_heads, num_kv_heads, rope_, start)
-        heads, cache_k, cache_v = kv_cache_attention(q, k, v, cache_k, cache_v)
+        q, k, v = _project(xp, h, p, num_heads, num_kv_heads, rope_, start, positions)
+        if key_mask is None:
+            heads, cache_k, cache_v = kv_cache_attention(q, k, v, cache_k, cache_v)
+        else:
+            cache_k, cache_v = xp.concat([cache_k, k], axis=-2), xp.concat([cache_v, v], axis=-2)
+            heads = scaled_dot_product_attention(q, cache_k, cache_v, mask=_key_mask(key_mask),
+                                                 is_causal=True)
         x = x + _output(xp, heads, p)
         h = _normalise(xp, x, p["ln2_gamma"], p["ln2_beta"], norm, eps)
         x = x + feed_forward(h, p["w1"], p["b1"], p["w2"], p["b2"], activation=activation)
@@ -524,13 +650,16 @@ def _empty_caches(xp, params, batch: tuple, num_heads, num_kv_heads):
                  "every step: greedy gives the same tokens, the logits agree", "P"),
         Identity("prompt_kept", "the output starts with the prompt; steps = 0 returns it", "P"),
         Identity("matches_hf_greedy", "greedy generation from a mapped GPT-2 or LLaMA "
-                 "checkpoint equals Hugging Face's generate(do_sample=False) token for token",
-                 "P"),
+                 "checkpoint equals Hugging Face's generate(do_sample=False) token for token "
+                 "over 20 steps, left-padded batches with their attention_mask included", "P"),
+        Identity("padded_rows_alone", "with a left-padded prompt batch each row generates "
+                 "what it generates alone, with and without the cache", "P"),
     ),
 )
 def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
              activation="gelu", eps=1e-5, return_logits=False, norm="layer_norm",
-             positional="sinusoidal", rope_base=10000.0, rope_layout="half"):
+             positional="sinusoidal", rope_base=10000.0, rope_layout="half", rope_scaling=None,
+             attention_mask=None):
     r"""Autoregressive generation: predict, pick a token, append it, repeat, with a KV cache.
 
     .. math:: t_{n+1} = \operatorname{sampler}\bigl(\operatorname{logits}(t_0, \dots, t_n)_n
@@ -546,7 +675,14 @@ def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
     those of :func:`decoder_forward` (with RoPE each key is rotated at its absolute position
     before it enters the cache, so a cached step equals the uncached forward pass).
 
-    Shapes: prompt integer (..., T₀), T₀ ≥ 1; steps ≥ 0 → tokens (..., T₀ + steps), the prompt
+    Prompts of unequal lengths come padded, with ``attention_mask`` (bool (..., T₀), True = a
+    real token; left padding, as for batched inference, so that every row's next token is
+    the last column): as in :func:`decoder_forward` the padded keys are masked in every step
+    and each row's tokens are positioned by its own real tokens, the first generated token of
+    a row with n real tokens at position n. Each row then generates what it would alone.
+
+    Shapes: prompt integer (..., T₀), T₀ ≥ 1, attention_mask (..., T₀), leading axes
+    broadcasting to the prompt's; steps ≥ 0 → tokens (..., T₀ + steps), the prompt
     followed by the generated ids (in the prompt's dtype); with ``return_logits=True``,
     (tokens, logits (..., steps, V)), logits[..., s, :] being what token T₀ + s was drawn from.
     Source: 002 §10.1 (autoregressive factorisation), §10.3 (the KV cache), 004.
@@ -556,17 +692,23 @@ def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
                         f"got {type(sampler).__name__}")
     steps = _int_option(steps, "steps", 0)
     _flag(return_logits, "return_logits")
-    rope_ = _options(norm, positional, rope_base, rope_layout)
+    rope_ = _options(norm, positional, rope_base, rope_layout, rope_scaling)
     xp, params = _check_decoder(prompt, params, num_heads, num_kv_heads, activation, norm,
                                 positional, rope_, length=prompt.shape[-1] + max(steps - 1, 0))
     vocab = params["embedding"].shape[0]
     batch = tuple(prompt.shape[:-1])
+    key_mask = _padding(xp, attention_mask, batch, prompt.shape[-1])
+    positions = _positions(xp, None, key_mask, batch, prompt.shape[-1], positional)
+    if key_mask is not None:  # every row's mask, so that new columns can be appended
+        key_mask = xp.broadcast_to(key_mask, (*batch, prompt.shape[-1]))
+        positions = xp.broadcast_to(positions, (*batch, prompt.shape[-1]))
     caches = _empty_caches(xp, params, batch, num_heads, num_kv_heads)
     tokens, feed, start, picked = prompt, prompt, 0, []
     options = {"num_heads": num_heads, "num_kv_heads": num_kv_heads, "activation": activation,
                "eps": eps, "norm": norm, "positional": positional, "rope_": rope_}
     for _ in range(steps):
-        logits, caches = _cached_forward(xp, params, feed, caches, start, **options)
+        logits, caches = _cached_forward(xp, params, feed, caches, start, positions=positions,
+                                         key_mask=key_mask, **options)
         last = logits[..., -1, :]
         nxt = sampler(last)
         check.namespace(prompt=prompt, sampler_output=nxt)
@@ -579,6 +721,9 @@ def generate(params, prompt, steps, /, *, num_heads, sampler, num_kv_heads=None,
         start += feed.shape[-1]
         feed = xp.astype(nxt, prompt.dtype)[..., None]
         tokens = xp.concat([tokens, feed], axis=-1)
+        if key_mask is not None:  # the new token is real, one past its row's last position
+            positions = positions[..., -1:] + 1
+            key_mask = xp.concat([key_mask, xp.ones_like(key_mask[..., -1:])], axis=-1)
         picked.append(last)
     if not return_logits:
         return tokens

@@ -457,3 +457,99 @@ def transformer_parameter_count_matches_a_built_parameter_set(impl, t):
                  num_kv_heads=cfg["num_kv_heads"], activation=cfg["activation"],
                  max_positions=positions, tied_embeddings=tied)
     assert count == built + extra
+
+
+# ------------------------------------------------------------------------------- padding
+def _pad(t, tokens, vocab):
+    """Row 1 of a (2, T) batch padded on the left or the right with random ids (they must not
+    matter): the padded tokens, the mask (True = real), the real row alone and its slice."""
+    steps = tokens.shape[-1]
+    pads = t.draw(st.integers(0, 3), label="pads")
+    left = t.draw(st.booleans(), label="left_padding")
+    fill = np.random.default_rng(steps + pads).integers(0, vocab, pads)
+    row = tokens[1]
+    padded = np.concatenate([fill, row] if left else [row, fill])
+    real = slice(pads, pads + steps) if left else slice(0, steps)
+    first = np.concatenate([tokens[0], fill])  # row 0 is as long, and unpadded
+    mask = np.ones((2, steps + pads), dtype=bool)
+    mask[1] = False
+    mask[1, real] = True
+    return np.stack([first, padded]), mask, row, real
+
+
+@prop("decoder_forward", "padding")
+def decoder_forward_padded_rows_equal_rows_alone(impl, t):
+    """A batch of two rows, the second padded (left or right, any pad ids) with its
+    attention_mask: at its real tokens the logits are those of the row run alone, and the
+    unpadded row is unchanged; for every option of the composed model."""
+    tokens, p, cfg = _variant_case(t, steps=3)
+    assume(tokens.ndim == 2)
+    vocab = p["embedding"].shape[0]
+    batch, mask, row, real = _pad(t, tokens, vocab)
+    pb = t.on(p)
+    with _dask_index_collision(t.backend):
+        got = t.np(impl(t.on(batch), pb, attention_mask=t.on(mask), **_dec_opts(cfg)))
+        alone = t.np(impl(t.on(row), pb, **_dec_opts(cfg)))
+        first = t.np(impl(t.on(batch[0]), pb, **_dec_opts(cfg)))
+    assert np.all(np.isfinite(got))
+    tol = _chain_tol(t, 4 * len(p["blocks"]) + 2, np.max(np.abs(alone)))
+    np.testing.assert_allclose(got[1, real], alone, rtol=tol.rtol, atol=tol.atol)
+    np.testing.assert_allclose(got[0], first, rtol=tol.rtol, atol=tol.atol)
+
+
+@prop("transformer_block", "padding")
+def transformer_block_padded_rows_equal_rows_alone(impl, t):
+    """x (2, T, d), row 1 left-padded with arbitrary vectors and masked: at its real tokens
+    the block's output is that of the row alone; with RoPE at positions counted from the
+    row's first real token (positions (2, T))."""
+    x, p, cfg = _block_case(t)
+    assume(x.ndim == 3)
+    rope = cfg["d"] // cfg["num_heads"] % 2 == 0 and t.draw(st.booleans(), label="rope")
+    pads = t.draw(st.integers(1, 3), label="pads")
+    steps, d = x.shape[-2], x.shape[-1]
+    rng = np.random.default_rng(cfg["seed"] + 2)
+    padded = np.concatenate([rng.normal(0, 3, (2, pads, d)).astype(t.dtype), x], axis=1)
+    mask = np.ones((2, steps + pads), dtype=bool)
+    mask[1, :pads] = False
+    extra = {"attention_mask": t.on(mask)}
+    if rope:
+        positions = np.maximum(np.cumsum(mask, axis=-1) - 1, 0)
+        extra |= {"positional": "rope", "positions": t.on(positions)}
+    pb = t.on(p)
+    got = t.np(impl(t.on(padded), pb, **_opts(cfg), **extra))
+    alone = t.np(impl(t.on(x[1]), pb, **_opts(cfg, **({"positional": "rope"} if rope else {}))))
+    tol = _chain_tol(t, 4, np.max(np.abs(alone)))
+    np.testing.assert_allclose(got[1, pads:], alone, rtol=tol.rtol, atol=tol.atol)
+
+
+@prop("generate", "padded_rows_alone")
+def generate_padded_rows_as_alone(impl, t):
+    """A left-padded prompt batch with its attention_mask generates, row by row, what each
+    row generates alone: the same logits at every step (within the chain's tolerance) and the
+    same tokens until a near-tie, where rounding may pick either; for every option of the
+    composed model. Value checks off, as for cache_equals_recompute."""
+    steps = t.draw(st.integers(1, 4), label="steps")
+    tokens, p, cfg = _variant_case(t, t_max=3, steps=steps + 3)
+    assume(tokens.ndim == 2)
+    pads = t.draw(st.integers(1, 3), label="pads")
+    fill = np.random.default_rng(pads).integers(0, p["embedding"].shape[0], pads)
+    batch = np.stack([np.concatenate([fill, tokens[0]]), np.concatenate([fill, tokens[1]])])
+    mask = np.ones(batch.shape, dtype=bool)
+    mask[1, :pads] = False
+    pb = t.on(p)
+    with _dask_index_collision(t.backend), spec.value_checks(False):
+        out, logits = impl(pb, t.on(batch), steps, sampler=spec.greedy, return_logits=True,
+                           attention_mask=t.on(mask), **_dec_opts(cfg))
+        out, logits = t.backend.to_numpy(out), t.np(logits)
+        alone, alone_logits = impl(pb, t.on(tokens[1]), steps, sampler=spec.greedy,
+                                   return_logits=True, **_dec_opts(cfg))
+        alone, alone_logits = t.backend.to_numpy(alone), t.np(alone_logits)
+    n = tokens.shape[-1]
+    for s in range(steps):
+        tol = _chain_tol(t, 4 * len(p["blocks"]) + 2, np.max(np.abs(alone_logits[s])))
+        np.testing.assert_allclose(logits[1, s], alone_logits[s], rtol=tol.rtol, atol=tol.atol,
+                                   err_msg=f"step {s}")
+        top2 = np.sort(alone_logits[s])[-2:]
+        if top2[1] - top2[0] <= 4 * tol.atol:
+            break
+        assert out[1, pads + n + s] == alone[n + s], f"step {s}"

@@ -202,6 +202,9 @@ def _llama_params(xp, dtype, device, layers=2):
 
 _LLAMA = {"num_heads": 2, "num_kv_heads": 1, "activation": "swiglu", "norm": "rms_norm",
           "positional": "rope", "rope_base": 500000.0}
+#: Llama 3.1's published scaling, with a short original context (d_head = 2: one pair)
+_LLAMA3_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                   "high_freq_factor": 4.0, "original_max_position_embeddings": 4}
 
 
 @samples(decoder_forward)
@@ -218,6 +221,16 @@ def _(xp, dtype, device):
                "GPT-2: attention biases, learned positions, tanh GELU"),
         Sample((batch, _llama_params(xp, dtype, device)), _LLAMA, "LLaMA: RMSNorm, RoPE, "
                "SwiGLU, multi-query, untied output layer"),
+        Sample((batch, _llama_params(xp, dtype, device)),
+               {**_LLAMA, "attention_mask": xp.asarray([[True] * 3, [False, True, True]],
+                                                       device=device),
+                "rope_scaling": _LLAMA3_SCALING},
+               "LLaMA 3: a left-padded row, RoPE scaled"),
+        Sample((batch, _gpt2_params(xp, dtype, device)),
+               {"num_heads": 2, "activation": "gelu_tanh", "positional": "learned",
+                "positions": xp.asarray([[0, 1, 2], [5, 6, 7]], dtype=xp.int64,
+                                        device=device)},
+               "GPT-2: positions per row"),
     ]
 
 
@@ -250,12 +263,44 @@ def _decoder_errors(xp, dtype, device, call, extra=None):
                   "an output layer of another vocabulary"),
         ErrorCase(call(tokens, p), {**two, "positional": "alibi"}, ValueError,
                   "positional must be one of", "unknown positions"),
+        ErrorCase(call(tokens, p), {**two, "attention_mask": xp.ones((4,), dtype=xp.int64,
+                                                                      device=device)},
+                  TypeError, "attention_mask must be a boolean array", "an integer mask"),
+        ErrorCase(call(tokens, p), {**two, "attention_mask": xp.ones((3,), dtype=xp.bool,
+                                                                      device=device)},
+                  ValueError, r"attention_mask must have shape \(\.\.\., 4\)",
+                  "a mask of another length"),
+        ErrorCase(call(tokens, p), {**two, "rope_scaling": {"rope_type": "linear",
+                                                            "factor": 2.0}}, ValueError,
+                  "rope_scaling is used only with positional='rope'",
+                  "RoPE scaling without RoPE"),
+        ErrorCase(call(tokens, _llama_params(xp, dtype, device)),
+                  {**_LLAMA, **(extra or {}), "rope_scaling": {"rope_type": "yarn"}},
+                  ValueError, r"rope_scaling\['rope_type'\] must be one of",
+                  "an unsupported RoPE scaling"),
     ]
 
 
 @errors(decoder_forward)
 def _(xp, dtype, device):
-    return _decoder_errors(xp, dtype, device, lambda tokens, p: (tokens, p))
+    tokens = xp.asarray([3, 0, 4, 1], dtype=xp.int64, device=device)
+    two = {"num_heads": 2}
+    return [
+        *_decoder_errors(xp, dtype, device, lambda tokens, p: (tokens, p)),
+        ErrorCase((tokens, _gpt2_params(xp, dtype, device)),
+                  {**two, "positional": "learned",
+                   "positions": xp.asarray([0, 1, 2, 8], dtype=xp.int64, device=device)},
+                  ValueError, r"positions must be below the 8 rows of "
+                  r"params\['position_embedding'\]", "a position past the learned table"),
+        ErrorCase((tokens, _decoder_params(xp, dtype, device)),
+                  {**two, "positions": xp.asarray([0, 1, -1, 2], dtype=xp.int64,
+                                                  device=device)},
+                  ValueError, "positions must be ≥ 0", "a negative position"),
+        ErrorCase((tokens, _decoder_params(xp, dtype, device)),
+                  {**two, "positions": xp.asarray([0.0, 1.0, 2.0, 3.0], dtype=dtype,
+                                                  device=device)},
+                  TypeError, "positions must have an integer dtype", "float positions"),
+    ]
 
 
 @samples(generate)
@@ -275,6 +320,10 @@ def _(xp, dtype, device):
                 "sampler": greedy}, "GPT-2 form, learned positions to the table's end"),
         Sample((_llama_params(xp, dtype, device), batch, 3), {**_LLAMA, "sampler": greedy},
                "LLaMA form: RoPE at absolute positions through the cache"),
+        Sample((_llama_params(xp, dtype, device), batch, 3),
+               {**_LLAMA, "sampler": greedy,
+                "attention_mask": xp.asarray([[True, True], [False, True]], device=device)},
+               "LLaMA form, the second prompt left-padded"),
     ]
 
 
@@ -294,6 +343,10 @@ def _(xp, dtype, device):
         ErrorCase((_gpt2_params(xp, dtype, device, positions=4), prompt, 3),
                   {"num_heads": 2, "positional": "learned", "sampler": greedy}, ValueError,
                   "has 4 positions; 5 are needed", "generating past the learned positions"),
+        ErrorCase((p, prompt, 2), {"num_heads": 2, "sampler": greedy,
+                                   "attention_mask": xp.asarray([True, False], device=device)},
+                  ValueError, r"attention_mask must have shape \(\.\.\., 3\)",
+                  "a mask of another length than the prompt"),
     ]
 
 
