@@ -49,3 +49,23 @@ def test_tiny_gpt_trains_and_its_cached_generation_matches(tmp_path):
     # from ≈ log V at initialisation towards the unigram entropy within 30 steps
     assert val[-1] < val[0] and val[-1] < math.log(result["vocab"])
     assert len(result["sample"]) >= 12
+
+
+def test_tiny_llama_trains_and_its_cached_generation_matches(tmp_path):
+    pytest.importorskip("torch", reason="tiny_llama trains with torch autograd")
+    pytest.importorskip("matplotlib", reason="tiny_llama plots with matplotlib")
+    example = _load("tiny_llama")
+    example.main(["--backend", "torch", "--steps", "30", "--eval-every", "15", "--batch", "8",
+                  "--context", "16", "--d-model", "32", "--heads", "4", "--kv-heads", "2",
+                  "--chars", "20000", "--sample-chars", "12", "--out", str(tmp_path),
+                  "--no-progress"])
+    result = json.loads((tmp_path / "tiny_llama_torch.json").read_text())
+    assert result["cached_generation_equals_full_recompute"] is True
+    # RMSNorm, SwiGLU at 8d/3 → 88, two K/V heads for four query heads, untied: counted = formula
+    assert (result["d_ff"], result["kv_heads"]) == (88, 2)
+    assert result["parameters"] == 2 * (2 * 32 * 32 + 2 * 32 * 16 + 3 * 32 * 88 + 2 * 32) + (
+        32 + 2 * result["vocab"] * 32)
+    val = result["history"]["val_loss"]
+    # from ≈ log V at initialisation towards the unigram entropy within 30 steps
+    assert val[-1] < val[0] and val[-1] < math.log(result["vocab"])
+    assert len(result["sample"]) >= 12
