@@ -214,15 +214,9 @@ def _(xp, dtype, device):
         Sample((_a(xp, [_Q, [[1.0, 2.0, 3.0, 4.0]] * 3], dtype, device),
                 _a(xp, [5.0, 0.5, 7.25], dtype, device)), {"base": 100.0},
                "a batch of 2, float positions, base 100"),
-        Sample((_a(xp, [_Q, [[1.0, 2.0, 3.0, 4.0]] * 3], dtype, device),
-                _i(xp, [[0, 1, 2], [4, 5, 6]], device)), {"layout": "half"},
-               "a batch of 2, positions per row"),
-        Sample((_a(xp, _Q, dtype, device), _i(xp, [0, 100, 2000], device)),
-               {"scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                            "high_freq_factor": 4.0, "original_max_position_embeddings": 8}},
-               "llama3 scaling"),
-        Sample((_a(xp, _Q, dtype, device), _i(xp, [0, 100, 2000], device)),
-               {"scaling": {"rope_type": "linear", "factor": 4.0}}, "linear scaling"),
+        # per-row positions and scaling are proven by tier-P properties on every backend, not
+        # here: these samples are also what conformance.check runs a user's kernel on, and a
+        # kernel without those options would be failed for lacking them
     ]
 
 
