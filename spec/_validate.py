@@ -237,6 +237,14 @@ def broadcastable(x, y, names: str) -> tuple[int, ...]:
     return broadcast_shapes(tuple(x.shape), tuple(y.shape), names=names)
 
 
+def rows_fit(shape: tuple, lead: tuple, length: int) -> bool:
+    """Whether `shape` is (..., length), one row per sequence, with leading axes that broadcast
+    to `lead` without enlarging it (positions and padding masks per batch row)."""
+    rows = tuple(shape[:-1])
+    return (len(shape) >= 1 and shape[-1] == length and len(rows) <= len(lead)
+            and all(m in (1, n) for m, n in zip(reversed(rows), reversed(lead))))
+
+
 def same_shape(x, y, names: str) -> None:
     if tuple(x.shape) != tuple(y.shape):
         raise ValueError(f"{names} must have the same shape, got {tuple(x.shape)} and "

@@ -485,9 +485,7 @@ def rope(x, positions, /, *, base=10000.0, layout="interleaved", scaling=None):
         raise TypeError(f"positions must have an integer or real floating dtype, got "
                         f"{positions.dtype}")
     lead = tuple(x.shape[:-2])
-    if (positions.ndim < 1 or positions.shape[-1] != seq_len
-            or positions.ndim - 1 > len(lead) or any(
-                p not in (1, n) for p, n in zip(reversed(positions.shape[:-1]), reversed(lead)))):
+    if not v.rows_fit(tuple(positions.shape), lead, seq_len):
         raise ValueError(f"positions must have shape (seq_len,) = ({seq_len},), or (..., "
                          f"{seq_len}) with leading axes that broadcast to {lead}, for x of "
                          f"shape {tuple(x.shape)}; got {tuple(positions.shape)}")

@@ -136,9 +136,7 @@ def _padding(xp, attention_mask, batch: tuple, length: int):
 
 def _row_shape(a, batch: tuple, length: int, name: str) -> None:
     """`a` is (..., length) with leading axes that broadcast to `batch` without enlarging it."""
-    lead = tuple(a.shape[:-1])
-    if (a.ndim < 1 or a.shape[-1] != length or len(lead) > len(batch)
-            or any(m not in (1, n) for m, n in zip(reversed(lead), reversed(batch)))):
+    if not check.rows_fit(tuple(a.shape), batch, length):
         raise ValueError(f"{name} must have shape (..., {length}), one row per sequence with "
                          f"leading axes that broadcast to {batch}; got {tuple(a.shape)}")
 
