@@ -71,6 +71,12 @@ def _schedule(betas, t):
 
 def _posterior_coefficients(betas, t):
     beta, ab_prev, ab = _schedule(betas, t)
+    if t == 1:
+        # ᾱ₀ = 1: the coefficients are β₁/β₁ = 1 and 0·(…) = 0; at β₁ = 0 (0/0) their limit,
+        # the posterior of x₀ given x₀ being x₀ itself
+        return mpmath.mpf(1), mpmath.mpf(0)
+    if ab == 1:  # β₁ … βₜ all 0: xₜ = x₀, the same limit of the 0/0 coefficients
+        return mpmath.mpf(1), mpmath.mpf(0)
     return (mpmath.sqrt(ab_prev) * beta / (1 - ab),
             mpmath.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab))
 
@@ -78,6 +84,10 @@ def _posterior_coefficients(betas, t):
 def _reverse_coefficients(betas, t):
     beta, _, ab = _schedule(betas, t)
     root = mpmath.sqrt(1 - beta)
+    if t == 1:  # 1 − ᾱ₁ = β₁: β₁/√β₁ = √β₁, also its limit 0 at β₁ = 0
+        return 1 / root, -mpmath.sqrt(beta) / root
+    if ab == 1:  # β₁ … βₜ all 0: βₜ/√(1 − ᾱₜ) → 0 as βₜ → 0 (it is ≤ √βₜ)
+        return 1 / root, mpmath.mpf(0)
     return 1 / root, -beta / (mpmath.sqrt(1 - ab) * root)
 
 

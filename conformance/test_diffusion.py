@@ -5,7 +5,8 @@ Tier S runs the spec's own code on SymPy expressions with a symbolic schedule β
 properties/diffusion.py (run by test_properties.py), the derivative cases of tier D in
 records/diffusion.py (run by test_derivatives.py); tiers X, E and R in test_tiers.py, except
 the bad array-valued schedules below (the records' options stay on the host, so an array
-there would mix libraries on other backends).
+there would mix libraries on other backends) and what the options accept (NumPy scalars,
+0-d integer arrays of any width) and refuse (bools).
 """
 
 from __future__ import annotations
@@ -16,13 +17,23 @@ import sympy as sp
 
 import spec
 from conformance import symbolic
-from conformance.helpers import on
+from conformance.helpers import np64, on
 
 
 def _schedule(steps):
     """A symbolic schedule βₛ = 1 − aₛ, aₛ > 0, and the a's."""
     a = symbolic.symbols("a", (steps,), positive=True)
     return 1 - a, symbolic.flat(a)
+
+
+def _open_schedule(steps):
+    """A symbolic schedule 0 < βₛ < 1, as βₛ = bₛ > 0 and the substitution bₛ → 1 − aₛ with
+    aₛ > 0. The DDPM means branch on β₁ … βₜ all 0 (no noise yet, where their coefficients
+    are 0/0), which SymPy decides from bₛ > 0; their algebra (square roots and logs of
+    1 − βₛ) simplifies in terms of aₛ = 1 − βₛ > 0, after the substitution."""
+    b = symbolic.symbols("b", (steps,), positive=True)
+    a = symbolic.symbols("a", (steps,), positive=True)
+    return b, {bs: 1 - as_ for bs, as_ in zip(symbolic.flat(b), symbolic.flat(a))}
 
 
 def _linear_coefficients(expr, variables):
@@ -86,11 +97,13 @@ def test_posterior_mean_equals_eps_parameterised_mean(steps, t):
     """With xₜ = √ᾱₜ x₀ + √(1 − ᾱₜ) ε (diffusion_marginal), μ̃ₜ(xₜ, x₀) = μ_θ(xₜ, ε): the
     ε-parameterisation is exact when the predicted noise is the true noise. The 1 − ᾱ terms
     come from the spec's −expm1(Σ log1p(−β)), so that form is proven equal too."""
-    betas, _ = _schedule(steps)
+    betas, open_ = _open_schedule(steps)
     x0, eps = symbolic.symbols("x", (2,)), symbolic.symbols("e", (2,))
     x_t = spec.diffusion_marginal(x0, eps, alpha_bar_t=spec.alpha_bar(betas)[t - 1])
-    posterior = symbolic.exprs(spec.ddpm_posterior_mean(x_t, x0, betas=betas, t=t))
-    reverse = symbolic.exprs(spec.ddpm_reverse_mean(x_t, eps, betas=betas, t=t))
+    posterior = [e.subs(open_) for e in symbolic.flat(
+        spec.ddpm_posterior_mean(x_t, x0, betas=betas, t=t))]
+    reverse = [e.subs(open_) for e in symbolic.flat(
+        spec.ddpm_reverse_mean(x_t, eps, betas=betas, t=t))]
     symbolic.assert_equal(posterior, reverse, f"μ̃ = μ_θ at t = {t}")
     if t == 1:
         symbolic.assert_equal(posterior, symbolic.flat(x0), "t = 1: the mean is x₀")
@@ -125,3 +138,37 @@ def test_ddpm_means_refuse_bad_schedules(backend, dtype):
             (mixed,) = on(backend, np.asarray([0.1], dtype=other))
             with pytest.raises(TypeError, match="same dtype"):
                 fn(x, x, betas=mixed, t=1)
+
+
+@pytest.mark.spec("diffusion_forward_step", "diffusion_marginal", "linear_beta_schedule",
+                  "ddpm_posterior_mean", "ddpm_reverse_mean", tier="E")
+@pytest.mark.parametrize("real", [np.float32, np.float64], ids=["np.float32", "np.float64"])
+def test_options_take_numpy_scalars_and_integers_of_any_width(backend, dtype, real):
+    """Schedule values of any real number type (a NumPy scalar beside torch inputs is a
+    number, not an array of another library), steps t of any integer type (NumPy's, 0-d
+    arrays of every width), never a bool."""
+    x, e = on(backend, np.array([1.0, -2.0], dtype=dtype), np.array([0.5, 0.25], dtype=dtype))
+    for fn, key in ((spec.diffusion_forward_step, "beta_t"),
+                    (spec.diffusion_marginal, "alpha_bar_t")):
+        np.testing.assert_array_equal(np64(backend, fn(x, e, **{key: real(0.25)})),
+                                      np64(backend, fn(x, e, **{key: 0.25})))
+        for flag in (True, np.bool_(True)):
+            with pytest.raises(TypeError, match=f"{key} must be a real number or an array"):
+                fn(x, e, **{key: flag})
+    like = on(backend, np.zeros(1, dtype=dtype))[0]
+    np.testing.assert_array_equal(
+        np64(backend, spec.linear_beta_schedule(np.int64(5), beta_start=real(0.125),
+                                                beta_end=real(0.5), like=like)),
+        np64(backend, spec.linear_beta_schedule(5, beta_start=0.125, beta_end=0.5, like=like)))
+    for fn in (spec.ddpm_posterior_mean, spec.ddpm_reverse_mean):
+        want = np64(backend, fn(x, e, betas=(0.125, 0.25), t=2))
+        got = fn(x, e, betas=[real(0.125), real(0.25)], t=np.int64(2))
+        np.testing.assert_array_equal(np64(backend, got), want)
+        for width in ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"):
+            (t,) = on(backend, np.asarray(2, dtype=width))
+            np.testing.assert_array_equal(np64(backend, fn(x, e, betas=(0.125, 0.25), t=t)),
+                                          want, err_msg=width)
+        with pytest.raises(TypeError, match="betas must be a 1-D array or a non-empty sequence"):
+            fn(x, e, betas=(0.125, np.bool_(True)), t=1)
+        with pytest.raises(TypeError, match="t must be an integer time step"):
+            fn(x, e, betas=(0.125, 0.25), t=np.bool_(True))

@@ -4,9 +4,13 @@ Time is 1-based as in Ho et al. (2020): the schedule β₁ … β_T is the array
 ``betas[t-1] = β_t``; αₜ = 1 − βₜ, ᾱₜ = Π_{s≤t} αₛ and ᾱ₀ = 1. The noise ε is an argument
 (randomness is explicit), so every function is deterministic.
 
-A schedule value (``beta_t``, ``alpha_bar_t``) is a Python number or an array of the inputs'
-library and dtype broadcastable against them (one value per example, say). ``betas`` is a 1-D
-array of the inputs' library or a sequence of Python numbers.
+A schedule value (``beta_t``, ``alpha_bar_t``) is a real number (any real number type, NumPy's
+scalars too) or an array of the inputs' library and dtype broadcastable against them (one value
+per example, say). ``betas`` is a 1-D array of the inputs' library or a sequence of real numbers.
+
+Dtypes: float16 and bfloat16 are computed in float32 (the square roots, the cumulative product
+ᾱ and 1 − ᾱ) and each result is rounded once to the input dtype; a schedule given as numbers is
+taken at that working precision, not first rounded to the low dtype.
 
 Accuracy: ᾱₜ is a cumulative product (``xp.cumulative_prod``, 2024.12; where a library lacks
 it, exp of the cumulative sum of log1p(−β)), relative error ≤ t ulp; 1 − ᾱₜ, which cancels
@@ -20,10 +24,13 @@ the formulas are those of Ho et al. (2020), "Denoising Diffusion Probabilistic M
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import _validate as v
 from ._registry import (
+    ALL_FLOATS,
     Identity,
+    Variant,
     equation,
     jit_size_limit,
 )
@@ -49,14 +56,25 @@ def _pair(names: str, x, y):
     return xp
 
 
+def _is_bool(value) -> bool:
+    """A Python bool or NumPy's (`numpy.bool`, `numpy.bool_` before NumPy 2)."""
+    return isinstance(value, bool) or type(value).__name__ in ("bool", "bool_")
+
+
+def _is_number(value) -> bool:
+    """A real number of any type (NumPy's scalars too), never a bool (NumPy's neither)."""
+    return isinstance(value, numbers.Real) and not _is_bool(value)
+
+
 def _schedule_value(xp, value, name: str, like):
-    """A coefficient in [0, 1]: a Python number, or an array broadcastable against `like`."""
-    if isinstance(value, bool):
+    """A coefficient in [0, 1]: a real number, or an array broadcastable against `like`."""
+    if _is_bool(value):
         raise TypeError(f"{name} must be a real number or an array, got {value!r}")
-    if isinstance(value, (int, float)):
+    if _is_number(value):
+        value = float(value)
         if not 0 <= value <= 1:  # NaN fails too
             raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-        return float(value)
+        return value
     try:
         v.namespace(**{name: value, "x": like})
     except TypeError as exc:
@@ -90,12 +108,14 @@ def _one_minus_alpha_bar(xp, betas):
 
 
 def _betas_for(xp, betas, like):
-    """`betas` as a 1-D array on `like`'s device and dtype, checked to lie in [0, 1)."""
+    """`betas` as a 1-D array on `like`'s device in `like`'s working dtype (float32 for float16
+    and bfloat16), checked to lie in [0, 1): an array must have `like`'s dtype; a sequence of
+    numbers is taken at the working precision directly."""
+    work = v.working_dtype(xp, like.dtype)
     if isinstance(betas, (list, tuple)):
-        if not betas or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
-                                for b in betas):
+        if not betas or not all(_is_number(b) for b in betas):
             raise TypeError("betas must be a 1-D array or a non-empty sequence of real numbers")
-        betas = xp.asarray(betas, dtype=like.dtype, device=v.device(like))
+        betas = xp.asarray([float(b) for b in betas], dtype=work, device=v.device(like))
     else:
         try:
             v.namespace(betas=betas, x=like)
@@ -108,6 +128,7 @@ def _betas_for(xp, betas, like):
         raise ValueError(f"betas must be a non-empty 1-D schedule, got shape {tuple(betas.shape)}")
     v.check_values(xp, betas, lambda b: (b < 0) | (b >= 1) | xp.isnan(b),
                    "betas must be in [0, 1); some values are outside")
+    betas, _ = v.widen(xp, betas)
     return betas
 
 
@@ -119,20 +140,27 @@ def _step(t, num_steps: int) -> int:
 
 
 def _ddpm_terms(xp, betas, t: int):
-    """βₜ, √αₜ, √ᾱₜ₋₁, 1 − ᾱₜ₋₁, 1 − ᾱₜ at the 1-based step t (ᾱ₀ = 1)."""
+    """βₜ, √αₜ, √ᾱₜ₋₁, 1 − ᾱₜ₋₁, 1 − ᾱₜ and whether 1 − ᾱₜ = 0, at the 1-based step t > 1.
+
+    1 − ᾱₜ is 0 only when β₁ … βₜ are all 0 (no noise added yet: xₜ = x₀), where the means'
+    coefficients are 0/0; there it is returned as 1, a safe divisor, and the flag says so."""
     alpha_bars = alpha_bar(betas)
     complements = _one_minus_alpha_bar(xp, betas)
     beta_t = betas[t - 1]
-    if t == 1:
-        sqrt_ab_prev, one_minus_ab_prev = 1.0, 0.0
-    else:
-        sqrt_ab_prev, one_minus_ab_prev = xp.sqrt(alpha_bars[t - 2]), complements[t - 2]
-    return beta_t, xp.sqrt(1.0 - beta_t), sqrt_ab_prev, one_minus_ab_prev, complements[t - 1]
+    sqrt_ab_prev, one_minus_ab_prev = xp.sqrt(alpha_bars[t - 2]), complements[t - 2]
+    one_minus_ab = complements[t - 1]
+    # decided from the βs, not from the rounded 1 − ᾱₜ: the two agree (−expm1(Σ log1p(−β)) is
+    # at least the smallest nonzero β, never 0 after one), and a symbolic schedule of positive
+    # βs decides βₛ = 0 where it cannot decide 1 − Π(1 − βₛ) = 0
+    noiseless = xp.all(betas[:t] == 0)
+    safe = xp.where(noiseless, xp.ones_like(one_minus_ab), one_minus_ab)
+    return beta_t, xp.sqrt(1.0 - beta_t), sqrt_ab_prev, one_minus_ab_prev, safe, noiseless
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="diffusion",
+    dtypes=ALL_FLOATS,
     seeds=("004",),
     oracle="mpmath",
     identities=(
@@ -154,17 +182,22 @@ def diffusion_forward_step(x_prev, eps, /, *, beta_t):
     With ε ~ N(0, I) independent of xₜ₋₁, Var xₜ = (1 − βₜ) Var xₜ₋₁ + βₜ: unit-variance data
     stays unit-variance (the "variance-preserving" process). βₜ ∈ [0, 1], a Python number or
     an array broadcastable against x_prev (one β per example).
-    Shapes: x_prev and eps of one shape → that shape. Source: 004 (q(xₜ | xₜ₋₁)); Ho et al.
-    (2020) eq. 2.
+    Shapes: x_prev and eps of one shape → that shape. Dtypes: float16 and bfloat16 are
+    computed in float32 and rounded once. Source: 004 (q(xₜ | xₜ₋₁)); Ho et al. (2020) eq. 2.
     """
     xp = _pair("x_prev and eps", x_prev, eps)
     beta_t = _schedule_value(xp, beta_t, "beta_t", x_prev)
-    return _sqrt(xp, 1.0 - beta_t) * x_prev + _sqrt(xp, beta_t) * eps
+    if isinstance(beta_t, float):
+        (x_prev, eps), dtype = v.widen(xp, x_prev, eps)
+    else:
+        (x_prev, eps, beta_t), dtype = v.widen(xp, x_prev, eps, beta_t)
+    return v.narrow(xp, _sqrt(xp, 1.0 - beta_t) * x_prev + _sqrt(xp, beta_t) * eps, dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="diffusion",
+    dtypes=ALL_FLOATS,
     seeds=("004",),
     oracle="mpmath",
     identities=(
@@ -186,17 +219,43 @@ def diffusion_marginal(x0, eps, /, *, alpha_bar_t):
     Composing t forward steps gives x₀ the coefficient Π√(1−βₛ) = √ᾱₜ and a sum of independent
     Gaussian noises of total variance 1 − ᾱₜ, hence this one-shot form (the reason DDPM
     training can sample any t directly). ᾱₜ ∈ [0, 1]: a Python number or an array
-    broadcastable against x0. Shapes: x0 and eps of one shape → that shape.
-    Source: 004; Ho et al. (2020) eq. 4.
+    broadcastable against x0. Shapes: x0 and eps of one shape → that shape. Dtypes: float16
+    and bfloat16 are computed in float32 and rounded once. Source: 004; Ho et al. (2020) eq. 4.
     """
     xp = _pair("x0 and eps", x0, eps)
     alpha_bar_t = _schedule_value(xp, alpha_bar_t, "alpha_bar_t", x0)
-    return _sqrt(xp, alpha_bar_t) * x0 + _sqrt(xp, 1.0 - alpha_bar_t) * eps
+    if isinstance(alpha_bar_t, float):
+        (x0, eps), dtype = v.widen(xp, x0, eps)
+    else:
+        (x0, eps, alpha_bar_t), dtype = v.widen(xp, x0, eps, alpha_bar_t)
+    return v.narrow(xp, _sqrt(xp, alpha_bar_t) * x0 + _sqrt(xp, 1.0 - alpha_bar_t) * eps, dtype)
 
 
 # --------------------------------------------------------------------------------------------
+def _dtype_option(xp, dtype, device):
+    """The dtype option: None → the namespace's default floating dtype; else a floating dtype
+    of the namespace (TypeError otherwise)."""
+    if dtype is None:
+        info = getattr(xp, "__array_namespace_info__", None)
+        if info is None:
+            return xp.float64
+        return info().default_dtypes(device=device)["real floating"]
+    try:  # a dtype object of the namespace (some namespaces also take names: not portable)
+        ok = not isinstance(dtype, str) and xp.isdtype(dtype, "real floating")
+    except (TypeError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise TypeError(f"dtype must be a real floating dtype of the array namespace, got "
+                        f"{dtype!r}")
+    return dtype
+
+
+_SCHEDULES = ("linear", "scaled_linear")
+
+
 @equation(
     chapter="diffusion",
+    dtypes=ALL_FLOATS,
     seeds=("004",),
     tiers="PE",
     limits=(jit_size_limit("num_steps as a 0-d integer array", tiers="P"),),
@@ -204,38 +263,76 @@ def diffusion_marginal(x0, eps, /, *, alpha_bar_t):
         Identity("endpoints", "starts at β_start and ends at β_end exactly", "P"),
         Identity("linear", "within 2 ulp (of the larger endpoint) of the exact rational "
                  "schedule; monotone up to rounding", "P"),
-        Identity("namespace", "dtype and device follow `like`, on every backend", "P"),
+        Identity("namespace", "dtype and device follow `like`, or `xp`, `dtype` and `device`; "
+                 "NumPy (float64) when neither is given; on every backend", "P"),
+        Identity("scaled_linear", "schedule='scaled_linear' is the square of the linear "
+                 "schedule of √β_start … √β_end (Stable Diffusion's), equal to an independent "
+                 "reference of that form and told apart from the default mid-schedule", "P"),
+    ),
+    variants=(
+        Variant("linear", {"schedule": "linear"}, "Ho et al. (2020); diffusers' "
+                "beta_schedule='linear'", "β linear in the step", default=True),
+        Variant("scaled_linear", {"schedule": "scaled_linear"},
+                "Stable Diffusion (Rombach et al., 2022); diffusers' "
+                "beta_schedule='scaled_linear'",
+                "√β linear in the step: the same ends, a smaller middle (1000 steps from "
+                "0.00085 to 0.012: β₅₀₀ = 0.0048 against 0.0064)"),
     ),
 )
-def linear_beta_schedule(num_steps, /, *, beta_start, beta_end, like):
+def linear_beta_schedule(num_steps, /, *, beta_start, beta_end, like=None,
+                         schedule="linear", xp=None, dtype=None, device=None):
     r"""The linear noise schedule of DDPM: T values from β_start to β_end.
 
     .. math:: \beta_i = \beta_{start}\Bigl(1 - \frac{i}{T-1}\Bigr)
               + \beta_{end}\,\frac{i}{T-1}, \qquad i = 0, \dots, T - 1
 
-    It takes no array, so the keyword ``like`` (any floating array) names the library, dtype
-    and device of the result: ``linear_beta_schedule(1000, beta_start=1e-4, beta_end=0.02,
-    like=x)`` (Ho et al.'s schedule). Both ends are exact: the weighted form gives β_start at
-    i = 0, and the last value is set to β_end (a library may divide by T − 1 inexactly, as XLA
-    does). T = 1 gives [β_start], as ``linspace`` does. 0 ≤ β < 1 at both ends. num_steps is
-    a Python int or anything with ``__index__`` (a 0-d integer array). Shapes: → (T,).
+    It takes no array, so the caller names where to build it: ``like=x`` (any floating array:
+    its library, dtype and device), or ``xp=``, ``dtype=`` and ``device=`` (NumPy, its default
+    floating dtype and device when not given, as SciPy's array-API functions default):
+    ``linear_beta_schedule(1000, beta_start=1e-4, beta_end=0.02)`` is Ho et al.'s schedule
+    in NumPy float64. Both ends are exact: β_start at i = 0 and β_end at i = T − 1 are set to
+    the endpoints rounded once to the dtype (a library may divide by T − 1 inexactly, as XLA
+    does). T = 1 gives [β_start], as ``linspace`` does. 0 ≤ β < 1 at both ends (any real
+    number type). num_steps is a Python int or anything with ``__index__`` (a 0-d integer
+    array). ``schedule="scaled_linear"`` is Stable Diffusion's variant, the square of the
+    linear schedule from √β_start to √β_end. Shapes: → (T,).
+    Dtypes: float16 and bfloat16 are computed in float32 and rounded once.
     Source: 004; Ho et al. (2020) §4.
     """
-    xp = v.namespace(like=like)
-    v.floating(xp, like, "like")
     num_steps = v.integer_option(num_steps, "num_steps")
     if num_steps < 1:
         raise ValueError(f"num_steps must be ≥ 1, got {num_steps}")
     for name, b in (("beta_start", beta_start), ("beta_end", beta_end)):
-        if isinstance(b, bool) or not isinstance(b, (int, float)):
+        if not _is_number(b):
             raise TypeError(f"{name} must be a real number, got {type(b).__name__}")
         if not 0 <= b < 1:
             raise ValueError(f"{name} must be in [0, 1), got {b!r}")
-    steps = xp.arange(num_steps, dtype=like.dtype, device=v.device(like))
+    beta_start, beta_end = float(beta_start), float(beta_end)
+    v.choice(schedule, _SCHEDULES, "schedule")
+    if like is not None:
+        if xp is not None or dtype is not None or device is not None:
+            raise TypeError("give like= or xp=/dtype=/device=, not both: like names the "
+                            "library, dtype and device itself")
+        xp = v.namespace(like=like)
+        v.floating(xp, like, "like")
+        dtype, device = like.dtype, v.device(like)
+    else:
+        xp = v.namespace_or_numpy(xp)
+        dtype = _dtype_option(xp, dtype, device)
+    work = v.working_dtype(xp, dtype)
+    steps = xp.arange(num_steps, dtype=work, device=device)
     frac = steps / max(num_steps - 1, 1)
-    betas = beta_start * (1.0 - frac) + beta_end * frac
-    # XLA divides by a constant as a product with its rounded reciprocal, so i/(T−1) can miss 1
-    # at i = T−1 (https://github.com/tensorflow/tensorflow/issues/24061): set the end exactly
+    if schedule == "linear":
+        betas = beta_start * (1.0 - frac) + beta_end * frac
+    else:
+        roots = math.sqrt(beta_start) * (1.0 - frac) + math.sqrt(beta_end) * frac
+        betas = roots * roots
+    betas = v.narrow(xp, betas, dtype)
+    # the ends rounded once from the Python numbers: XLA divides by a constant as a product
+    # with its rounded reciprocal, so i/(T−1) can miss 1 at i = T−1
+    # (https://github.com/tensorflow/tensorflow/issues/24061), the scaled form squares a
+    # rounded root, and a low precision would round β_start twice (to float32, then down)
+    betas = xp.where(steps == 0, xp.full_like(betas, beta_start), betas)
     if num_steps == 1:
         return betas  # [β_start], as linspace gives
     return xp.where(steps == num_steps - 1, xp.full_like(betas, beta_end), betas)
@@ -244,6 +341,7 @@ def linear_beta_schedule(num_steps, /, *, beta_start, beta_end, like):
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="diffusion",
+    dtypes=ALL_FLOATS,
     seeds=("004",),
     oracle="mpmath",
     identities=(
@@ -264,7 +362,9 @@ def alpha_bar(betas, /):
     library without it is exp(cumulative_sum(log1p(−β)))): each factor and each product is
     one rounding, so ᾱₜ has relative error ≤ t ulp (≈ √t typically); the log form loses about
     |log ᾱₜ|·t ulp instead. β ∈ [0, 1]; β = 1 makes every later ᾱ exactly 0.
-    Shapes: betas (..., T) → (..., T). Source: 004; Ho et al. (2020) §2.
+    Shapes: betas (..., T) → (..., T). Dtypes: float16 and bfloat16 are multiplied in float32
+    (ᾱ₁₀₀₀ ≈ 4e-5 of Ho et al.'s schedule is below float16's normal range) and rounded once.
+    Source: 004; Ho et al. (2020) §2.
     """
     xp = v.namespace(betas=betas)
     v.floating(xp, betas, "betas")
@@ -272,18 +372,21 @@ def alpha_bar(betas, /):
     v.nonempty_axis(betas, betas.ndim - 1, "betas")
     v.check_values(xp, betas, lambda b: (b < 0) | (b > 1),
                    "betas must be in [0, 1]; some values are outside")
-    return _cumulative_prod(xp, 1.0 - betas)
+    betas, dtype = v.widen(xp, betas)
+    return v.narrow(xp, _cumulative_prod(xp, 1.0 - betas), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="diffusion",
+    dtypes=ALL_FLOATS,
     seeds=("004",),
     oracle="mpmath",
     identities=(
         Identity("equals_reverse_mean", "equals ddpm_reverse_mean(xₜ, ε) when xₜ = "
                  "√ᾱₜ x₀ + √(1−ᾱₜ) ε", "SP"),
-        Identity("first_step", "at t = 1 the posterior mean is x₀", "SP"),
+        Identity("first_step", "at t = 1 the posterior mean is x₀ exactly, for every β₁ "
+                 "(β₁ = 0 included, where the formula is 0/0)", "SPR"),
         Identity("gradient", "linear in x₀ and xₜ with the stated coefficients", "D"),
         Identity("accuracy", "within its ulp budget of the exact value", "R"),
     ),
@@ -294,28 +397,40 @@ def ddpm_posterior_mean(x_t, x0, /, *, betas, t):
     .. math:: \tilde\mu_t(x_t, x_0) = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}
               \,x_0 + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t
 
-    t is 1-based (1 ≤ t ≤ T = len(betas)) with ᾱ₀ = 1, so at t = 1 the mean is x₀ exactly.
+    t is 1-based (1 ≤ t ≤ T = len(betas)) with ᾱ₀ = 1, so at t = 1 the mean is x₀ exactly:
+    the coefficients are β₁/β₁ and 0, and x₀ is returned (a new array) without forming them,
+    so β₁ = 0 (no noise at the first step, where they are 0/0) gives x₀ too; at a later t
+    with β₁ … βₜ all 0 (1 − ᾱₜ = 0: xₜ is x₀) the coefficients are their limits 1 and 0.
     ``betas``: a 1-D array of x_t's library and dtype, or a sequence of numbers, in [0, 1).
-    Shapes: x_t and x0 of one shape → that shape. Source: 004 (p_θ(xₜ₋₁ | xₜ)); Ho et al.
-    (2020) eq. 7.
+    Shapes: x_t and x0 of one shape → that shape. Dtypes: float16 and bfloat16 are computed
+    in float32 and rounded once. Source: 004 (p_θ(xₜ₋₁ | xₜ)); Ho et al. (2020) eq. 7.
     """
     xp = _pair("x_t and x0", x_t, x0)
     betas = _betas_for(xp, betas, x_t)
     t = _step(t, betas.shape[0])
-    beta_t, sqrt_alpha_t, sqrt_ab_prev, one_minus_ab_prev, one_minus_ab = _ddpm_terms(
-        xp, betas, t)
-    return (sqrt_ab_prev * beta_t / one_minus_ab) * x0 + (
-        sqrt_alpha_t * one_minus_ab_prev / one_minus_ab) * x_t
+    (x_t, x0), dtype = v.widen(xp, x_t, x0)
+    if t == 1:  # q(x₀ | x₁, x₀) is x₀ itself: no 0/0 when β₁ = 0
+        return v.narrow(xp, 1.0 * x0, dtype)
+    beta_t, sqrt_alpha_t, sqrt_ab_prev, one_minus_ab_prev, one_minus_ab, noiseless = (
+        _ddpm_terms(xp, betas, t))
+    # where β₁ … βₜ are all 0 the coefficients are 0/0, their limit 1 and 0 (xₜ = x₀): the
+    # x_t coefficient is 0 by itself there (1 − ᾱₜ₋₁ = 0), the x₀ coefficient is set to 1
+    c_x0 = xp.where(noiseless, xp.ones_like(beta_t), sqrt_ab_prev * beta_t / one_minus_ab)
+    return v.narrow(xp, c_x0 * x0 + (sqrt_alpha_t * one_minus_ab_prev / one_minus_ab) * x_t,
+                    dtype)
 
 
 # --------------------------------------------------------------------------------------------
 @equation(
     chapter="diffusion",
+    dtypes=ALL_FLOATS,
     seeds=("004",),
     oracle="mpmath",
     identities=(
         Identity("equals_posterior_mean", "equals ddpm_posterior_mean(xₜ, x₀) when ε is the "
                  "noise that made xₜ from x₀", "SP"),
+        Identity("first_step", "at t = 1 (1 − ᾱ₁ = β₁) the mean is (x₁ − √β₁ ε)/√(1 − β₁): "
+                 "finite for β₁ = 0, where it is x₁", "PR"),
         Identity("gradient", "∂μ/∂ε = −βₜ/(√αₜ √(1−ᾱₜ))", "D"),
         Identity("accuracy", "within its ulp budget of the exact value", "R"),
     ),
@@ -328,13 +443,24 @@ def ddpm_reverse_mean(x_t, eps_pred, /, *, betas, t):
 
     A network predicts the noise ε_θ; substituting x₀ = (xₜ − √(1−ᾱₜ) ε)/√ᾱₜ into the
     posterior mean gives this form, so the two agree exactly when the prediction is the true
-    noise. t is 1-based; ``betas`` as in :func:`ddpm_posterior_mean`.
-    Shapes: x_t and eps_pred of one shape → that shape. Source: 004; Ho et al. (2020) eq. 11.
+    noise. t is 1-based; ``betas`` as in :func:`ddpm_posterior_mean`. At t = 1, where
+    1 − ᾱ₁ = β₁, the noise coefficient β₁/√(1 − ᾱ₁) is computed as √β₁: one rounding, and no
+    0/0 when β₁ = 0 (the mean is then x₁); at a later t with β₁ … βₜ all 0 the noise
+    coefficient is its limit 0 (it is ≤ √βₜ) and the mean xₜ.
+    Shapes: x_t and eps_pred of one shape → that shape. Dtypes: float16 and bfloat16 are
+    computed in float32 and rounded once. Source: 004; Ho et al. (2020) eq. 11.
     """
     xp = _pair("x_t and eps_pred", x_t, eps_pred)
     betas = _betas_for(xp, betas, x_t)
     t = _step(t, betas.shape[0])
-    beta_t, sqrt_alpha_t, _, _, one_minus_ab = _ddpm_terms(xp, betas, t)
-    return (x_t - (beta_t / xp.sqrt(one_minus_ab)) * eps_pred) / sqrt_alpha_t
+    (x_t, eps_pred), dtype = v.widen(xp, x_t, eps_pred)
+    if t == 1:  # 1 − ᾱ₁ = β₁: β₁/√(1 − ᾱ₁) = √β₁, without 0/0 at β₁ = 0
+        beta_1 = betas[0]
+        return v.narrow(xp, (x_t - xp.sqrt(beta_1) * eps_pred) / xp.sqrt(1.0 - beta_1), dtype)
+    # where β₁ … βₜ are all 0 (1 − ᾱₜ = 0, returned as 1) the noise coefficient is βₜ = 0,
+    # its limit, not 0/0: the mean is xₜ
+    beta_t, sqrt_alpha_t, _, _, one_minus_ab, _ = _ddpm_terms(xp, betas, t)
+    return v.narrow(xp, (x_t - (beta_t / xp.sqrt(one_minus_ab)) * eps_pred) / sqrt_alpha_t,
+                    dtype)
 
 

@@ -124,6 +124,8 @@ def _(xp, dtype, device):
         Sample((xp.asarray(4, dtype=xp.int64, device=device),),
                {"beta_start": 0.1, "beta_end": 0.4, "like": like},
                "num_steps as a 0-d integer array"),
+        Sample((1000,), {"beta_start": 0.00085, "beta_end": 0.012, "like": like,
+                         "schedule": "scaled_linear"}, "Stable Diffusion's scaled_linear"),
     ]
 
 
@@ -142,6 +144,15 @@ def _(xp, dtype, device):
                   "like must have a real floating dtype", "integer like"),
         ErrorCase((2.5,), {"beta_start": 0.1, "beta_end": 0.2, "like": like}, TypeError,
                   "num_steps must be an integer", "float num_steps"),
+        ErrorCase((10,), {"beta_start": 0.1, "beta_end": 0.2, "like": like, "xp": xp},
+                  TypeError, "give like= or xp=/dtype=/device=, not both", "like and xp"),
+        ErrorCase((10,), {"beta_start": 0.1, "beta_end": 0.2, "like": like,
+                          "schedule": "cosine"}, ValueError, "schedule must be one of",
+                  "unknown schedule"),
+        ErrorCase((10,), {"beta_start": 0.1, "beta_end": 0.2, "xp": xp, "dtype": xp.int64},
+                  TypeError, "dtype must be a real floating dtype", "an integer dtype"),
+        ErrorCase((10,), {"beta_start": True, "beta_end": 0.2, "like": like}, TypeError,
+                  "beta_start must be a real number", "a bool beta_start"),
     ]
 
 
@@ -194,6 +205,11 @@ def _(xp, dtype, device):
     return [
         Sample((_a(xp, [0.5, -1.0], dtype, device), _a(xp, [1.0, 0.25], dtype, device)),
                {"betas": (1e-4, 2e-4, 3e-4), "t": 2}, "small β: 1 − ᾱ without cancellation"),
+        Sample((_a(xp, [0.5, -1.0], dtype, device), _a(xp, [1.0, 0.25], dtype, device)),
+               {"betas": (0.0, 0.1, 0.2), "t": 1}, "t = 1 with β₁ = 0: x₀, not 0/0",
+               proves=("first_step",)),
+        Sample((_a(xp, [0.5, -1.0], dtype, device), _a(xp, [1.0, 0.25], dtype, device)),
+               {"betas": (0.0, 0.0, 0.2), "t": 2}, "β₁ = β₂ = 0 at t = 2: x₀, not 0/0"),
     ]
 
 
@@ -235,7 +251,13 @@ def _(xp, dtype, device):
 def _(xp, dtype, device):
     return [
         Sample((_a(xp, [0.5, -1.0], dtype, device), _a(xp, [1.0, 0.25], dtype, device)),
-               {"betas": (1e-4, 2e-4, 3e-4), "t": 1}, "small β at t = 1"),
+               {"betas": (1e-4, 2e-4, 3e-4), "t": 1}, "small β at t = 1",
+               proves=("first_step",)),
+        Sample((_a(xp, [0.5, -1.0], dtype, device), _a(xp, [1.0, 0.25], dtype, device)),
+               {"betas": (0.0, 0.1, 0.2), "t": 1}, "t = 1 with β₁ = 0: x₁, not 0/0",
+               proves=("first_step",)),
+        Sample((_a(xp, [0.5, -1.0], dtype, device), _a(xp, [1.0, 0.25], dtype, device)),
+               {"betas": (0.0, 0.0, 0.2), "t": 2}, "β₁ = β₂ = 0 at t = 2: x₂, not 0/0"),
     ]
 
 
