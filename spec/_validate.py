@@ -21,7 +21,6 @@ import numbers
 import operator
 
 import array_api_compat
-import array_api_extra as xpx
 
 _VALUE_CHECKS = contextvars.ContextVar("spec_value_checks", default=True)
 
@@ -224,12 +223,22 @@ def nonempty_axis(x, axis: int, name: str) -> None:
 
 
 def broadcast_shapes(*shapes: tuple, names: str) -> tuple[int, ...]:
-    """The broadcast shape of `shapes` (array-api-extra's rule), or ValueError naming them."""
-    try:
-        return tuple(xpx.broadcast_shapes(*shapes))
-    except ValueError:
-        shown = " and ".join(str(tuple(s)) for s in shapes)
-        raise ValueError(f"{names} must have broadcastable shapes, got {shown}") from None
+    """The broadcast shape of `shapes` by the standard's rule (shapes aligned on the right; on
+    each axis the sizes other than 1 agree), or ValueError naming them. A size None (unknown,
+    as Dask's may be) gives None. Written here because array-api-extra deprecates its
+    `broadcast_shapes` for the 2025.12 `xp.broadcast_shapes`, which needs a namespace."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(-ndim, 0):
+        sizes = {s[axis] for s in shapes if len(s) >= -axis} - {1}
+        if None in sizes:
+            out.append(None)
+        elif len(sizes) > 1:
+            shown = " and ".join(str(tuple(s)) for s in shapes)
+            raise ValueError(f"{names} must have broadcastable shapes, got {shown}")
+        else:
+            out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
 
 
 def broadcastable(x, y, names: str) -> tuple[int, ...]:

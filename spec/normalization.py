@@ -93,7 +93,8 @@ def _standardise(xp, x, axes, eps: float, eps_form: str, correction: float, inv,
     cancels (`inv` = 1/s, a power of two; None for s = 1)."""
     if inv is not None:
         x = x * inv  # exact: a power of two
-    n = math.prod(x.shape[a] for a in axes)
+    # a list, not a generator: on a generator torch.compile falls back to eager here
+    n = math.prod([x.shape[a] for a in axes])
     if centre:
         x = x - xp.mean(x, axis=axes, keepdims=True)
     if correction == 0:
@@ -230,7 +231,7 @@ def batch_norm(x, gamma, beta, /, *, eps=1e-5, axis=0, eps_form="inside_root", c
     eps = _eps(eps)
     v.choice(eps_form, _EPS_FORMS, "eps_form")
     axes = _batch_axes(x, axis)
-    correction = _correction(correction, math.prod(x.shape[a] for a in axes))
+    correction = _correction(correction, math.prod([x.shape[a] for a in axes]))
     features = tuple(n for i, n in enumerate(x.shape) if i not in axes)
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
     for name, p in (("gamma", gamma), ("beta", beta)):
