@@ -26,7 +26,7 @@ import unittest
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from hypothesis.errors import UnsatisfiedAssumption
+from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
 THOROUGH = "thorough"
 
@@ -92,17 +92,29 @@ class ThoroughShard:
         state = {"examples": 0, "failed": False}
 
         @functools.wraps(inner)
+        def time_up() -> bool:
+            return not state["failed"] and time.monotonic() > stop_at
+
         def timed(*args, **kwargs):
-            if not state["failed"] and time.monotonic() > stop_at:
-                raise _TimeUp
+            # time is checked as an example ends, not before the next begins: a test that
+            # draws in its body (st.data()) must make the draws Hypothesis has seen at that
+            # point of its tree, or Hypothesis reports its data generation as inconsistent
             state["examples"] += 1
             try:
-                return inner(*args, **kwargs)
-            except (UnsatisfiedAssumption, unittest.SkipTest, pytest.skip.Exception):
-                raise  # a rejected draw or a documented skip: not a failure
+                result = inner(*args, **kwargs)
+            except (UnsatisfiedAssumption, StopTest) as exc:
+                # a rejected draw, or one that overran (StopTest, a BaseException): not a
+                # failure, and the time is up after it too (a test whose valid examples are
+                # exhausted draws only these)
+                raise (_TimeUp() if time_up() else exc) from None
+            except (unittest.SkipTest, pytest.skip.Exception):
+                raise  # a documented skip
             except BaseException:
                 state["failed"] = True  # from now on Hypothesis shrinks it, uncut
                 raise
+            if time_up():
+                raise _TimeUp
+            return result
 
         handle.inner_test = timed  # Hypothesis's documented hook for wrapping each example
         try:
