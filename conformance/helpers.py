@@ -69,6 +69,32 @@ def build(builder, dtype: str):
     return builder(h.xp, h.dtype(dtype) if dtype else None, h.device)
 
 
+def tier_cases(name: str, dtype: str) -> list:
+    """The inputs tiers X and R run for equation `name` in `dtype`: its record's samples and
+    references, built on the host."""
+    from . import records
+
+    evidence = records.get(name)
+    cases = build(evidence.samples, dtype)
+    if evidence.references is not None:
+        cases += build(evidence.references, dtype)
+    return cases
+
+
+def kwargs_on(backend, kwargs: dict) -> dict:
+    """Array-valued keyword options travel to the backend like the positional arrays."""
+    return {k: to_backend(backend, value) for k, value in kwargs.items()}
+
+
+def limit_reason(rec, backend, tier: str, case) -> str | None:
+    """Why `backend` is excused from running `case` of equation `rec` in `tier` (its record's
+    documented limit, with the upstream link), or None: it runs."""
+    from . import compiled
+
+    limit = rec.limit(backend.id, tier, case.note, compiled=compiled.active(tier))
+    return None if limit is None else f"{limit.reason} ({limit.link})"
+
+
 def assert_close(backend, actual, expected, dtype: str, *, kind="values", tol=None, what=""):
     """Compare a backend result with a host expectation within the dtype's tolerance."""
     tol = tol or (tolerances.values(dtype) if kind == "values" else tolerances.grads(dtype))

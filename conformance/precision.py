@@ -10,7 +10,7 @@ import numpy as np
 
 from backends._base import host_dtype
 
-__all__ = ["finfo", "host_dtype", "low_precision", "round_to"]
+__all__ = ["as_float32", "finfo", "host_dtype", "low_precision", "round_to"]
 
 
 def finfo(dtype):
@@ -65,3 +65,19 @@ def low_precision(cases: list, dtype: str) -> list:
             changes["kwargs"] = {k: cast(v) for k, v in case.kwargs.items()}
         out.append(dataclasses.replace(case, **changes))
     return out
+
+
+def as_float32(obj):
+    """A low-precision case's arguments in float32, which holds every float16 and bfloat16
+    value exactly (the exact inputs an oracle or a float32 reference takes); arrays of other
+    dtypes, integer arrays and options are left alone, also inside lists, tuples (named ones
+    too) and dicts."""
+    if isinstance(obj, np.ndarray) and obj.dtype.name in ("float16", "bfloat16"):
+        return obj.astype(np.float32)
+    if isinstance(obj, dict):
+        return {k: as_float32(v) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(as_float32(v) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(as_float32(v) for v in obj)
+    return obj

@@ -15,9 +15,17 @@ import pytest
 
 import backends
 import spec
-from conformance import compiled, oracles, records, settings
-from conformance.helpers import assert_close, build, host, to_backend
-from conformance.precision import round_to
+from conformance import oracles, records, settings
+from conformance.helpers import (
+    assert_close,
+    build,
+    host,
+    kwargs_on,
+    limit_reason,
+    tier_cases,
+    to_backend,
+)
+from conformance.precision import as_float32, round_to
 
 CATALOGUE = spec.catalogue()
 
@@ -29,7 +37,7 @@ def _proven(name: str, tier: str) -> tuple[str, ...]:
     keys = [i.key for i in CATALOGUE[name].identities_in(tier)]
     if tier != "R":
         return tuple(keys)
-    named = {key for dtype in ("float32", "float64") for case in _cases(name, dtype)
+    named = {key for dtype in ("float32", "float64") for case in tier_cases(name, dtype)
              for key in case.proves}
     return tuple(k for k in keys if k == "accuracy" or k in named)
 
@@ -38,14 +46,6 @@ def _params(tier: str):
     return [pytest.param(name, id=name, marks=pytest.mark.spec(
         name, tier=tier, identities=_proven(name, tier) if tier in "RX" else ()))
             for name, rec in CATALOGUE.items() if tier in rec.tiers]
-
-
-def _cases(name, dtype):
-    evidence = records.get(name)
-    cases = build(evidence.samples, dtype)
-    if evidence.references is not None:
-        cases += build(evidence.references, dtype)
-    return cases
 
 
 def _reference_backend(backend):
@@ -72,16 +72,6 @@ def _is_number(x) -> bool:
     return (isinstance(x, (bool, int, float, str)) and not isinstance(x, np.generic)) or x is None
 
 
-def _kwargs_on(backend, kwargs):
-    """Array-valued keyword options travel to the backend like the positional arrays."""
-    return {k: to_backend(backend, value) for k, value in kwargs.items()}
-
-
-def _skip_or_run(rec, backend, tier, case):
-    limit = rec.limit(backend.id, tier, case.note, compiled=compiled.active(tier))
-    return None if limit is None else f"{limit.reason} ({limit.link})"
-
-
 def _excuse(request, excused: list[str], ran: int) -> None:
     """Inputs a documented limit excuses are left out one by one: the test passes on the rest
     (the report notes what was left out), and is skipped only if no input was left to run."""
@@ -97,8 +87,8 @@ def test_cross_backend(backend, dtype, name, request):
     rec = CATALOGUE[name]
     reference = _reference_backend(backend)
     excused, ran = [], 0
-    for case in _cases(name, dtype):
-        if reason := _skip_or_run(rec, backend, "X", case):
+    for case in tier_cases(name, dtype):
+        if reason := limit_reason(rec, backend, "X", case):
             excused.append(f"{case.note}: {reason}")
             continue
         ran += 1
@@ -106,9 +96,9 @@ def test_cross_backend(backend, dtype, name, request):
                      for a in case.args]
         args = [to_backend(backend, a) for a in case.args]
         # spec.<name>, not rec.func: with SPEC_COMPILE=1 it is the backend's compiled equation
-        got = getattr(spec, name)(*args, **_kwargs_on(backend, case.kwargs))
+        got = getattr(spec, name)(*args, **kwargs_on(backend, case.kwargs))
         want = rec.func(*[to_backend(reference, a) for a in case.args],
-                        **_kwargs_on(reference, case.kwargs))
+                        **kwargs_on(reference, case.kwargs))
         got_leaves, want_leaves = _leaves(got), _leaves(want)
         assert len(got_leaves) == len(want_leaves), f"{name} [{case.note}] output structure"
         for g, w in zip(got_leaves, want_leaves):
@@ -132,7 +122,7 @@ def test_error_inputs(backend, dtype, name):
     for case in cases:
         args = [to_backend(backend, a) for a in case.args]
         with pytest.raises(case.exc, match=case.match) as info:
-            rec.func(*args, **_kwargs_on(backend, case.kwargs))
+            rec.func(*args, **kwargs_on(backend, case.kwargs))
         assert type(info.value) is case.exc, f"{name} [{case.note}] raised {info.value!r}"
 
 
@@ -165,13 +155,13 @@ def test_reference_accuracy(backend, dtype, name, request):
     oracle = oracles.ORACLES[name]
     budget = records.ulp_budget(name, dtype)
     excused, ran = [], 0
-    for case in _cases(name, dtype):
-        if reason := _skip_or_run(rec, backend, "R", case):
+    for case in tier_cases(name, dtype):
+        if reason := limit_reason(rec, backend, "R", case):
             excused.append(f"{case.note}: {reason}")
             continue
         ran += 1
         got = backend.to_numpy(rec.func(*[to_backend(backend, a) for a in case.args],
-                                        **_kwargs_on(backend, case.kwargs)))
+                                        **kwargs_on(backend, case.kwargs)))
         want = oracle(*case.args, **case.kwargs)
         floor = oracles.scale_floor(name, want, case.args, case.kwargs)
         err = oracles.ulp_error(got, want, np.dtype(dtype), floor=floor)
@@ -198,20 +188,6 @@ def _has_low(backend, dtype):
         pytest.skip(f"backend {backend.id} has no {dtype}")
 
 
-def _as_float32(obj):
-    """A low-precision case's arguments in float32, which holds every float16 and bfloat16
-    value exactly (integer arrays and options are left alone)."""
-    if isinstance(obj, np.ndarray) and obj.dtype.name in settings.LOW_DTYPES:
-        return obj.astype(np.float32)
-    if isinstance(obj, dict):
-        return {k: _as_float32(v) for k, v in obj.items()}
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(_as_float32(v) for v in obj))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_as_float32(v) for v in obj)
-    return obj
-
-
 if _low_params("X"):
     @pytest.mark.parametrize(("name", "low"), _low_params("X"))
     def test_cross_backend_low_precision(backend, name, low, request):
@@ -221,14 +197,14 @@ if _low_params("X"):
         _has_low(backend, dtype)
         rec = CATALOGUE[name]
         excused, ran = [], 0
-        for case in _cases(name, dtype):
-            if reason := _skip_or_run(rec, backend, "X", case):
+        for case in tier_cases(name, dtype):
+            if reason := limit_reason(rec, backend, "X", case):
                 excused.append(f"{case.note}: {reason}")
                 continue
             ran += 1
             args = [to_backend(backend, a) for a in case.args]
-            got = getattr(spec, name)(*args, **_kwargs_on(backend, case.kwargs))
-            want = rec.func(*_as_float32(list(case.args)), **_as_float32(case.kwargs))
+            got = getattr(spec, name)(*args, **kwargs_on(backend, case.kwargs))
+            want = rec.func(*as_float32(list(case.args)), **as_float32(case.kwargs))
             got_leaves, want_leaves = _leaves(got), _leaves(want)
             assert len(got_leaves) == len(want_leaves), f"{name} [{case.note}] output structure"
             for g, w in zip(got_leaves, want_leaves):
@@ -259,14 +235,14 @@ if _low_params("R"):
         rec = CATALOGUE[name]
         budget = records.ulp_budget(name, dtype)
         excused, ran = [], 0
-        for case in _cases(name, dtype):
-            if reason := _skip_or_run(rec, backend, "R", case):
+        for case in tier_cases(name, dtype):
+            if reason := limit_reason(rec, backend, "R", case):
                 excused.append(f"{case.note}: {reason}")
                 continue
             ran += 1
             got = backend.to_numpy(rec.func(*[to_backend(backend, a) for a in case.args],
-                                            **_kwargs_on(backend, case.kwargs)))
-            exact = _as_float32(list(case.args)), _as_float32(case.kwargs)
+                                            **kwargs_on(backend, case.kwargs)))
+            exact = as_float32(list(case.args)), as_float32(case.kwargs)
             want = oracles.ORACLES[name](*exact[0], **exact[1])
             floor = oracles.scale_floor(name, want, *exact)
             err = oracles.ulp_error(got, round_to(want, dtype), dtype, floor=floor)

@@ -14,7 +14,7 @@ from hypothesis.errors import Unsatisfiable
 from .. import derivatives, oracles, records, tolerances
 from ..adapters import Unsupported
 from ..helpers import build, np64, to_backend
-from ..precision import round_to
+from ..precision import as_float32, round_to
 from ..properties import Trial
 from ..settings import LOW_DTYPES
 from . import inputs
@@ -620,16 +620,8 @@ def _replace(case, **changes):
 
 
 def _as_float32(case):
-    def wide(a):
-        if isinstance(a, np.ndarray) and a.dtype.name in LOW_DTYPES:
-            return a.astype(np.float32)
-        if isinstance(a, dict):
-            return {k: wide(v) for k, v in a.items()}
-        if isinstance(a, (list, tuple)):
-            return type(a)(wide(v) for v in a)
-        return a
-
-    return _Case(wide(case.args), wide(case.kwargs), getattr(case, "note", ""))
+    """The case at its exact inputs: low-precision arrays in float32 (precision.as_float32)."""
+    return _Case(as_float32(case.args), as_float32(case.kwargs), getattr(case, "note", ""))
 
 
 def _default(func, key):
