@@ -937,7 +937,7 @@ def nav(pages: dict[str, str], files: dict[str, bytes | str]) -> list:
     sections = {
         "chapters": [{spec.CHAPTERS[c]: f"equations/{c}.md"} for c in spec.CHAPTERS
                      if f"equations/{c}.md" in pages],
-        "reports": [{_report_title(p): p} for p in sorted(files, key=_report_order)
+        "reports": [{_report_title(p, str(files[p])): p} for p in sorted(files, key=_report_order)
                     if p.startswith("results/conformance/") and p.endswith(".md")],
         "examples": ([{"Overview": "examples/index.md"}] if "examples/index.md" in pages else [])
         + [{(heading_title(t) or p).split(",")[0]: p} for p, t in sorted(pages.items())
@@ -965,8 +965,12 @@ def nav(pages: dict[str, str], files: dict[str, bytes | str]) -> list:
     return expand(config["nav"])
 
 
-def _report_title(path: str) -> str:
+def _report_title(path: str, text: str = "") -> str:
+    """A report's title in the navigation: its backend; a page in a subfolder of the reports
+    (the low-precision table, the thorough runs) by its own heading."""
     stem = Path(path).stem
+    if Path(path).parent.name != "conformance":
+        return (heading_title(text) or stem).split(":")[0]
     return "Report: all backends" if stem == "report" else f"Report: {stem}"
 
 
