@@ -19,6 +19,7 @@ import contextvars
 import math
 import numbers
 import operator
+import sys
 
 import array_api_compat
 
@@ -329,4 +330,14 @@ def values_known(x) -> bool:
         return not any("Tracer" in cls.__name__ for cls in type(x).__mro__)
     if getattr(x, "device", None) == "sympy":
         return True
+    if array_api_compat.is_torch_array(x) and _torch_compiling():
+        return False  # reading a value while torch.compile traces (.item()) breaks its graph
     return not array_api_compat.is_lazy_array(x)
+
+
+def _torch_compiling() -> bool:
+    """Whether torch.compile is tracing the call (torch is imported already where a torch
+    array exists: it is looked up, never imported, here)."""
+    torch = sys.modules.get("torch")
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
