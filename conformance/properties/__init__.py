@@ -33,7 +33,7 @@ from ..precision import finfo
 from ..settings import ALL_DTYPES, LOW_DTYPES
 
 __all__ = ["ALL_DTYPES", "Example", "Property", "Trial", "all_properties", "for_equation",
-           "prop"]
+           "prop", "within"]
 
 
 @dataclass(frozen=True)
@@ -216,3 +216,14 @@ def run(prop_: Property, impl: Callable, backend, dtype: str, draw: Callable | N
     """Run one property on `impl` (the tests and the checker call this)."""
     prop_.check(impl, Trial(backend, dtype, draw, prop_.equation))
 
+
+def within(actual, desired, atol, rtol=0.0, what: str = "") -> None:
+    """|actual − desired| ≤ atol + rtol·|desired| elementwise, with an array `atol` (an error
+    bound per element), which numpy.testing.assert_allclose does not take; equal infinities
+    pass."""
+    a, d = np.broadcast_arrays(np.asarray(actual, dtype=np.float64),
+                               np.asarray(desired, dtype=np.float64))
+    bound = np.broadcast_to(np.asarray(atol, dtype=np.float64) + rtol * np.abs(d), a.shape)
+    bad = ~((np.abs(a - d) <= bound) | (a == d))
+    assert not np.any(bad), (f"{what}: got {a[bad]}, want {d[bad]}, off by "
+                             f"{np.abs(a - d)[bad]} > {bound[bad]}")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import spec
 from conformance import strategies as cst
 from conformance.precision import host_dtype, round_to
-from conformance.properties import ALL_DTYPES, prop
+from conformance.properties import ALL_DTYPES, prop, within
 from conformance.tolerances import Tol
 
 
@@ -28,18 +28,6 @@ def _work(t) -> str:
 def _low(t, x) -> np.ndarray:
     """float64 values rounded once to the trial's dtype, as a host array of that dtype."""
     return round_to(x, t.dtype).astype(host_dtype(t.dtype))
-
-
-def _within(actual, desired, atol, rtol=0.0, what: str = "") -> None:
-    """|actual − desired| ≤ atol + rtol·|desired| elementwise, with an array `atol` (an error
-    bound per element), which numpy.testing.assert_allclose does not take; equal infinities
-    pass."""
-    a, d = np.broadcast_arrays(np.asarray(actual, dtype=np.float64),
-                               np.asarray(desired, dtype=np.float64))
-    bound = np.broadcast_to(np.asarray(atol, dtype=np.float64) + rtol * np.abs(d), a.shape)
-    bad = ~((np.abs(a - d) <= bound) | (a == d))
-    assert not np.any(bad), (f"{what}: got {a[bad]}, want {d[bad]}, off by "
-                             f"{np.abs(a - d)[bad]} > {bound[bad]}")
 
 
 @prop("reward_model_loss", "equal_rewards", dtypes=ALL_DTYPES)
@@ -150,7 +138,7 @@ def kl_penalty_estimators_equal_their_references_and_differ(impl, t):
         # a difference, β and at most an expm1 and a sum at the scale β(|Δ| + |e^{−Δ} − 1|),
         # the value tolerance (64 ε) of the working dtype, rounded once in a low precision
         scale = beta * (np.abs(delta) + np.abs(np.expm1(-delta)) + np.abs(delta) ** 2)
-        _within(penalty, beta * estimate, t.tol.rtol * scale + t.tol.atol, rtol=t.tol.rtol,
+        within(penalty, beta * estimate, t.tol.rtol * scale + t.tol.atol, rtol=t.tol.rtol,
                 what=name)
         if name == "k3":
             assert np.all(penalty >= -t.tol.rtol * scale), "k3 ≥ 0"
@@ -281,7 +269,7 @@ def dpo_at_reference_and_implicit_reward(impl, t):
         implicit = t.np(spec.reward_model_loss(*t.on(_low(t, w64), _low(t, l64)),
                                                reduction="none"))
         atol = t.eps / 2 * (np.abs(w64) + np.abs(l64) + np.abs(per) + np.abs(implicit))
-        _within(per, implicit, atol + t.tol.atol * 64, what="implicit rewards")
+        within(per, implicit, atol + t.tol.atol * 64, what="implicit rewards")
         return
     implicit = spec.reward_model_loss(beta * (lwb - rwb), beta * (llb - rlb), reduction="none")
     # the two round the margin at different points ((lw − rw) − (ll − rl), then β·m, against

@@ -19,20 +19,8 @@ import spec
 from conformance import compiled
 from conformance import strategies as cst
 from conformance.precision import finfo, host_dtype, round_to
-from conformance.properties import ALL_DTYPES, prop
+from conformance.properties import ALL_DTYPES, prop, within
 from conformance.tolerances import Tol
-
-
-def _within(actual, desired, atol, rtol=0.0, what: str = "") -> None:
-    """|actual − desired| ≤ atol + rtol·|desired| elementwise, with an array `atol` (an error
-    bound per element), which numpy.testing.assert_allclose does not take; equal infinities
-    pass."""
-    a, d = np.broadcast_arrays(np.asarray(actual, dtype=np.float64),
-                               np.asarray(desired, dtype=np.float64))
-    bound = np.broadcast_to(np.asarray(atol, dtype=np.float64) + rtol * np.abs(d), a.shape)
-    bad = ~((np.abs(a - d) <= bound) | (a == d))
-    assert not np.any(bad), (f"{what}: got {a[bad]}, want {d[bad]}, off by "
-                             f"{np.abs(a - d)[bad]} > {bound[bad]}")
 
 
 @prop("diffusion_forward_step", "variance_preserving", dtypes=ALL_DTYPES)
@@ -210,7 +198,7 @@ def linear_beta_schedule_scaled_linear_variant(impl, t):
     # dtype (its ε/2 of the value)
     work_eps = float(finfo("float32" if t.low else t.dtype).eps)
     rtol = 10 * work_eps + (t.eps / 2 if t.low else 0.0)
-    _within(b[1:-1], _scaled_linear(steps, s_d, e_d)[1:-1],
+    within(b[1:-1], _scaled_linear(steps, s_d, e_d)[1:-1],
             10 * work_eps * max(s_d, e_d) + float(finfo(t.dtype).smallest_subnormal),
             rtol=t.eps / 2 if t.low else 0.0, what="scaled_linear")
     sd = {name: t.np(impl(1000, beta_start=0.00085, beta_end=0.012, like=like, schedule=name))
@@ -355,6 +343,6 @@ def reverse_mean_at_the_first_step(impl, t):
     # a √, a product, a difference and a quotient at the scale |x| + √β₁|ε|: the value
     # tolerance (t.tol, one ulp more in a low precision)
     scale = (np.abs(x) + math.sqrt(beta_1) * np.abs(e)).astype(np.float64)
-    _within(got, want, t.tol.rtol * 2 * scale + t.tol.atol, what="t = 1")
+    within(got, want, t.tol.rtol * 2 * scale + t.tol.atol, what="t = 1")
     if betas[0] == 0.0:
         np.testing.assert_array_equal(got, x.astype(np.float64), "β₁ = 0: the mean is x₁")
