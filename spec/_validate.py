@@ -266,13 +266,45 @@ def choice(value, allowed: tuple, name: str) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
+def is_bool(value) -> bool:
+    """A Python bool or NumPy's (`numpy.bool`, `numpy.bool_` before NumPy 2)."""
+    return isinstance(value, bool) or type(value).__name__ in ("bool", "bool_")
+
+
+def is_real_number(value) -> bool:
+    """Any real number type (int, float, NumPy's scalars, `fractions.Fraction`), never a
+    bool (NumPy's neither)."""
+    return isinstance(value, numbers.Real) and not is_bool(value)
+
+
 def real_number(value, name: str) -> float:
-    """A real option as a Python float: any real number type (int, float, NumPy's scalars,
-    `fractions.Fraction`), never a bool; TypeError otherwise."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(
-            value, numbers.Real):
+    """A real option as a Python float (`is_real_number`); TypeError otherwise."""
+    if not is_real_number(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     return float(value)
+
+
+def default_float(xp, device):
+    """The namespace's default real floating dtype on `device` (float64, torch: float32)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return xp.float64
+    return info().default_dtypes(device=device)["real floating"]
+
+
+def dtype_option(xp, dtype, device, kinds=("real floating",), name: str = "dtype"):
+    """A dtype option: None → the default floating dtype; else a dtype of `kinds` (of
+    `xp.isdtype`), TypeError otherwise."""
+    if dtype is None:
+        return default_float(xp, device)
+    try:  # a dtype object of the namespace (some namespaces also take names: not portable)
+        ok = not isinstance(dtype, str) and xp.isdtype(dtype, kinds)
+    except (TypeError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise TypeError(f"{name} must be a {' or '.join(kinds)} dtype of the array namespace, "
+                        f"got {dtype!r}")
+    return dtype
 
 
 def positive_number(value, name: str, *, allow_inf: bool = False) -> float:

@@ -24,7 +24,6 @@ the formulas are those of Ho et al. (2020), "Denoising Diffusion Probabilistic M
 from __future__ import annotations
 
 import math
-import numbers
 
 from . import _validate as v
 from ._registry import (
@@ -56,21 +55,11 @@ def _pair(names: str, x, y):
     return xp
 
 
-def _is_bool(value) -> bool:
-    """A Python bool or NumPy's (`numpy.bool`, `numpy.bool_` before NumPy 2)."""
-    return isinstance(value, bool) or type(value).__name__ in ("bool", "bool_")
-
-
-def _is_number(value) -> bool:
-    """A real number of any type (NumPy's scalars too), never a bool (NumPy's neither)."""
-    return isinstance(value, numbers.Real) and not _is_bool(value)
-
-
 def _schedule_value(xp, value, name: str, like):
     """A coefficient in [0, 1]: a real number, or an array broadcastable against `like`."""
-    if _is_bool(value):
+    if v.is_bool(value):
         raise TypeError(f"{name} must be a real number or an array, got {value!r}")
-    if _is_number(value):
+    if v.is_real_number(value):
         value = float(value)
         if not 0 <= value <= 1:  # NaN fails too
             raise ValueError(f"{name} must be in [0, 1], got {value!r}")
@@ -113,7 +102,7 @@ def _betas_for(xp, betas, like):
     numbers is taken at the working precision directly."""
     work = v.working_dtype(xp, like.dtype)
     if isinstance(betas, (list, tuple)):
-        if not betas or not all(_is_number(b) for b in betas):
+        if not betas or not all(v.is_real_number(b) for b in betas):
             raise TypeError("betas must be a 1-D array or a non-empty sequence of real numbers")
         betas = xp.asarray([float(b) for b in betas], dtype=work, device=v.device(like))
     else:
@@ -232,24 +221,6 @@ def diffusion_marginal(x0, eps, /, *, alpha_bar_t):
 
 
 # --------------------------------------------------------------------------------------------
-def _dtype_option(xp, dtype, device):
-    """The dtype option: None → the namespace's default floating dtype; else a floating dtype
-    of the namespace (TypeError otherwise)."""
-    if dtype is None:
-        info = getattr(xp, "__array_namespace_info__", None)
-        if info is None:
-            return xp.float64
-        return info().default_dtypes(device=device)["real floating"]
-    try:  # a dtype object of the namespace (some namespaces also take names: not portable)
-        ok = not isinstance(dtype, str) and xp.isdtype(dtype, "real floating")
-    except (TypeError, ValueError, AttributeError):
-        ok = False
-    if not ok:
-        raise TypeError(f"dtype must be a real floating dtype of the array namespace, got "
-                        f"{dtype!r}")
-    return dtype
-
-
 _SCHEDULES = ("linear", "scaled_linear")
 
 
@@ -303,7 +274,7 @@ def linear_beta_schedule(num_steps, /, *, beta_start, beta_end, like=None,
     if num_steps < 1:
         raise ValueError(f"num_steps must be ≥ 1, got {num_steps}")
     for name, b in (("beta_start", beta_start), ("beta_end", beta_end)):
-        if not _is_number(b):
+        if not v.is_real_number(b):
             raise TypeError(f"{name} must be a real number, got {type(b).__name__}")
         if not 0 <= b < 1:
             raise ValueError(f"{name} must be in [0, 1), got {b!r}")
@@ -318,7 +289,7 @@ def linear_beta_schedule(num_steps, /, *, beta_start, beta_end, like=None,
         dtype, device = like.dtype, v.device(like)
     else:
         xp = v.namespace_or_numpy(xp)
-        dtype = _dtype_option(xp, dtype, device)
+        dtype = v.dtype_option(xp, dtype, device)
     work = v.working_dtype(xp, dtype)
     steps = xp.arange(num_steps, dtype=work, device=device)
     frac = steps / max(num_steps - 1, 1)

@@ -78,28 +78,6 @@ def _ids(xp, ids, name: str, vocab: int):
     return v.indices(xp, ids, name, upper=vocab, what="token ids")
 
 
-def _default_float(xp, device):
-    """The namespace's default real floating dtype on `device` (float64, torch: float32)."""
-    info = getattr(xp, "__array_namespace_info__", None)
-    if info is None:
-        return xp.float64
-    return info().default_dtypes(device=device)["real floating"]
-
-
-def _dtype_option(xp, dtype, device, kinds, name: str = "dtype"):
-    """The dtype option: None → the default floating dtype; else a dtype of `kinds`."""
-    if dtype is None:
-        return _default_float(xp, device)
-    try:  # a dtype object of the namespace (some namespaces also take names: not portable)
-        ok = not isinstance(dtype, str) and xp.isdtype(dtype, kinds)
-    except (TypeError, ValueError, AttributeError):
-        ok = False
-    if not ok:
-        raise TypeError(f"{name} must be a {' or '.join(kinds)} dtype of the array namespace, "
-                        f"got {dtype!r}")
-    return dtype
-
-
 def _inverse_frequencies(xp, dim: int, base: float, dtype, device, scaling=None):
     r"""θᵢ = base^(−2i/dim), i = 0 … dim/2 − 1, as an array of `dtype` (the same on every
     backend), rescaled by `scaling` (see :func:`_scaled`) when given.
@@ -282,7 +260,7 @@ def one_hot(labels, num_classes, /, *, dtype=None):
     v.integer(xp, labels, "labels")
     k = _count(num_classes, "num_classes", minimum=1)
     device = v.device(labels)
-    dtype = _dtype_option(xp, dtype, device, ("real floating", "integral", "bool"))
+    dtype = v.dtype_option(xp, dtype, device, ("real floating", "integral", "bool"))
     labels = v.indices(xp, labels, "labels", upper=k)
     classes = xp.arange(k, dtype=labels.dtype, device=device)
     return xp.astype(xp.expand_dims(labels, axis=-1) == classes, dtype)
@@ -384,7 +362,7 @@ def sinusoidal_positions(num_positions, dim, /, *, base=10000.0, xp=None, dtype=
     if dim % 2:
         raise ValueError(f"dim must be even (a sine and a cosine per frequency), got {dim}")
     base = v.positive_number(base, "base")
-    dtype = _dtype_option(xp, dtype, device, ("real floating",))
+    dtype = v.dtype_option(xp, dtype, device, ("real floating",))
     return _sinusoidal_at(xp, xp.arange(n, dtype=xp.int64, device=device), dim, base, dtype)
 
 
