@@ -45,6 +45,7 @@ import spec
 from . import natives, oracles, records
 from .adapters import Unsupported
 from .checker import Bound
+from .checker.card import _num  # three significant digits, ∞, — (as the report cards)
 from .helpers import kwargs_on, limit_reason, tier_cases, to_backend
 from .precision import as_float32, round_to
 from .settings import LOW_DTYPES
@@ -193,15 +194,6 @@ def over_budget(entries: list[dict]) -> list[str]:
 
 
 # ------------------------------------------------------------------ writing the results
-def _num(x) -> str:
-    """Three significant digits; ∞ for an infinite error, — for none."""
-    if x is None:
-        return "—"
-    if math.isinf(x):
-        return "∞"
-    return f"{x:.3g}"
-
-
 def _kernel_cell(m: dict, kernel: str | None) -> str:
     """A kernel's worst error, with the share of the cases it took where it did not take all."""
     if kernel is None:
